@@ -1,0 +1,250 @@
+//! The response future: completes the span, the metrics and the recorder call.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use http::{Response, StatusCode};
+use opentelemetry::trace::SpanContext;
+use pin_project_lite::pin_project;
+
+use super::instruments::{Instruments, MetricLabels};
+use super::method::HttpMethod;
+use super::recorder::RequestRecord;
+use super::request_id::RequestId;
+use super::route::RouteEntry;
+use super::{ACCESS_LOG_TARGET, Config};
+
+pin_project! {
+    /// Response future of [`PulseService`](super::PulseService).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+        span: tracing::Span,
+        state: Option<RequestState>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Future { #[pin] fut: F },
+        Panicked { message: String },
+    }
+}
+
+pub(crate) struct RequestState {
+    pub(crate) start: Instant,
+    pub(crate) method: HttpMethod,
+    pub(crate) route: Option<Arc<RouteEntry>>,
+    pub(crate) request_id: RequestId,
+    pub(crate) span_context: SpanContext,
+    pub(crate) access_path: Option<http::Uri>,
+    pub(crate) active: ActiveRequest,
+    pub(crate) config: Arc<Config>,
+}
+
+/// Counts the request in `http.server.active_requests` until dropped, so a request whose
+/// client went away is not counted forever.
+pub(crate) struct ActiveRequest {
+    instruments: Option<Instruments>,
+    labels: MetricLabels,
+}
+
+impl ActiveRequest {
+    pub(crate) fn start(instruments: Option<&Instruments>, labels: MetricLabels) -> Self {
+        if let Some(i) = instruments {
+            i.request_started(&labels);
+        }
+        Self {
+            instruments: instruments.cloned(),
+            labels,
+        }
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        if let Some(i) = &self.instruments {
+            i.request_ended(&self.labels);
+        }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(fut: F, span: tracing::Span, state: RequestState) -> Self {
+        Self {
+            kind: Kind::Future { fut },
+            span,
+            state: Some(state),
+        }
+    }
+
+    pub(crate) fn panicked(message: String, span: tracing::Span, state: RequestState) -> Self {
+        Self {
+            kind: Kind::Panicked { message },
+            span,
+            state: Some(state),
+        }
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else {
+        "non-string panic payload"
+    };
+    // Bounded: a panic message can be anything.
+    text.chars().take(512).collect()
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let outcome = match this.kind.project() {
+            KindProj::Future { fut } => match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                Ok(poll) => Outcome::Done(ready!(poll)),
+                Err(payload) => Outcome::Panic(panic_message(&*payload)),
+            },
+            KindProj::Panicked { message } => Outcome::Panic(std::mem::take(message)),
+        };
+        let Some(state) = this.state.take() else {
+            // Polled after completion: the inner future's contract is broken already.
+            return Poll::Pending;
+        };
+        Poll::Ready(match outcome {
+            Outcome::Done(Ok(mut response)) => {
+                state.finish(this.span, response.status(), None, Some(&mut response));
+                Ok(response)
+            }
+            Outcome::Done(Err(e)) => {
+                state.finish::<B>(
+                    this.span,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some("_OTHER"),
+                    None,
+                );
+                Err(e)
+            }
+            Outcome::Panic(message) => {
+                tracing::event!(
+                    target: "pulsecheck::panic",
+                    tracing::Level::ERROR,
+                    panic.message = %message,
+                    "request handler panicked; answered 500"
+                );
+                let mut response = Response::new(B::default());
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                state.finish(
+                    this.span,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    Some(&mut response),
+                );
+                Ok(response)
+            }
+        })
+    }
+}
+
+enum Outcome<T> {
+    Done(T),
+    Panic(String),
+}
+
+impl RequestState {
+    fn finish<B>(
+        self,
+        span: &tracing::Span,
+        status: StatusCode,
+        error_override: Option<&'static str>,
+        response: Option<&mut Response<B>>,
+    ) {
+        let duration = self.start.elapsed();
+        let code = status.as_u16();
+        let is_error = status.is_server_error() || error_override.is_some();
+        let error_type: Option<opentelemetry::Value> = if !is_error {
+            None
+        } else if let Some(e) = error_override {
+            Some(e.into())
+        } else {
+            Some(status.as_str().to_owned().into())
+        };
+
+        span.record("http.response.status_code", i64::from(code));
+        if let Some(e) = &error_type {
+            span.record("otel.status_code", "error");
+            span.record("error.type", e.as_str().as_ref());
+        }
+
+        if let Some(response) = response {
+            let headers = response.headers_mut();
+            headers.insert(
+                self.config.request_id_header.clone(),
+                self.request_id.header_value().clone(),
+            );
+            self.config.trace_headers.write(&self.span_context, headers);
+        }
+
+        if let Some(instruments) = self.config.instruments() {
+            instruments.record_duration(
+                duration.as_secs_f64(),
+                &self.active.labels,
+                code,
+                self.route.as_ref().map(|r| &r.metric_route),
+                error_type,
+            );
+        }
+
+        let trace_id = self
+            .span_context
+            .is_valid()
+            .then(|| self.span_context.trace_id());
+        self.config.recorder.record(&RequestRecord {
+            method: self.method,
+            route: self.route.as_ref().map(|r| r.id),
+            status: code,
+            duration,
+            trace_id,
+        });
+
+        if let Some(uri) = &self.access_path {
+            let ms = duration.as_secs_f64() * 1000.0;
+            if status.is_server_error() {
+                tracing::event!(
+                    target: ACCESS_LOG_TARGET,
+                    tracing::Level::WARN,
+                    http.request.method = self.method.as_str(),
+                    url.path = uri.path(),
+                    http.response.status_code = code,
+                    duration_ms = ms,
+                    "request failed"
+                );
+            } else {
+                tracing::event!(
+                    target: ACCESS_LOG_TARGET,
+                    tracing::Level::INFO,
+                    http.request.method = self.method.as_str(),
+                    url.path = uri.path(),
+                    http.response.status_code = code,
+                    duration_ms = ms,
+                    "request completed"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The tower layer that instruments every request: correlation id, W3C context, one SERVER span
+//! following the HTTP semantic conventions, `http.server.*` metrics, and one call into a
+//! [`Recorder`] for the in-process aggregator.
+//!
+//! Add it with [`Router::layer`](axum::Router::layer) so that it runs inside routing and sees
+//! the route template ([`MatchedPath`](axum::extract::MatchedPath)); requests that match no route
+//! are named by their method only, never by their raw path.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::get};
+//! use http::Request;
+//! use pulsecheck::layer::PulseLayer;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Router::new()
+//!     .route("/users/{id}", get(|| async { "hi" }))
+//!     .layer(PulseLayer::new());
+//!
+//! let response = app
+//!     .oneshot(Request::get("/users/7").header("x-request-id", "abc-1").body(Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["x-request-id"], "abc-1");
+//! # }
+//! ```
+
+mod attributes;
+mod future;
+mod instruments;
+mod method;
+mod propagation;
+mod recorder;
+mod request_id;
+mod route;
+mod service;
+
+use std::sync::{Arc, OnceLock};
+
+use http::HeaderName;
+use opentelemetry::propagation::TextMapPropagator;
+
+pub use future::ResponseFuture;
+pub use instruments::DURATION_BOUNDARIES;
+pub use method::HttpMethod;
+pub use propagation::TraceResponseHeaders;
+pub use recorder::{Recorder, RequestRecord};
+pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
+pub use route::{DEFAULT_MAX_ROUTES, OVERFLOW_ROUTE, RouteId, RouteTable};
+pub use service::PulseService;
+
+/// Target of the per-request SERVER span. Keep it enabled in any filter: the JSON log
+/// formatter and the OTLP log bridge read the request id from it.
+pub const REQUEST_SPAN_TARGET: &str = "pulsecheck::request";
+/// Target of the one access-log event per request.
+pub const ACCESS_LOG_TARGET: &str = "pulsecheck::access";
+
+/// The default request id header.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Instruments requests. See the [module docs](self) for an example.
+#[derive(Clone)]
+pub struct PulseLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) request_id_header: HeaderName,
+    pub(crate) trace_headers: TraceResponseHeaders,
+    pub(crate) propagator: Arc<dyn TextMapPropagator + Send + Sync>,
+    pub(crate) routes: Arc<RouteTable>,
+    pub(crate) recorder: Arc<dyn Recorder>,
+    pub(crate) log_quiet_paths: bool,
+    pub(crate) metrics: bool,
+    pub(crate) instruments: Arc<OnceLock<instruments::Instruments>>,
+}
+
+impl Config {
+    pub(crate) fn instruments(&self) -> Option<&instruments::Instruments> {
+        if !self.metrics {
+            return None;
+        }
+        Some(
+            self.instruments
+                .get_or_init(instruments::Instruments::from_global),
+        )
+    }
+}
+
+impl Default for PulseLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for PulseLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PulseLayer")
+            .field("request_id_header", &self.config.request_id_header)
+            .field("trace_headers", &self.config.trace_headers)
+            .field("routes", &self.config.routes.capacity())
+            .field("log_quiet_paths", &self.config.log_quiet_paths)
+            .field("metrics", &self.config.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PulseLayer {
+    /// A layer with the defaults: `x-request-id`, W3C tracecontext + baggage, both trace
+    /// response headers, 256 tracked routes, metrics on, no recorder.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                request_id_header: X_REQUEST_ID.clone(),
+                trace_headers: TraceResponseHeaders::default(),
+                propagator: Arc::new(propagation::default_propagator()),
+                routes: Arc::new(RouteTable::default()),
+                recorder: Arc::new(()),
+                log_quiet_paths: false,
+                metrics: true,
+                instruments: Arc::new(OnceLock::new()),
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The header that carries the correlation id in and out. Defaults to `x-request-id`.
+    pub fn request_id_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().request_id_header = name;
+        self
+    }
+
+    /// Which response headers return the trace id. Defaults to [`TraceResponseHeaders::Both`].
+    pub fn trace_response_headers(mut self, which: TraceResponseHeaders) -> Self {
+        self.config_mut().trace_headers = which;
+        self
+    }
+
+    /// The propagator used to extract the caller's context. Defaults to W3C tracecontext +
+    /// baggage, whatever the global propagator is.
+    pub fn propagator(mut self, p: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        self.config_mut().propagator = Arc::new(p);
+        self
+    }
+
+    /// Share a route table (and its cap) with other components. Defaults to a table of
+    /// [`DEFAULT_MAX_ROUTES`] routes.
+    pub fn routes(mut self, routes: Arc<RouteTable>) -> Self {
+        self.config_mut().routes = routes;
+        self
+    }
+
+    /// Receive one [`RequestRecord`] per finished request. Defaults to `()` (nothing).
+    pub fn recorder(mut self, recorder: impl Recorder) -> Self {
+        self.config_mut().recorder = Arc::new(recorder);
+        self
+    }
+
+    /// Log the access line for `/health*` and `/metrics` requests too. Defaults to `false`:
+    /// probes every few seconds would drown the log.
+    pub fn log_health_requests(mut self, on: bool) -> Self {
+        self.config_mut().log_quiet_paths = on;
+        self
+    }
+
+    /// Record `http.server.request.duration` and `http.server.active_requests`. Defaults to
+    /// `true`. The instruments come from the global meter provider when the first request
+    /// arrives, so install providers before serving.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config_mut().metrics = on;
+        self
+    }
+
+    /// The route table this layer fills.
+    pub fn route_table(&self) -> &Arc<RouteTable> {
+        &self.config.routes
+    }
+}
+
+impl<S> tower_layer::Layer<S> for PulseLayer {
+    type Service = PulseService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PulseService::new(inner, Arc::clone(&self.config))
+    }
+}

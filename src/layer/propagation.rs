@@ -1,0 +1,64 @@
+//! W3C trace context in and out: extraction of the caller's context and the trace id returned
+//! to the caller.
+
+use http::{HeaderMap, HeaderValue};
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::SpanContext;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+/// Which response headers carry the trace id back to the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TraceResponseHeaders {
+    /// Both `traceresponse` (W3C Trace Context level 2) and `x-trace-id`.
+    #[default]
+    Both,
+    /// Only `traceresponse: 00-{trace-id}-{span-id}-{flags}`.
+    TraceResponse,
+    /// Only `x-trace-id: {trace-id}`.
+    XTraceId,
+    /// Neither.
+    None,
+}
+
+pub(crate) static TRACERESPONSE: http::HeaderName = http::HeaderName::from_static("traceresponse");
+pub(crate) static X_TRACE_ID: http::HeaderName = http::HeaderName::from_static("x-trace-id");
+
+/// W3C tracecontext + baggage, the propagators the layer uses unless told otherwise.
+pub(crate) fn default_propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ])
+}
+
+pub(crate) fn extract(
+    propagator: &(dyn TextMapPropagator + Send + Sync),
+    headers: &HeaderMap,
+) -> opentelemetry::Context {
+    propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+}
+
+impl TraceResponseHeaders {
+    pub(crate) fn write(self, sc: &SpanContext, headers: &mut HeaderMap) {
+        if self == Self::None || !sc.is_valid() {
+            return;
+        }
+        let trace_id = sc.trace_id();
+        if matches!(self, Self::Both | Self::TraceResponse) {
+            let v = format!(
+                "00-{}-{}-{:02x}",
+                trace_id,
+                sc.span_id(),
+                sc.trace_flags().to_u8()
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                headers.insert(TRACERESPONSE.clone(), v);
+            }
+        }
+        if matches!(self, Self::Both | Self::XTraceId) {
+            if let Ok(v) = HeaderValue::from_str(&trace_id.to_string()) {
+                headers.insert(X_TRACE_ID.clone(), v);
+            }
+        }
+    }
+}

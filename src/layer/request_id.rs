@@ -1,0 +1,133 @@
+//! Request correlation ids: validate what the client sent, or make a fresh one.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Longest inbound request id kept, in bytes.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The correlation id of one request.
+///
+/// The layer puts it in the request extensions, so handlers can read it:
+///
+/// ```
+/// use axum::{Extension, Router, routing::get};
+/// use pulsecheck::layer::RequestId;
+///
+/// async fn handler(Extension(id): Extension<RequestId>) -> String {
+///     format!("your request id is {}", id.as_str())
+/// }
+/// let app: Router = Router::new().route("/", get(handler));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// Accepts `value` only if it is 1..=128 characters of `[A-Za-z0-9._:-]`.
+    ///
+    /// Anything else (empty, oversized, CR/LF, spaces, non-ASCII) is refused, so a hostile id can
+    /// never reach a log line, a span or a response header.
+    ///
+    /// ```
+    /// use pulsecheck::layer::RequestId;
+    /// assert!(RequestId::parse(b"req-42:a.b_c").is_some());
+    /// assert!(RequestId::parse(b"bad\r\nid").is_none());
+    /// assert!(RequestId::parse(b"").is_none());
+    /// ```
+    pub fn parse(value: &[u8]) -> Option<Self> {
+        if !is_valid(value) {
+            return None;
+        }
+        HeaderValue::from_bytes(value).ok().map(Self)
+    }
+
+    /// A new random id (UUID v4, hyphenated).
+    pub fn generate() -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        // A hyphenated UUID is always a valid header value.
+        Self(HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
+    }
+
+    /// The first value of `name` in `headers` if it is valid, else a generated id.
+    pub(crate) fn from_headers_or_generate(headers: &HeaderMap, name: &HeaderName) -> (Self, bool) {
+        match headers.get(name).and_then(|v| Self::parse(v.as_bytes())) {
+            Some(id) => (id, true),
+            None => (Self::generate(), false),
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Validated ASCII, so this never fails.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn is_valid(value: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&value.len())
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_valid_ids_up_to_the_limit() {
+        let max = "a".repeat(MAX_REQUEST_ID_LEN);
+        assert_eq!(RequestId::parse(max.as_bytes()).unwrap().as_str(), max);
+        assert!(RequestId::parse("a".repeat(MAX_REQUEST_ID_LEN + 1).as_bytes()).is_none());
+    }
+
+    #[test]
+    fn refuses_hostile_ids() {
+        for bad in [
+            &b""[..],
+            b" ",
+            b"a b",
+            b"abc\r\nset-cookie: x",
+            b"caf\xc3\xa9",
+            b"\x00",
+            b"a/b",
+            b"{\"json\":1}",
+        ] {
+            assert!(RequestId::parse(bad).is_none(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_distinct() {
+        let a = RequestId::generate();
+        let b = RequestId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 36);
+        assert!(RequestId::parse(a.as_str().as_bytes()).is_some());
+    }
+
+    #[test]
+    fn takes_inbound_header_or_generates() {
+        let name = HeaderName::from_static("x-request-id");
+        let mut headers = HeaderMap::new();
+        headers.insert(&name, HeaderValue::from_static("abc-123"));
+        let (id, inbound) = RequestId::from_headers_or_generate(&headers, &name);
+        assert!(inbound);
+        assert_eq!(id.as_str(), "abc-123");
+        headers.insert(&name, HeaderValue::from_bytes(&[b'x'; 300]).unwrap());
+        let (id, inbound) = RequestId::from_headers_or_generate(&headers, &name);
+        assert!(!inbound);
+        assert_eq!(id.as_str().len(), 36);
+    }
+}

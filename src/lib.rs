@@ -1,0 +1,48 @@
+//! # pulsecheck
+//!
+//! Production observability for axum/tower services in a few lines: OpenTelemetry traces,
+//! metrics and logs with request correlation ids, exported over OTLP.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use pulsecheck::Pulse;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pulse = Pulse::builder().service_name("hello").build()?;
+//! let app = Router::new()
+//!     .route("/hello/{name}", get(|| async { "hi" }))
+//!     .layer(pulse.layer());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).with_graceful_shutdown(pulse.shutdown_signal()).await?;
+//! pulse.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
+//! - [`layer`]: the request instrumentation layer, usable on its own.
+//! - [`otel`]: the OpenTelemetry crates this version is built against.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod layer;
+mod pulse;
+pub mod telemetry;
+
+pub use pulse::{Error, Pulse, PulseBuilder};
+
+/// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses
+/// exactly the same versions (mismatched minor versions do not interoperate).
+///
+/// ```
+/// use pulsecheck::otel::opentelemetry::trace::TraceContextExt as _;
+/// use pulsecheck::otel::opentelemetry_sdk::trace::SdkTracerProvider;
+/// let _provider = SdkTracerProvider::builder().build();
+/// ```
+pub mod otel {
+    pub use opentelemetry;
+    pub use opentelemetry_appender_tracing;
+    pub use opentelemetry_http;
+    pub use opentelemetry_otlp;
+    pub use opentelemetry_sdk;
+    pub use opentelemetry_semantic_conventions;
+    pub use tracing_opentelemetry;
+}

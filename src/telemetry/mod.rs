@@ -1,0 +1,477 @@
+//! OpenTelemetry set-up from the standard `OTEL_*` environment: tracer, meter and logger
+//! providers exporting OTLP over gRPC or HTTP/protobuf, W3C propagators, and a `tracing`
+//! subscriber writing JSON (or pretty) log lines that carry trace id, span id and request id.
+//!
+//! Optional: a service that installs its own providers and subscriber skips this module and
+//! uses only the [layer](crate::layer).
+//!
+//! With no endpoint configured, nothing is exported and nothing retries against localhost, but
+//! a tracer provider is still installed so that logs and responses carry real trace ids.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = pulsecheck::telemetry::Telemetry::builder()
+//!     .service_name("checkout")
+//!     .service_version(env!("CARGO_PKG_VERSION"))
+//!     .init()?;
+//! tracing::info!("serving");
+//! telemetry.shutdown().await?; // flushes, bounded by 5 s by default
+//! # Ok(()) }
+//! ```
+//!
+//! # Environment
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | export on, to this endpoint; unset: export off |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` (and per signal) | `grpc` or `http/protobuf` (default) |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT`, `_COMPRESSION` (and per signal) | read by the exporters |
+//! | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | resource; override the name given in code |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler (default `parentbased_always_on`) |
+//! | `OTEL_BSP_*`, `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL` | batching and export intervals |
+//! | `OTEL_SDK_DISABLED=true`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | export off (all, or one signal) |
+//! | `RUST_LOG` | log filter (default `info`); request spans stay enabled whatever it says |
+//! | `PULSE_TRACE_FILTER` | which `tracing` spans become OTel spans (default `info`) |
+//! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal) |
+
+mod correlation;
+mod env;
+mod exporters;
+mod format;
+mod guard;
+mod resource;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::{OpenTelemetryTracingBridge, TracingSpanAttributes};
+use opentelemetry_otlp::Protocol;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use env::{
+    OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL_DEFAULT,
+    OTEL_SDK_DISABLED, PULSE_LOG_FORMAT, PULSE_LOG_FORMAT_DEFAULT, PULSE_TRACE_FILTER,
+    PULSE_TRACE_FILTER_DEFAULT, RUST_LOG, RUST_LOG_DEFAULT, Signal,
+};
+pub use format::LogFormat;
+pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};
+pub use opentelemetry_otlp::Protocol as OtlpProtocol;
+
+use crate::layer::REQUEST_SPAN_TARGET;
+
+/// Why telemetry could not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// An environment variable has a value we cannot use.
+    #[error("invalid {var}: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The OTLP exporter for a signal could not be built (bad endpoint, missing TLS support).
+    #[error("cannot build the OTLP {signal} exporter: {reason}")]
+    Exporter {
+        /// `traces`, `metrics` or `logs`.
+        signal: &'static str,
+        /// The exporter's message.
+        reason: String,
+    },
+    /// gRPC export was requested outside a Tokio runtime.
+    #[error("OTLP over gRPC needs a Tokio runtime: call init() from inside one")]
+    NoRuntime,
+    /// A global `tracing` subscriber is already installed.
+    #[error(
+        "a global tracing subscriber is already installed; use Telemetry::builder().install_subscriber(false) and add the layers yourself, or drop the other subscriber"
+    )]
+    SubscriberAlreadySet,
+}
+
+/// Configures telemetry. Every setting has an environment default; what is set here wins,
+/// except the service name (see [`TelemetryBuilder::service_name`]).
+#[derive(Debug, Clone)]
+pub struct TelemetryBuilder {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    endpoint: Option<String>,
+    protocol: Option<Protocol>,
+    log_format: Option<LogFormat>,
+    log_filter: Option<String>,
+    trace_filter: Option<String>,
+    shutdown_timeout: Duration,
+    install_subscriber: bool,
+}
+
+impl Default for TelemetryBuilder {
+    fn default() -> Self {
+        Self {
+            service_name: None,
+            service_version: None,
+            endpoint: None,
+            protocol: None,
+            log_format: None,
+            log_filter: None,
+            trace_filter: None,
+            shutdown_timeout: SHUTDOWN_TIMEOUT_DEFAULT,
+            install_subscriber: true,
+        }
+    }
+}
+
+impl TelemetryBuilder {
+    /// `service.name`, used when neither `OTEL_SERVICE_NAME` nor `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES` is set. Defaults to `unknown_service:<executable>`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`. Defaults to none; pass `env!("CARGO_PKG_VERSION")`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// Base OTLP endpoint for all signals, overriding `OTEL_EXPORTER_OTLP_ENDPOINT`. For HTTP,
+    /// `/v1/traces` etc. are appended. Defaults to the environment; none means no export.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The OTLP transport, overriding `OTEL_EXPORTER_OTLP_PROTOCOL`. Defaults to the
+    /// environment, then HTTP/protobuf.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Log line format, overriding `PULSE_LOG_FORMAT`. Defaults to [`LogFormat::Auto`].
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = Some(format);
+        self
+    }
+
+    /// Log filter in `RUST_LOG` syntax, overriding `RUST_LOG`. Defaults to `info`.
+    pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
+        self.log_filter = Some(filter.into());
+        self
+    }
+
+    /// Which spans are traced, overriding `PULSE_TRACE_FILTER`. Defaults to `info`. Request
+    /// spans are always traced.
+    pub fn trace_filter(mut self, filter: impl Into<String>) -> Self {
+        self.trace_filter = Some(filter.into());
+        self
+    }
+
+    /// Bound on [`Telemetry::shutdown`]. Defaults to 5 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Install the global `tracing` subscriber. Defaults to `true`.
+    pub fn install_subscriber(mut self, on: bool) -> Self {
+        self.install_subscriber = on;
+        self
+    }
+
+    /// Builds the providers, installs them (and the W3C propagators) globally, and installs the
+    /// subscriber. Call it inside a Tokio runtime when exporting over gRPC.
+    pub fn init(self) -> Result<Telemetry, TelemetryError> {
+        let resource = resource::build(
+            self.service_name.as_deref(),
+            self.service_version.as_deref(),
+        );
+        let code_ep = self.endpoint.as_deref();
+        let mut plan = Vec::new();
+        for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
+            if env::signal_enabled(signal, code_ep.is_some()) {
+                let protocol = env::protocol(signal, self.protocol)?;
+                if protocol == Protocol::Grpc && tokio::runtime::Handle::try_current().is_err() {
+                    return Err(TelemetryError::NoRuntime);
+                }
+                plan.push((signal, protocol));
+            }
+        }
+        let protocol_of = |s: Signal| plan.iter().find(|(p, _)| *p == s).map(|(_, p)| *p);
+
+        let tracer = tracer_provider(&resource, protocol_of(Signal::Traces), code_ep)?;
+        let meter = meter_provider(&resource, protocol_of(Signal::Metrics), code_ep)?;
+        let logger = match protocol_of(Signal::Logs) {
+            Some(p) => Some(
+                SdkLoggerProvider::builder()
+                    .with_batch_exporter(exporters::logs(p, code_ep)?)
+                    .with_resource(resource.clone())
+                    .build(),
+            ),
+            None => None,
+        };
+
+        opentelemetry::global::set_tracer_provider(tracer.clone());
+        opentelemetry::global::set_meter_provider(meter.clone());
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+                Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+            ]),
+        );
+
+        if self.install_subscriber {
+            self.install(&tracer, logger.as_ref())?;
+        }
+
+        let exporting: Vec<String> = plan
+            .iter()
+            .map(|(s, p)| {
+                format!(
+                    "{} over {} to {}",
+                    s.name(),
+                    protocol_name(*p),
+                    env::describe_endpoint(*s, code_ep, *p)
+                )
+            })
+            .collect();
+        if exporting.is_empty() {
+            tracing::info!(
+                target: "pulsecheck::telemetry",
+                "OTLP export off (no OTEL_EXPORTER_OTLP_ENDPOINT); trace ids are still generated"
+            );
+        } else {
+            tracing::info!(target: "pulsecheck::telemetry", exporting = %exporting.join(", "), "OTLP export on");
+        }
+
+        Ok(Telemetry {
+            providers: Some(guard::Providers {
+                tracer,
+                meter,
+                logger,
+            }),
+            shutdown_timeout: self.shutdown_timeout,
+            exporting: plan.iter().map(|(s, _)| *s).collect(),
+        })
+    }
+
+    fn install(
+        &self,
+        tracer: &SdkTracerProvider,
+        logger: Option<&SdkLoggerProvider>,
+    ) -> Result<(), TelemetryError> {
+        let log_directives = match &self.log_filter {
+            Some(f) => f.clone(),
+            None => env::var(RUST_LOG).unwrap_or_else(|| default_log_filter().into()),
+        };
+        let trace_directives = match &self.trace_filter {
+            Some(f) => f.clone(),
+            None => {
+                env::var(PULSE_TRACE_FILTER).unwrap_or_else(|| PULSE_TRACE_FILTER_DEFAULT.into())
+            }
+        };
+        let log_filter = || filter_with_request_spans(RUST_LOG, &log_directives);
+        let trace_filter = filter_with_request_spans(PULSE_TRACE_FILTER, &trace_directives)?
+            // Never trace the exporters' own HTTP/gRPC clients: that would feed back.
+            .add_directive(quiet("h2"))
+            .add_directive(quiet("hyper"))
+            .add_directive(quiet("tonic"))
+            .add_directive(quiet("tower"))
+            .add_directive(quiet("reqwest"))
+            .add_directive(quiet("opentelemetry"));
+
+        let format = self
+            .log_format
+            .or_else(|| env::var(PULSE_LOG_FORMAT).and_then(|v| LogFormat::parse(&v)))
+            .unwrap_or(LogFormat::Auto);
+        if let Some(v) = env::var(PULSE_LOG_FORMAT) {
+            if self.log_format.is_none() && LogFormat::parse(&v).is_none() {
+                return Err(TelemetryError::InvalidEnv {
+                    var: PULSE_LOG_FORMAT.into(),
+                    reason: format!("`{v}` is not one of `json`, `pretty`, `auto`"),
+                });
+            }
+        }
+        let tty = std::io::stdout().is_terminal();
+        let json = match format {
+            LogFormat::Json => true,
+            LogFormat::Pretty => false,
+            LogFormat::Auto => !tty,
+        };
+
+        let otel_traces = tracing_opentelemetry::layer()
+            .with_tracer(tracer.tracer("pulsecheck"))
+            .with_filter(trace_filter);
+        let correlation = correlation::CorrelationLayer
+            .with_filter(filter_fn(|m| m.target() == REQUEST_SPAN_TARGET));
+        let fmt = tracing_subscriber::fmt::layer()
+            .event_format(format::EventFormat {
+                json,
+                ansi: tty && !json,
+            })
+            .with_writer(std::io::stdout)
+            .with_filter(log_filter()?);
+        let otel_logs = match logger {
+            Some(lp) => Some(
+                OpenTelemetryTracingBridge::builder(lp)
+                    .with_tracing_span_attributes(TracingSpanAttributes::allowlist(["request.id"]))
+                    .build()
+                    .with_filter(log_filter()?)
+                    .with_filter(filter_fn(|m| !is_exporter_target(m.target()))),
+            ),
+            None => None,
+        };
+        tracing_subscriber::registry()
+            .with(otel_traces)
+            .with(correlation)
+            .with(fmt)
+            .with(otel_logs)
+            .try_init()
+            .map_err(|_| TelemetryError::SubscriberAlreadySet)
+    }
+}
+
+fn default_log_filter() -> &'static str {
+    // The exporters and HTTP stack log at info/debug about every connection: keep them to
+    // warnings unless asked.
+    "info,h2=warn,hyper=warn,hyper_util=warn,tonic=warn,tower=warn,reqwest=warn,opentelemetry=warn,sqlx=warn"
+}
+
+fn quiet(target: &str) -> tracing_subscriber::filter::Directive {
+    // Infallible for plain target names.
+    format!("{target}=off")
+        .parse()
+        .unwrap_or_else(|_| tracing_subscriber::filter::LevelFilter::OFF.into())
+}
+
+fn filter_with_request_spans(var: &str, directives: &str) -> Result<EnvFilter, TelemetryError> {
+    let filter =
+        EnvFilter::builder()
+            .parse(directives)
+            .map_err(|e| TelemetryError::InvalidEnv {
+                var: var.into(),
+                reason: format!("`{directives}`: {e}"),
+            })?;
+    let keep =
+        format!("{REQUEST_SPAN_TARGET}=info")
+            .parse()
+            .map_err(|e| TelemetryError::InvalidEnv {
+                var: var.into(),
+                reason: format!("{e}"),
+            })?;
+    Ok(filter.add_directive(keep))
+}
+
+fn is_exporter_target(target: &str) -> bool {
+    ["opentelemetry", "hyper", "h2", "tonic", "tower", "reqwest"]
+        .iter()
+        .any(|p| target.starts_with(p))
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Grpc => "grpc",
+        Protocol::HttpBinary => "http/protobuf",
+        _ => "http",
+    }
+}
+
+fn tracer_provider(
+    resource: &Resource,
+    protocol: Option<Protocol>,
+    endpoint: Option<&str>,
+) -> Result<SdkTracerProvider, TelemetryError> {
+    // The sampler, span limits and batch settings come from OTEL_* through the SDK defaults.
+    let mut b = SdkTracerProvider::builder().with_resource(resource.clone());
+    if let Some(p) = protocol {
+        b = b.with_batch_exporter(exporters::spans(p, endpoint)?);
+    }
+    Ok(b.build())
+}
+
+fn meter_provider(
+    resource: &Resource,
+    protocol: Option<Protocol>,
+    endpoint: Option<&str>,
+) -> Result<SdkMeterProvider, TelemetryError> {
+    let mut b = SdkMeterProvider::builder().with_resource(resource.clone());
+    if let Some(p) = protocol {
+        b = b.with_periodic_exporter(exporters::metrics(p, endpoint)?);
+    }
+    Ok(b.build())
+}
+
+/// The running telemetry pipeline. Call [`Telemetry::shutdown`] before exit to flush; dropping
+/// it shuts down too, blocking the dropping thread for at most the shutdown bound.
+pub struct Telemetry {
+    providers: Option<guard::Providers>,
+    shutdown_timeout: Duration,
+    exporting: Vec<Signal>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("exporting", &self.exporting)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("running", &self.providers.is_some())
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// A builder reading its defaults from the environment.
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::default()
+    }
+
+    /// The signals being exported over OTLP (empty when export is off).
+    pub fn exporting(&self) -> &[Signal] {
+        &self.exporting
+    }
+
+    /// The tracer provider (always present, exporting or not).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.providers.as_ref().map(|p| &p.tracer)
+    }
+
+    /// Flushes traces, logs and metrics and stops the providers. Returns within the shutdown
+    /// bound even when the collector is down or hangs, on any Tokio runtime flavour.
+    pub async fn shutdown(mut self) -> Result<(), ShutdownError> {
+        self.shutdown_inner()?.wait().await
+    }
+
+    /// Like [`Telemetry::shutdown`], for synchronous code. Do not call it on a runtime thread.
+    pub fn shutdown_blocking(mut self) -> Result<(), ShutdownError> {
+        self.shutdown_inner()?.wait_blocking()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<guard::Answer, ShutdownError> {
+        let providers = self
+            .providers
+            .take()
+            .ok_or(ShutdownError::AlreadyShutdown)?;
+        Ok(providers.shutdown_on_thread(self.shutdown_timeout))
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(p) = self.providers.take() {
+            // Bounded: waits at most the shutdown timeout, from any thread.
+            let answer = p.shutdown_on_thread(self.shutdown_timeout);
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = answer.wait_blocking();
+            }
+        }
+    }
+}
