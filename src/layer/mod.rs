@@ -179,6 +179,15 @@ impl PulseLayer {
         self
     }
 
+    /// Record metrics with this meter instead of the global meter provider's. Defaults to the
+    /// global provider at the first request.
+    pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        let config = self.config_mut();
+        config.metrics = true;
+        config.instruments = Arc::new(OnceLock::from(instruments::Instruments::new(meter)));
+        self
+    }
+
     /// The route table this layer fills.
     pub fn route_table(&self) -> &Arc<RouteTable> {
         &self.config.routes
