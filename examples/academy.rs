@@ -335,7 +335,17 @@ async fn connect(url: &str) -> Result<AppState, sqlx::Error> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("academy: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let pulse = Pulse::builder()
         .service_name("academy-api")
         .service_version(env!("CARGO_PKG_VERSION"))

@@ -18,7 +18,11 @@ async fn hammer(app: &Academy, n: usize) -> Duration {
     let client = reqwest::Client::new();
     let mut slowest = Duration::ZERO;
     for i in 0..n {
-        let path = if i % 2 == 0 { "/api/courses" } else { "/api/courses/3" };
+        let path = if i % 2 == 0 {
+            "/api/courses"
+        } else {
+            "/api/courses/3"
+        };
         let start = Instant::now();
         let resp = client.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 200);
@@ -80,7 +84,10 @@ async fn hanging(protocol: &str) {
     let mut app = app;
     let (status, took) = app.terminate();
     assert!(status.success());
-    assert!(took < EXIT_BOUND, "exit with a hanging collector took {took:?}");
+    assert!(
+        took < EXIT_BOUND,
+        "exit with a hanging collector took {took:?}"
+    );
     let lines = app.json_lines();
     assert!(
         lines.iter().any(|l| l["message"]
@@ -107,14 +114,20 @@ async fn export_off_prints_no_errors_and_no_retries() {
     let (status, _) = app.terminate();
     assert!(status.success());
     let lines = app.json_lines();
-    assert!(lines.iter().any(|l| l["message"]
-        .as_str()
-        .is_some_and(|m| m.starts_with("OTLP export off"))));
+    assert!(lines.iter().any(|l| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("OTLP export off"))
+    }));
     let noisy: Vec<_> = lines
         .iter()
         .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
         .collect();
     assert!(noisy.is_empty(), "warnings with export off: {noisy:?}");
     // Trace ids are still generated and logged.
-    assert!(lines.iter().any(|l| l["trace_id"].as_str().is_some_and(|t| t.len() == 32)));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["trace_id"].as_str().is_some_and(|t| t.len() == 32))
+    );
 }

@@ -63,7 +63,9 @@ fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
 }
 
 fn get_req(uri: &str) -> http::request::Builder {
-    Request::builder().uri(uri).header("host", "api.example.com:8443")
+    Request::builder()
+        .uri(uri)
+        .header("host", "api.example.com:8443")
 }
 
 async fn send(app: Router, req: Request<Body>) -> http::Response<Body> {
@@ -113,7 +115,10 @@ async fn server_span_follows_http_semantic_conventions() {
     assert_eq!(span.name, "GET /users/{id}");
     assert_eq!(span.span_kind, SpanKind::Server);
     assert_eq!(span.status, Status::Unset);
-    assert_eq!(attr(&span, "http.request.method"), Some(&Value::from("GET")));
+    assert_eq!(
+        attr(&span, "http.request.method"),
+        Some(&Value::from("GET"))
+    );
     assert_eq!(attr(&span, "http.route"), Some(&Value::from("/users/{id}")));
     assert_eq!(attr(&span, "url.path"), Some(&Value::from("/users/42")));
     assert_eq!(
@@ -134,14 +139,20 @@ async fn server_span_follows_http_semantic_conventions() {
         attr(&span, "network.protocol.version"),
         Some(&Value::from("1.1"))
     );
-    assert_eq!(attr(&span, "user_agent.original"), Some(&Value::from("curl/8")));
+    assert_eq!(
+        attr(&span, "user_agent.original"),
+        Some(&Value::from("curl/8"))
+    );
     assert_eq!(
         attr(&span, "client.address"),
         Some(&Value::from("203.0.113.9"))
     );
     assert!(attr(&span, "error.type").is_none());
     let rid = resp.headers()["x-request-id"].to_str().unwrap();
-    assert_eq!(attr(&span, "request.id"), Some(&Value::from(rid.to_owned())));
+    assert_eq!(
+        attr(&span, "request.id"),
+        Some(&Value::from(rid.to_owned()))
+    );
 }
 
 #[tokio::test]
@@ -165,14 +176,20 @@ async fn unmatched_requests_are_named_by_method_only() {
     let h = Harness::new();
     let resp = send(
         app(PulseLayer::new()),
-        get_req("/secret/user/12345/profile").body(Body::empty()).unwrap(),
+        get_req("/secret/user/12345/profile")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(resp.status(), 404);
     let span = h.server_span();
     assert_eq!(span.name, "GET");
     assert!(attr(&span, "http.route").is_none());
-    assert_eq!(span.status, Status::Unset, "4xx leaves the server span unset");
+    assert_eq!(
+        span.status,
+        Status::Unset,
+        "4xx leaves the server span unset"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +207,10 @@ async fn unknown_methods_are_other_with_the_original_kept() {
     assert_eq!(resp.status(), 200);
     let span = h.server_span();
     assert_eq!(span.name, "HTTP /anything");
-    assert_eq!(attr(&span, "http.request.method"), Some(&Value::from("_OTHER")));
+    assert_eq!(
+        attr(&span, "http.request.method"),
+        Some(&Value::from("_OTHER"))
+    );
     assert_eq!(
         attr(&span, "http.request.method_original"),
         Some(&Value::from("PURGE"))
@@ -205,12 +225,19 @@ async fn server_errors_mark_the_span_but_client_errors_do_not() {
     send(app, get_req("/bad").body(Body::empty()).unwrap()).await;
     let spans = h.finished();
     let boom = spans.iter().find(|s| s.name == "GET /boom").unwrap();
-    assert!(matches!(boom.status, Status::Error { .. }), "{:?}", boom.status);
+    assert!(
+        matches!(boom.status, Status::Error { .. }),
+        "{:?}",
+        boom.status
+    );
     assert_eq!(attr(boom, "error.type"), Some(&Value::from("503")));
     let bad = spans.iter().find(|s| s.name == "GET /bad").unwrap();
     assert_eq!(bad.status, Status::Unset);
     assert!(attr(bad, "error.type").is_none());
-    assert_eq!(attr(bad, "http.response.status_code"), Some(&Value::I64(400)));
+    assert_eq!(
+        attr(bad, "http.response.status_code"),
+        Some(&Value::I64(400))
+    );
 }
 
 #[tokio::test]
@@ -262,9 +289,18 @@ async fn inbound_traceparent_becomes_the_parent_and_is_returned() {
 #[tokio::test]
 async fn malformed_trace_headers_start_a_new_trace() {
     for (name, value) in [
-        ("traceparent", "00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-b7ad6b7169203331-01"),
-        ("traceparent", "00-00000000000000000000000000000000-0000000000000000-01"),
-        ("traceparent", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        (
+            "traceparent",
+            "00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-b7ad6b7169203331-01",
+        ),
+        (
+            "traceparent",
+            "00-00000000000000000000000000000000-0000000000000000-01",
+        ),
+        (
+            "traceparent",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
         ("traceparent", "garbage"),
         ("baggage", "===;;;,,,%%%"),
         ("tracestate", "@@@,=,"),
@@ -281,7 +317,11 @@ async fn malformed_trace_headers_start_a_new_trace() {
         assert_eq!(resp.status(), 200, "{name}: {value}");
         let span = h.server_span();
         assert!(span.span_context.is_valid());
-        assert_eq!(span.parent_span_id.to_string(), "0000000000000000", "{value}");
+        assert_eq!(
+            span.parent_span_id.to_string(),
+            "0000000000000000",
+            "{value}"
+        );
         assert_eq!(
             resp.headers()["x-trace-id"],
             span.span_context.trace_id().to_string().as_str()
@@ -295,7 +335,10 @@ async fn oversized_baggage_is_dropped_not_an_error() {
     let big = format!("k={}", "v".repeat(10_000));
     let resp = send(
         app(PulseLayer::new()),
-        get_req("/users/1").header("baggage", big).body(Body::empty()).unwrap(),
+        get_req("/users/1")
+            .header("baggage", big)
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(resp.status(), 200);
@@ -354,9 +397,13 @@ async fn valid_request_ids_are_kept_and_hostile_ones_replaced() {
 
 fn uuid_like(s: &str) -> bool {
     s.len() == 36
-        && s.chars()
-            .enumerate()
-            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+        && s.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 #[tokio::test]
@@ -365,11 +412,15 @@ async fn request_id_header_name_is_configurable_and_visible_to_handlers() {
     let app = Router::new()
         .route(
             "/me",
-            get(|axum::Extension(id): axum::Extension<pulsecheck::layer::RequestId>| async move {
-                id.to_string()
-            }),
+            get(
+                |axum::Extension(id): axum::Extension<pulsecheck::layer::RequestId>| async move {
+                    id.to_string()
+                },
+            ),
         )
-        .layer(PulseLayer::new().request_id_header(http::HeaderName::from_static("x-correlation-id")));
+        .layer(
+            PulseLayer::new().request_id_header(http::HeaderName::from_static("x-correlation-id")),
+        );
     let resp = send(
         app,
         get_req("/me")
@@ -387,12 +438,22 @@ async fn request_id_header_name_is_configurable_and_visible_to_handlers() {
 #[tokio::test]
 async fn handler_spans_are_children_of_the_server_span() {
     let h = Harness::new();
-    send(app(PulseLayer::new()), get_req("/child").body(Body::empty()).unwrap()).await;
+    send(
+        app(PulseLayer::new()),
+        get_req("/child").body(Body::empty()).unwrap(),
+    )
+    .await;
     let spans = h.finished();
-    let server = spans.iter().find(|s| s.span_kind == SpanKind::Server).unwrap();
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
     let child = spans.iter().find(|s| s.name == "load user").unwrap();
     assert_eq!(child.parent_span_id, server.span_context.span_id());
-    assert_eq!(child.span_context.trace_id(), server.span_context.trace_id());
+    assert_eq!(
+        child.span_context.trace_id(),
+        server.span_context.trace_id()
+    );
 }
 
 #[tokio::test]
@@ -400,7 +461,10 @@ async fn without_a_tracing_subscriber_requests_still_work() {
     // No Harness: no subscriber, no trace ids, but the request id is still echoed.
     let resp = send(
         app(PulseLayer::new()),
-        get_req("/users/1").header("x-request-id", "r1").body(Body::empty()).unwrap(),
+        get_req("/users/1")
+            .header("x-request-id", "r1")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(resp.status(), 200);
@@ -436,7 +500,10 @@ fn histogram_points(metrics: &[ResourceMetrics], name: &str) -> Vec<(Vec<KeyValu
 }
 
 fn get_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    attrs
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
 }
 
 #[tokio::test]
@@ -448,11 +515,20 @@ async fn duration_histogram_has_bounded_attributes_and_caps_routes() {
         .meter(&meter)
         .routes(Arc::new(RouteTable::new(2)));
     let app = app(layer);
-    for uri in ["/users/1", "/users/2", "/boom", "/api/v2/items/1", "/nowhere"] {
+    for uri in [
+        "/users/1",
+        "/users/2",
+        "/boom",
+        "/api/v2/items/1",
+        "/nowhere",
+    ] {
         send(app.clone(), get_req(uri).body(Body::empty()).unwrap()).await;
     }
     provider.force_flush().unwrap();
-    let points = histogram_points(&exporter.get_finished_metrics().unwrap(), "http.server.request.duration");
+    let points = histogram_points(
+        &exporter.get_finished_metrics().unwrap(),
+        "http.server.request.duration",
+    );
     let by_route = |r: &str| {
         points
             .iter()
@@ -461,22 +537,40 @@ async fn duration_histogram_has_bounded_attributes_and_caps_routes() {
     };
     let (users, count) = by_route("/users/{id}").expect("users route point");
     assert_eq!(count, 2);
-    assert_eq!(get_attr(&users, "http.request.method"), Some(&Value::from("GET")));
+    assert_eq!(
+        get_attr(&users, "http.request.method"),
+        Some(&Value::from("GET"))
+    );
     assert_eq!(get_attr(&users, "url.scheme"), Some(&Value::from("http")));
-    assert_eq!(get_attr(&users, "http.response.status_code"), Some(&Value::I64(200)));
+    assert_eq!(
+        get_attr(&users, "http.response.status_code"),
+        Some(&Value::I64(200))
+    );
     let (boom, _) = by_route("/boom").expect("boom route point");
     assert_eq!(get_attr(&boom, "error.type"), Some(&Value::from("503")));
     // The third distinct route is past the cap of two.
     let (overflow, _) = by_route("_OTHER").expect("overflow point");
-    assert_eq!(get_attr(&overflow, "http.response.status_code"), Some(&Value::I64(200)));
+    assert_eq!(
+        get_attr(&overflow, "http.response.status_code"),
+        Some(&Value::I64(200))
+    );
     // Unmatched: no route attribute at all.
-    assert!(points.iter().any(|(a, _)| get_attr(a, "http.route").is_none()
-        && get_attr(a, "http.response.status_code") == Some(&Value::I64(404))));
+    assert!(
+        points
+            .iter()
+            .any(|(a, _)| get_attr(a, "http.route").is_none()
+                && get_attr(a, "http.response.status_code") == Some(&Value::I64(404)))
+    );
     for (attrs, _) in &points {
         for kv in attrs {
             assert!(
-                !["url.path", "request.id", "user_agent.original", "client.address"]
-                    .contains(&kv.key.as_str()),
+                ![
+                    "url.path",
+                    "request.id",
+                    "user_agent.original",
+                    "client.address"
+                ]
+                .contains(&kv.key.as_str()),
                 "high-cardinality attribute {kv:?} on a metric"
             );
         }
@@ -490,7 +584,11 @@ async fn active_requests_returns_to_zero() {
     let meter = opentelemetry::metrics::MeterProvider::meter(&provider, "test");
     let app = app(PulseLayer::new().meter(&meter));
     for _ in 0..3 {
-        send(app.clone(), get_req("/users/1").body(Body::empty()).unwrap()).await;
+        send(
+            app.clone(),
+            get_req("/users/1").body(Body::empty()).unwrap(),
+        )
+        .await;
     }
     send(app.clone(), get_req("/panic").body(Body::empty()).unwrap()).await;
     provider.force_flush().unwrap();
@@ -521,7 +619,11 @@ async fn recorder_gets_one_record_per_request_with_route_id_and_trace() {
     let layer = PulseLayer::new().recorder(move |r: &RequestRecord| sink.lock().unwrap().push(*r));
     let routes = Arc::clone(layer.route_table());
     let app = app(layer);
-    let ok = send(app.clone(), get_req("/users/5").body(Body::empty()).unwrap()).await;
+    let ok = send(
+        app.clone(),
+        get_req("/users/5").body(Body::empty()).unwrap(),
+    )
+    .await;
     send(app.clone(), get_req("/boom").body(Body::empty()).unwrap()).await;
     send(app.clone(), get_req("/panic").body(Body::empty()).unwrap()).await;
     send(app, get_req("/missing").body(Body::empty()).unwrap()).await;

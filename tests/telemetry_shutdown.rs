@@ -9,7 +9,11 @@ use opentelemetry::trace::{Tracer, TracerProvider as _};
 use pulsecheck::telemetry::{OtlpProtocol, ShutdownError, Telemetry};
 use support::otlp::{Receiver, dead_port, hanging_server};
 
-fn builder(endpoint: &str, protocol: OtlpProtocol, bound: Duration) -> pulsecheck::telemetry::TelemetryBuilder {
+fn builder(
+    endpoint: &str,
+    protocol: OtlpProtocol,
+    bound: Duration,
+) -> pulsecheck::telemetry::TelemetryBuilder {
     Telemetry::builder()
         .service_name("shutdown-test")
         .endpoint(endpoint)
@@ -62,7 +66,10 @@ async fn bounded_with(endpoint: String, protocol: OtlpProtocol) {
     let start = Instant::now();
     let result = t.shutdown().await;
     let took = start.elapsed();
-    assert!(took < bound + Duration::from_secs(1), "shutdown took {took:?}");
+    assert!(
+        took < bound + Duration::from_secs(1),
+        "shutdown took {took:?}"
+    );
     // Either the exporter gave up in time, or we did; never a hang.
     if let Err(e) = result {
         assert!(
@@ -95,9 +102,13 @@ fn blocking_shutdown_is_bounded_outside_a_runtime() {
     // HTTP export needs no runtime at all.
     let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = hang.local_addr().unwrap();
-    let t = builder(&format!("http://{addr}"), OtlpProtocol::HttpBinary, Duration::from_secs(1))
-        .init()
-        .unwrap();
+    let t = builder(
+        &format!("http://{addr}"),
+        OtlpProtocol::HttpBinary,
+        Duration::from_secs(1),
+    )
+    .init()
+    .unwrap();
     emit_spans(&t, 5);
     let start = Instant::now();
     let _ = t.shutdown_blocking();
@@ -106,15 +117,22 @@ fn blocking_shutdown_is_bounded_outside_a_runtime() {
 
 #[test]
 fn grpc_outside_a_runtime_is_a_clear_error() {
-    let err = builder("http://127.0.0.1:4317", OtlpProtocol::Grpc, Duration::from_secs(1))
-        .init()
-        .unwrap_err();
+    let err = builder(
+        "http://127.0.0.1:4317",
+        OtlpProtocol::Grpc,
+        Duration::from_secs(1),
+    )
+    .init()
+    .unwrap_err();
     assert!(err.to_string().contains("Tokio runtime"), "{err}");
 }
 
 #[tokio::test]
 async fn without_endpoint_nothing_exports_but_trace_ids_exist() {
-    let t = Telemetry::builder().install_subscriber(false).init().unwrap();
+    let t = Telemetry::builder()
+        .install_subscriber(false)
+        .init()
+        .unwrap();
     assert!(t.exporting().is_empty());
     let tracer = t.tracer_provider().unwrap().tracer("t");
     let id = tracer.in_span("x", |cx| {

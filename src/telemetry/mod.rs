@@ -301,25 +301,20 @@ impl TelemetryBuilder {
                 });
             }
         }
-        let tty = std::io::stdout().is_terminal();
         let json = match format {
             LogFormat::Json => true,
             LogFormat::Pretty => false,
-            LogFormat::Auto => !tty,
+            LogFormat::Auto => !std::io::stdout().is_terminal(),
         };
 
         let otel_traces = tracing_opentelemetry::layer()
             .with_tracer(tracer.tracer("pulsecheck"))
             .with_filter(trace_filter);
-        let correlation = correlation::CorrelationLayer
-            .with_filter(filter_fn(|m| m.target() == REQUEST_SPAN_TARGET));
-        let fmt = tracing_subscriber::fmt::layer()
-            .event_format(format::EventFormat {
-                json,
-                ansi: tty && !json,
-            })
-            .with_writer(std::io::stdout)
-            .with_filter(log_filter()?);
+        let fmt = log_layer(
+            if json { LogFormat::Json } else { LogFormat::Pretty },
+            std::io::stdout,
+        )
+        .with_filter(log_filter()?);
         let otel_logs = match logger {
             Some(lp) => Some(
                 OpenTelemetryTracingBridge::builder(lp)
@@ -332,12 +327,46 @@ impl TelemetryBuilder {
         };
         tracing_subscriber::registry()
             .with(otel_traces)
-            .with(correlation)
             .with(fmt)
             .with(otel_logs)
             .try_init()
             .map_err(|_| TelemetryError::SubscriberAlreadySet)
     }
+}
+
+/// The log-line layer that [`TelemetryBuilder::init`] installs, for services that assemble
+/// their own subscriber: JSON or pretty lines, each inside a request carrying `trace_id`,
+/// `span_id` (when a tracing-opentelemetry layer is installed) and `request_id`.
+///
+/// [`LogFormat::Auto`] is pretty when stdout is a terminal. Colours only on a terminal.
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt;
+/// use pulsecheck::telemetry::{LogFormat, log_layer};
+/// let subscriber = tracing_subscriber::registry().with(log_layer(LogFormat::Json, std::io::stdout));
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+/// ```
+pub fn log_layer<S, W>(format: LogFormat, writer: W) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let tty = std::io::stdout().is_terminal();
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !tty,
+    };
+    correlation::CorrelationLayer
+        .with_filter(filter_fn(|m| m.target() == REQUEST_SPAN_TARGET))
+        .and_then(
+            tracing_subscriber::fmt::layer()
+                .event_format(format::EventFormat {
+                    json,
+                    ansi: tty && !json,
+                })
+                .with_writer(writer),
+        )
 }
 
 fn default_log_filter() -> &'static str {

@@ -55,6 +55,27 @@ const SCRUB: &[&str] = &[
 ];
 
 impl Academy {
+    /// Runs the example expecting it to fail at start-up; returns its exit status and output.
+    pub fn run_to_exit(envs: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+        let mut cmd = Command::new(binary());
+        for v in SCRUB {
+            cmd.env_remove(v);
+        }
+        let out = cmd
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("PULSE_LOG_FORMAT", "json")
+            .envs(envs.iter().copied())
+            .output()
+            .expect("run academy");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status, text)
+    }
+
     pub fn spawn(envs: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(binary());
         for v in SCRUB {

@@ -1,0 +1,72 @@
+//! Broken configuration fails at start-up with a message naming what to fix, and secrets in
+//! the configuration never reach the output.
+
+mod support;
+
+use support::academy::Academy;
+use support::otlp::dead_port;
+
+#[test]
+fn unknown_otlp_protocol_names_the_variable() {
+    let (status, out) = Academy::run_to_exit(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+    ]);
+    assert!(!status.success());
+    assert!(out.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{out}");
+    assert!(out.contains("carrier-pigeon"), "{out}");
+}
+
+#[test]
+fn invalid_log_filter_names_the_variable() {
+    let (status, out) = Academy::run_to_exit(&[("RUST_LOG", "info,[[[=bogus")]);
+    assert!(!status.success());
+    assert!(out.contains("RUST_LOG"), "{out}");
+}
+
+#[test]
+fn invalid_log_format_names_the_variable() {
+    let (status, out) = Academy::run_to_exit(&[("PULSE_LOG_FORMAT", "xml")]);
+    assert!(!status.success());
+    assert!(out.contains("PULSE_LOG_FORMAT"), "{out}");
+}
+
+#[test]
+fn invalid_port_is_a_clear_error() {
+    let (status, out) = Academy::run_to_exit(&[("PORT", "eighty")]);
+    assert!(!status.success());
+    assert!(out.contains("PORT must be a port number"), "{out}");
+}
+
+#[test]
+fn unreachable_database_fails_without_printing_credentials() {
+    let url = format!("postgres://admin:hunter2secret@{}/db", dead_port());
+    let (status, out) = Academy::run_to_exit(&[("DATABASE_URL", &url)]);
+    assert!(!status.success());
+    assert!(!out.contains("hunter2secret"), "{out}");
+    assert!(out.contains("cannot open the database"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_endpoint_and_headers_never_reach_the_log() {
+    let endpoint = format!("http://user:topsecretpw@{}", dead_port());
+    let mut app = Academy::spawn(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20tokentopsecret",
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ]);
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        client.get(app.url("/api/courses")).send().await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.terminate();
+    let text = app.lines.lock().unwrap().join("\n");
+    assert!(text.contains("OTLP export on"), "{text}");
+    assert!(!text.contains("topsecretpw"), "{text}");
+    assert!(!text.contains("tokentopsecret"), "{text}");
+}
