@@ -39,6 +39,11 @@ impl Harness {
         }
     }
 
+    /// A layer whose server spans go to this harness's provider.
+    fn layer(&self) -> PulseLayer {
+        PulseLayer::new().tracer(self.provider.tracer("pulsecheck"))
+    }
+
     fn finished(&self) -> Vec<SpanData> {
         let _ = self.provider.force_flush();
         self.spans.get_finished_spans().unwrap()
@@ -102,7 +107,7 @@ fn app(layer: PulseLayer) -> Router {
 async fn server_span_follows_http_semantic_conventions() {
     let h = Harness::new();
     let resp = send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         get_req("/users/42?page=2&api_key=hunter2")
             .header("user-agent", "curl/8")
             .header("x-forwarded-for", "203.0.113.9")
@@ -159,7 +164,7 @@ async fn server_span_follows_http_semantic_conventions() {
 async fn nested_router_routes_use_the_full_template() {
     let h = Harness::new();
     send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         get_req("/api/v2/items/9").body(Body::empty()).unwrap(),
     )
     .await;
@@ -175,7 +180,7 @@ async fn nested_router_routes_use_the_full_template() {
 async fn unmatched_requests_are_named_by_method_only() {
     let h = Harness::new();
     let resp = send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         get_req("/secret/user/12345/profile")
             .body(Body::empty())
             .unwrap(),
@@ -196,7 +201,7 @@ async fn unmatched_requests_are_named_by_method_only() {
 async fn unknown_methods_are_other_with_the_original_kept() {
     let h = Harness::new();
     let resp = send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         Request::builder()
             .method("PURGE")
             .uri("/anything")
@@ -220,7 +225,7 @@ async fn unknown_methods_are_other_with_the_original_kept() {
 #[tokio::test]
 async fn server_errors_mark_the_span_but_client_errors_do_not() {
     let h = Harness::new();
-    let app = app(PulseLayer::new());
+    let app = app(h.layer());
     send(app.clone(), get_req("/boom").body(Body::empty()).unwrap()).await;
     send(app, get_req("/bad").body(Body::empty()).unwrap()).await;
     let spans = h.finished();
@@ -243,7 +248,7 @@ async fn server_errors_mark_the_span_but_client_errors_do_not() {
 #[tokio::test]
 async fn a_panicking_handler_becomes_a_500_and_the_service_keeps_serving() {
     let h = Harness::new();
-    let app = app(PulseLayer::new());
+    let app = app(h.layer());
     let resp = send(app.clone(), get_req("/panic").body(Body::empty()).unwrap()).await;
     assert_eq!(resp.status(), 500);
     assert!(resp.headers().contains_key("x-request-id"));
@@ -266,7 +271,7 @@ async fn inbound_traceparent_becomes_the_parent_and_is_returned() {
     let trace = "0af7651916cd43dd8448eb211c80319c";
     let parent = "b7ad6b7169203331";
     let resp = send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         get_req("/users/1")
             .header("traceparent", format!("00-{trace}-{parent}-01"))
             .header("tracestate", "vendor=abc")
@@ -307,7 +312,7 @@ async fn malformed_trace_headers_start_a_new_trace() {
     ] {
         let h = Harness::new();
         let resp = send(
-            app(PulseLayer::new()),
+            app(h.layer()),
             get_req("/users/1")
                 .header(name, value)
                 .body(Body::empty())
@@ -334,7 +339,7 @@ async fn oversized_baggage_is_dropped_not_an_error() {
     let h = Harness::new();
     let big = format!("k={}", "v".repeat(10_000));
     let resp = send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         get_req("/users/1")
             .header("baggage", big)
             .body(Body::empty())
@@ -348,7 +353,7 @@ async fn oversized_baggage_is_dropped_not_an_error() {
 #[tokio::test]
 async fn valid_request_ids_are_kept_and_hostile_ones_replaced() {
     let h = Harness::new();
-    let app = app(PulseLayer::new());
+    let app = app(h.layer());
     let kept = send(
         app.clone(),
         get_req("/users/1")
@@ -408,18 +413,21 @@ fn uuid_like(s: &str) -> bool {
 
 #[tokio::test]
 async fn request_id_header_name_is_configurable_and_visible_to_handlers() {
-    let _h = Harness::new();
+    let h = Harness::new();
     let app = Router::new()
         .route(
             "/me",
             get(
                 |axum::Extension(id): axum::Extension<pulsecheck::layer::RequestId>| async move {
-                    id.to_string()
+                    // The same id is current in the request's context.
+                    let current = pulsecheck::layer::RequestId::current().expect("current id");
+                    format!("{id}|{current}")
                 },
             ),
         )
         .layer(
-            PulseLayer::new().request_id_header(http::HeaderName::from_static("x-correlation-id")),
+            h.layer()
+                .request_id_header(http::HeaderName::from_static("x-correlation-id")),
         );
     let resp = send(
         app,
@@ -432,14 +440,15 @@ async fn request_id_header_name_is_configurable_and_visible_to_handlers() {
     assert_eq!(resp.headers()["x-correlation-id"], "corr-7");
     assert!(!resp.headers().contains_key("x-request-id"));
     let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
-    assert_eq!(&body[..], b"corr-7");
+    assert_eq!(&body[..], b"corr-7|corr-7");
+    assert!(pulsecheck::layer::RequestId::current().is_none());
 }
 
 #[tokio::test]
 async fn handler_spans_are_children_of_the_server_span() {
     let h = Harness::new();
     send(
-        app(PulseLayer::new()),
+        app(h.layer()),
         get_req("/child").body(Body::empty()).unwrap(),
     )
     .await;
@@ -457,8 +466,8 @@ async fn handler_spans_are_children_of_the_server_span() {
 }
 
 #[tokio::test]
-async fn without_a_tracing_subscriber_requests_still_work() {
-    // No Harness: no subscriber, no trace ids, but the request id is still echoed.
+async fn without_a_tracer_provider_requests_still_work() {
+    // No Harness and no global provider: no trace ids, but the request id is still echoed.
     let resp = send(
         app(PulseLayer::new()),
         get_req("/users/1")
@@ -508,12 +517,10 @@ fn get_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn duration_histogram_has_bounded_attributes_and_caps_routes() {
-    let _h = Harness::new();
+    let h = Harness::new();
     let (provider, exporter) = metrics_provider();
     let meter = opentelemetry::metrics::MeterProvider::meter(&provider, "test");
-    let layer = PulseLayer::new()
-        .meter(&meter)
-        .routes(Arc::new(RouteTable::new(2)));
+    let layer = h.layer().meter(&meter).routes(Arc::new(RouteTable::new(2)));
     let app = app(layer);
     for uri in [
         "/users/1",
@@ -579,10 +586,10 @@ async fn duration_histogram_has_bounded_attributes_and_caps_routes() {
 
 #[tokio::test]
 async fn active_requests_returns_to_zero() {
-    let _h = Harness::new();
+    let h = Harness::new();
     let (provider, exporter) = metrics_provider();
     let meter = opentelemetry::metrics::MeterProvider::meter(&provider, "test");
-    let app = app(PulseLayer::new().meter(&meter));
+    let app = app(h.layer().meter(&meter));
     for _ in 0..3 {
         send(
             app.clone(),
@@ -616,7 +623,9 @@ async fn recorder_gets_one_record_per_request_with_route_id_and_trace() {
     let h = Harness::new();
     let records: Arc<Mutex<Vec<RequestRecord>>> = Arc::default();
     let sink = Arc::clone(&records);
-    let layer = PulseLayer::new().recorder(move |r: &RequestRecord| sink.lock().unwrap().push(*r));
+    let layer = h
+        .layer()
+        .recorder(move |r: &RequestRecord| sink.lock().unwrap().push(*r));
     let routes = Arc::clone(layer.route_table());
     let app = app(layer);
     let ok = send(

@@ -1,10 +1,10 @@
 //! Span attributes read from the request: scheme, server address, client address, query.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use http::{Request, Version, header};
+use http::{HeaderMap, Request, Version, header};
 
 pub(crate) fn scheme<B>(req: &Request<B>) -> &'static str {
     match req.uri().scheme_str() {
@@ -29,13 +29,22 @@ pub(crate) fn protocol_version(v: Version) -> Option<&'static str> {
 }
 
 /// `server.address` and `server.port`: the URI authority (HTTP/2), else the `Host` header.
-pub(crate) fn server<B>(req: &Request<B>) -> Option<(String, Option<u16>)> {
+/// Borrowed: no allocation.
+pub(crate) fn server<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> {
     if let Some(a) = req.uri().authority() {
-        return Some((a.host().to_owned(), a.port_u16()));
+        return Some((a.host(), a.port_u16()));
     }
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
-    let a: http::uri::Authority = host.parse().ok()?;
-    Some((a.host().to_owned(), a.port_u16()))
+    let host = req.headers().get(header::HOST)?.to_str().ok()?.trim();
+    if host.is_empty() {
+        return None;
+    }
+    // `[v6]:port`, `name:port`, `[v6]`, `name`.
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (h.ends_with(']') || !h.contains(':')) => {
+            Some((h, p.parse().ok()))
+        }
+        _ => Some((host, None)),
+    }
 }
 
 /// The peer address when the server was started with connect info.
@@ -46,15 +55,13 @@ pub(crate) fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
 }
 
 /// `client.address`: the first `X-Forwarded-For` hop when it parses as an IP, else the peer.
-pub(crate) fn client<B>(req: &Request<B>, peer: Option<SocketAddr>) -> Option<String> {
-    let forwarded = req
-        .headers()
+pub(crate) fn client(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .and_then(|v| v.parse::<std::net::IpAddr>().ok());
-    forwarded.or(peer.map(|p| p.ip())).map(|ip| ip.to_string())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .or(peer.map(|p| p.ip()))
 }
 
 const SENSITIVE_KEYS: [&str; 12] = [
@@ -118,13 +125,13 @@ mod tests {
             .header("host", "example.com:8443")
             .body(())
             .unwrap();
-        assert_eq!(server(&req), Some(("example.com".into(), Some(8443))));
+        assert_eq!(server(&req), Some(("example.com", Some(8443))));
         let req = Request::builder()
             .uri("/x")
             .header("host", "[::1]:80")
             .body(())
             .unwrap();
-        assert_eq!(server(&req), Some(("[::1]".into(), Some(80))));
+        assert_eq!(server(&req), Some(("[::1]", Some(80))));
     }
 
     #[test]
@@ -134,13 +141,13 @@ mod tests {
             .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
             .body(())
             .unwrap();
-        assert_eq!(client(&req, None).as_deref(), Some("203.0.113.7"));
+        assert_eq!(client(req.headers(), None), "203.0.113.7".parse().ok());
         let req = Request::builder()
             .uri("/")
             .header("x-forwarded-for", "not-an-ip")
             .body(())
             .unwrap();
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert_eq!(client(&req, Some(peer)).as_deref(), Some("127.0.0.1"));
+        assert_eq!(client(req.headers(), Some(peer)), "127.0.0.1".parse().ok());
     }
 }

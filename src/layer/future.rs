@@ -9,7 +9,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use http::{Response, StatusCode};
-use opentelemetry::trace::SpanContext;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry_semantic_conventions::attribute as semconv;
 use pin_project_lite::pin_project;
 
 use super::instruments::{Instruments, MetricLabels};
@@ -24,7 +26,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
-        span: tracing::Span,
+        cx: opentelemetry::Context,
         state: Option<RequestState>,
     }
 }
@@ -42,7 +44,6 @@ pub(crate) struct RequestState {
     pub(crate) method: HttpMethod,
     pub(crate) route: Option<Arc<RouteEntry>>,
     pub(crate) request_id: RequestId,
-    pub(crate) span_context: SpanContext,
     pub(crate) access_path: Option<http::Uri>,
     pub(crate) active: ActiveRequest,
     pub(crate) config: Arc<Config>,
@@ -76,18 +77,22 @@ impl Drop for ActiveRequest {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(fut: F, span: tracing::Span, state: RequestState) -> Self {
+    pub(crate) fn new(fut: F, cx: opentelemetry::Context, state: RequestState) -> Self {
         Self {
             kind: Kind::Future { fut },
-            span,
+            cx,
             state: Some(state),
         }
     }
 
-    pub(crate) fn panicked(message: String, span: tracing::Span, state: RequestState) -> Self {
+    pub(crate) fn panicked(
+        message: String,
+        cx: opentelemetry::Context,
+        state: RequestState,
+    ) -> Self {
         Self {
             kind: Kind::Panicked { message },
-            span,
+            cx,
             state: Some(state),
         }
     }
@@ -114,7 +119,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
+        // The request's context is current while the handler runs: its `tracing` spans become
+        // children of the server span, and log lines and records carry its ids.
+        let _attached = this.cx.clone().attach();
         let outcome = match this.kind.project() {
             KindProj::Future { fut } => match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                 Ok(poll) => Outcome::Done(ready!(poll)),
@@ -128,12 +135,12 @@ where
         };
         Poll::Ready(match outcome {
             Outcome::Done(Ok(mut response)) => {
-                state.finish(this.span, response.status(), None, Some(&mut response));
+                state.finish(this.cx, response.status(), None, Some(&mut response));
                 Ok(response)
             }
             Outcome::Done(Err(e)) => {
                 state.finish::<B>(
-                    this.span,
+                    this.cx,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     Some("_OTHER"),
                     None,
@@ -147,10 +154,17 @@ where
                     panic.message = %message,
                     "request handler panicked; answered 500"
                 );
+                this.cx.span().add_event(
+                    "exception",
+                    vec![
+                        KeyValue::new(semconv::EXCEPTION_TYPE, "panic"),
+                        KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+                    ],
+                );
                 let mut response = Response::new(B::default());
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 state.finish(
-                    this.span,
+                    this.cx,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     None,
                     Some(&mut response),
@@ -169,7 +183,7 @@ enum Outcome<T> {
 impl RequestState {
     fn finish<B>(
         self,
-        span: &tracing::Span,
+        cx: &opentelemetry::Context,
         status: StatusCode,
         error_override: Option<&'static str>,
         response: Option<&mut Response<B>>,
@@ -185,10 +199,16 @@ impl RequestState {
             Some(status.as_str().to_owned().into())
         };
 
-        span.record("http.response.status_code", i64::from(code));
+        let span = cx.span();
+        let span_context = span.span_context().clone();
+        span.set_attribute(KeyValue::new(
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(code),
+        ));
         if let Some(e) = &error_type {
-            span.record("otel.status_code", "error");
-            span.record("error.type", e.as_str().as_ref());
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, e.clone()));
+            // The status code says it all: no description (semantic conventions).
+            span.set_status(Status::error(""));
         }
 
         if let Some(response) = response {
@@ -197,7 +217,7 @@ impl RequestState {
                 self.config.request_id_header.clone(),
                 self.request_id.header_value().clone(),
             );
-            self.config.trace_headers.write(&self.span_context, headers);
+            self.config.trace_headers.write(&span_context, headers);
         }
 
         if let Some(instruments) = self.config.instruments() {
@@ -210,10 +230,7 @@ impl RequestState {
             );
         }
 
-        let trace_id = self
-            .span_context
-            .is_valid()
-            .then(|| self.span_context.trace_id());
+        let trace_id = span_context.is_valid().then(|| span_context.trace_id());
         self.config.recorder.record(&RequestRecord {
             method: self.method,
             route: self.route.as_ref().map(|r| r.id),
@@ -246,5 +263,6 @@ impl RequestState {
                 );
             }
         }
+        span.end();
     }
 }

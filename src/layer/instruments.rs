@@ -1,6 +1,9 @@
 //! The semantic-convention HTTP server metrics.
 
-use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use opentelemetry::metrics::{Histogram, Meter, ObservableUpDownCounter};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use opentelemetry_semantic_conventions::metric as names;
@@ -14,13 +17,61 @@ pub const DURATION_BOUNDARIES: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-#[derive(Clone, Debug)]
-pub(crate) struct Instruments {
-    duration: Histogram<f64>,
-    active: UpDownCounter<i64>,
+const SCHEMES: [&str; 2] = ["http", "https"];
+
+/// In-flight requests per (method, scheme). Counted with plain atomics and reported by an
+/// observable instrument at collection time: an SDK up-down counter would hash its attributes
+/// twice per request.
+#[derive(Debug, Default)]
+pub(crate) struct ActiveCounts {
+    counts: [[AtomicI64; 2]; HttpMethod::COUNT],
+    seen: [[AtomicBool; 2]; HttpMethod::COUNT],
 }
 
-/// Attributes shared by both instruments, all static or reference-counted: no allocation.
+impl ActiveCounts {
+    fn slot(&self, labels: &MetricLabels) -> (usize, usize) {
+        (labels.method.index(), usize::from(labels.scheme == "https"))
+    }
+
+    fn add(&self, labels: &MetricLabels, delta: i64) {
+        let (m, s) = self.slot(labels);
+        self.counts[m][s].fetch_add(delta, Ordering::Relaxed);
+        if !self.seen[m][s].load(Ordering::Relaxed) {
+            self.seen[m][s].store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn observe(&self, report: &mut dyn FnMut(i64, [KeyValue; 2])) {
+        for (m, method) in HttpMethod::ALL.iter().enumerate() {
+            for (s, scheme) in SCHEMES.iter().enumerate() {
+                if self.seen[m][s].load(Ordering::Relaxed) {
+                    report(
+                        self.counts[m][s].load(Ordering::Relaxed),
+                        [
+                            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.as_str()),
+                            KeyValue::new(semconv::URL_SCHEME, *scheme),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Instruments {
+    duration: Histogram<f64>,
+    active: Arc<ActiveCounts>,
+    _active_instrument: Arc<ObservableUpDownCounter<i64>>,
+}
+
+impl std::fmt::Debug for Instruments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instruments").finish_non_exhaustive()
+    }
+}
+
+/// Attributes shared by both instruments, all static: no allocation.
 pub(crate) struct MetricLabels {
     pub(crate) method: HttpMethod,
     pub(crate) scheme: &'static str,
@@ -37,6 +88,14 @@ impl Instruments {
     }
 
     pub(crate) fn new(meter: &Meter) -> Self {
+        let active = Arc::new(ActiveCounts::default());
+        let observed = Arc::clone(&active);
+        let active_instrument = meter
+            .i64_observable_up_down_counter(names::HTTP_SERVER_ACTIVE_REQUESTS)
+            .with_unit("{request}")
+            .with_description("Number of active HTTP server requests.")
+            .with_callback(move |o| observed.observe(&mut |v, attrs| o.observe(v, &attrs)))
+            .build();
         Self {
             duration: meter
                 .f64_histogram(names::HTTP_SERVER_REQUEST_DURATION)
@@ -44,27 +103,17 @@ impl Instruments {
                 .with_description("Duration of HTTP server requests.")
                 .with_boundaries(DURATION_BOUNDARIES.to_vec())
                 .build(),
-            active: meter
-                .i64_up_down_counter(names::HTTP_SERVER_ACTIVE_REQUESTS)
-                .with_unit("{request}")
-                .with_description("Number of active HTTP server requests.")
-                .build(),
+            active,
+            _active_instrument: Arc::new(active_instrument),
         }
     }
 
     pub(crate) fn request_started(&self, labels: &MetricLabels) {
-        self.active.add(1, &Self::active_attrs(labels));
+        self.active.add(labels, 1);
     }
 
     pub(crate) fn request_ended(&self, labels: &MetricLabels) {
-        self.active.add(-1, &Self::active_attrs(labels));
-    }
-
-    fn active_attrs(labels: &MetricLabels) -> [KeyValue; 2] {
-        [
-            KeyValue::new(semconv::HTTP_REQUEST_METHOD, labels.method.as_str()),
-            KeyValue::new(semconv::URL_SCHEME, labels.scheme),
-        ]
+        self.active.add(labels, -1);
     }
 
     pub(crate) fn record_duration(

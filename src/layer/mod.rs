@@ -2,6 +2,11 @@
 //! following the HTTP semantic conventions, `http.server.*` metrics, and one call into a
 //! [`Recorder`] for the in-process aggregator.
 //!
+//! The server span is started with the OpenTelemetry tracer directly (not through `tracing`,
+//! which costs several times more), and its context is current while the handler runs: the
+//! handler's `tracing` spans, through tracing-opentelemetry, become its children, and log lines
+//! carry its trace id and the request id ([`RequestId::current`]).
+//!
 //! Add it with [`Router::layer`](axum::Router::layer) so that it runs inside routing and sees
 //! the route template ([`MatchedPath`](axum::extract::MatchedPath)); requests that match no route
 //! are named by their method only, never by their raw path.
@@ -30,6 +35,7 @@
 //! ```
 
 mod attributes;
+mod context;
 mod future;
 mod instruments;
 mod method;
@@ -42,6 +48,7 @@ mod service;
 use std::sync::{Arc, OnceLock};
 
 use http::HeaderName;
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::TextMapPropagator;
 
 pub use future::ResponseFuture;
@@ -53,9 +60,9 @@ pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
 pub use route::{DEFAULT_MAX_ROUTES, OVERFLOW_ROUTE, RouteId, RouteTable};
 pub use service::PulseService;
 
-/// Target of the per-request SERVER span. Keep it enabled in any filter: the JSON log
-/// formatter and the OTLP log bridge read the request id from it.
-pub const REQUEST_SPAN_TARGET: &str = "pulsecheck::request";
+/// The span and log-record attribute carrying the correlation id. OpenTelemetry has no
+/// standard name for it.
+pub const REQUEST_ID_ATTRIBUTE: &str = "request.id";
 /// Target of the one access-log event per request.
 pub const ACCESS_LOG_TARGET: &str = "pulsecheck::access";
 
@@ -78,9 +85,21 @@ pub(crate) struct Config {
     pub(crate) log_quiet_paths: bool,
     pub(crate) metrics: bool,
     pub(crate) instruments: Arc<OnceLock<instruments::Instruments>>,
+    pub(crate) tracer: Arc<OnceLock<BoxedTracer>>,
 }
 
 impl Config {
+    pub(crate) fn tracer(&self) -> &BoxedTracer {
+        self.tracer.get_or_init(|| {
+            opentelemetry::global::tracer_with_scope(
+                opentelemetry::InstrumentationScope::builder("pulsecheck")
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
+                    .build(),
+            )
+        })
+    }
+
     pub(crate) fn instruments(&self) -> Option<&instruments::Instruments> {
         if !self.metrics {
             return None;
@@ -124,6 +143,7 @@ impl PulseLayer {
                 log_quiet_paths: false,
                 metrics: true,
                 instruments: Arc::new(OnceLock::new()),
+                tracer: Arc::new(OnceLock::new()),
             }),
         }
     }
@@ -185,6 +205,17 @@ impl PulseLayer {
         let config = self.config_mut();
         config.metrics = true;
         config.instruments = Arc::new(OnceLock::from(instruments::Instruments::new(meter)));
+        self
+    }
+
+    /// Start server spans with this tracer instead of the global tracer provider's. Defaults
+    /// to the global provider at the first request, so install providers before serving.
+    pub fn tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync + 'static,
+    {
+        self.config_mut().tracer = Arc::new(OnceLock::from(BoxedTracer::new(Box::new(tracer))));
         self
     }
 

@@ -40,23 +40,30 @@ pub(crate) fn extract(
 
 impl TraceResponseHeaders {
     pub(crate) fn write(self, sc: &SpanContext, headers: &mut HeaderMap) {
+        use std::io::Write as _;
         if self == Self::None || !sc.is_valid() {
             return;
         }
-        let trace_id = sc.trace_id();
+        // `00-` + 32 + `-` + 16 + `-` + 2, formatted on the stack.
+        let mut buf = [0u8; 55];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let written = write!(
+            cursor,
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        );
+        if written.is_err() {
+            return;
+        }
         if matches!(self, Self::Both | Self::TraceResponse) {
-            let v = format!(
-                "00-{}-{}-{:02x}",
-                trace_id,
-                sc.span_id(),
-                sc.trace_flags().to_u8()
-            );
-            if let Ok(v) = HeaderValue::from_str(&v) {
+            if let Ok(v) = HeaderValue::from_bytes(&buf) {
                 headers.insert(TRACERESPONSE.clone(), v);
             }
         }
         if matches!(self, Self::Both | Self::XTraceId) {
-            if let Ok(v) = HeaderValue::from_str(&trace_id.to_string()) {
+            if let Ok(v) = HeaderValue::from_bytes(&buf[3..35]) {
                 headers.insert(X_TRACE_ID.clone(), v);
             }
         }

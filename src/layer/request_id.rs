@@ -56,6 +56,12 @@ impl RequestId {
         }
     }
 
+    /// The id of the request being handled, from the current OpenTelemetry context: available
+    /// in handlers and in anything they call on the same task.
+    pub fn current() -> Option<Self> {
+        super::context::current_request_id()
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Validated ASCII, so this never fails.

@@ -26,23 +26,42 @@ pub struct RouteId(pub u32);
 pub(crate) struct RouteEntry {
     pub(crate) id: RouteId,
     pub(crate) template: Arc<str>,
+    /// `http.route` on the span: the real template, even past the cap.
+    pub(crate) span_route: StringValue,
+    /// `http.route` on metrics: the template, or `_OTHER` past the cap.
     pub(crate) metric_route: StringValue,
-    span_names: [Box<str>; HttpMethod::COUNT],
+    span_names: [&'static str; HttpMethod::COUNT],
 }
 
 impl RouteEntry {
     fn new(id: RouteId, template: Arc<str>, metric_route: &str) -> Self {
-        let span_names = HttpMethod::ALL.map(|m| format!("{} {template}", m.span_prefix()).into());
+        // Span names must be `'static` for the SDK to take them without a copy per request.
+        // Entries are created once per template and capped (see `RouteTable::entry`), so this
+        // leaks a bounded amount once.
+        let span_names = HttpMethod::ALL
+            .map(|m| &*Box::leak(format!("{} {template}", m.span_prefix()).into_boxed_str()));
         Self {
             id,
+            span_route: StringValue::from(Arc::clone(&template)),
             metric_route: StringValue::from(metric_route.to_owned()),
             template,
             span_names,
         }
     }
 
-    pub(crate) fn span_name(&self, method: HttpMethod) -> &str {
-        &self.span_names[method.index()]
+    fn saturated() -> Self {
+        let template: Arc<str> = Arc::from(OVERFLOW_ROUTE);
+        Self {
+            id: RouteTable::OVERFLOW,
+            span_route: StringValue::from(Arc::clone(&template)),
+            metric_route: StringValue::from(OVERFLOW_ROUTE),
+            template,
+            span_names: HttpMethod::ALL.map(HttpMethod::span_prefix),
+        }
+    }
+
+    pub(crate) fn span_name(&self, method: HttpMethod) -> &'static str {
+        self.span_names[method.index()]
     }
 }
 
@@ -60,6 +79,9 @@ impl RouteEntry {
 #[derive(Debug)]
 pub struct RouteTable {
     max: usize,
+    /// Shared by overflow templates once even the overflow cache is full: spans named by
+    /// method only, so a flood of generated templates costs nothing per template.
+    saturated: Arc<RouteEntry>,
     by_template: RwLock<HashMap<Arc<str>, Arc<RouteEntry>>>,
     by_id: RwLock<Vec<Arc<RouteEntry>>>,
 }
@@ -72,6 +94,7 @@ impl RouteTable {
     pub fn new(max: usize) -> Self {
         Self {
             max: max.min(u32::MAX as usize - 1),
+            saturated: Arc::new(RouteEntry::saturated()),
             by_template: RwLock::default(),
             by_id: RwLock::default(),
         }
@@ -113,8 +136,11 @@ impl RouteTable {
         if let Some(e) = map.get(template) {
             return Arc::clone(e);
         }
-        let key: Arc<str> = Arc::from(template);
         let mut by_id = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        if by_id.len() >= self.max && map.len() >= self.max.saturating_mul(3) {
+            return Arc::clone(&self.saturated);
+        }
+        let key: Arc<str> = Arc::from(template);
         let entry = if by_id.len() < self.max {
             let e = Arc::new(RouteEntry::new(
                 RouteId(by_id.len() as u32),
@@ -131,11 +157,9 @@ impl RouteTable {
                 OVERFLOW_ROUTE,
             ))
         };
-        // Overflow entries are remembered too (bounded by the same cap again) so a flood of
-        // distinct templates costs one allocation each at most once.
-        if entry.id != Self::OVERFLOW || map.len() < self.max * 2 {
-            map.insert(key, Arc::clone(&entry));
-        }
+        // Overflow entries are remembered too, up to twice the cap, so each costs its
+        // allocations once; past that, `saturated` serves them all.
+        map.insert(key, Arc::clone(&entry));
         entry
     }
 }
@@ -168,6 +192,18 @@ mod tests {
         assert_eq!(e.span_name(HttpMethod::Get), "GET /two/{id}");
         assert_eq!(e.metric_route.as_str(), OVERFLOW_ROUTE);
         assert_eq!(t.template(RouteTable::OVERFLOW), None);
+    }
+
+    #[test]
+    fn a_flood_of_templates_stops_allocating_past_three_times_the_cap() {
+        let t = RouteTable::new(2);
+        for i in 0..100 {
+            t.resolve(&format!("/generated/{i}"));
+        }
+        assert_eq!(t.by_template.read().unwrap().len(), 6);
+        let e = t.entry("/generated/999");
+        assert_eq!(e.span_name(HttpMethod::Get), "GET");
+        assert_eq!(e.id, RouteTable::OVERFLOW);
     }
 
     #[test]

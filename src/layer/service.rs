@@ -7,15 +7,16 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use http::{Request, Response};
-use opentelemetry::trace::{SpanContext, TraceContextExt};
-use tracing::field::Empty;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt, Tracer as _};
+use opentelemetry_semantic_conventions::attribute as semconv;
 
+use super::context::CxRequestId;
 use super::future::{ActiveRequest, RequestState, ResponseFuture, panic_message};
 use super::instruments::MetricLabels;
 use super::method::HttpMethod;
 use super::request_id::RequestId;
-use super::{Config, REQUEST_SPAN_TARGET, attributes, propagation};
+use super::{Config, attributes, propagation};
 
 /// The service produced by [`PulseLayer`](super::PulseLayer).
 #[derive(Clone)]
@@ -57,6 +58,87 @@ fn is_quiet_path(path: &str) -> bool {
     path == "/metrics" || path == "/health" || path.starts_with("/health/")
 }
 
+/// Starts the SERVER span. The attributes the semantic conventions need for sampling go in
+/// the builder; the rest, which cost allocations, only when the span is recorded.
+fn start_span<B>(
+    config: &Config,
+    req: &Request<B>,
+    method: HttpMethod,
+    route: Option<&super::route::RouteEntry>,
+    scheme: &'static str,
+    protocol_version: Option<&'static str>,
+    request_id: &RequestId,
+) -> opentelemetry::Context {
+    let parent = propagation::extract(&*config.propagator, req.headers());
+    let tracer = config.tracer();
+    let mut attrs = Vec::with_capacity(6);
+    attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.as_str()));
+    attrs.push(KeyValue::new(
+        semconv::URL_PATH,
+        req.uri().path().to_owned(),
+    ));
+    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+    if let Some(r) = route {
+        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, r.span_route.clone()));
+    }
+    if let Some(v) = protocol_version {
+        attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
+    }
+    let name = route.map_or_else(|| method.span_prefix(), |r| r.span_name(method));
+    let builder = SpanBuilder::from_name(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attrs);
+    let mut span = tracer.build_with_context(builder, &parent);
+    if span.is_recording() {
+        let headers = req.headers();
+        if method == HttpMethod::Other {
+            span.set_attribute(KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                req.method().as_str().to_owned(),
+            ));
+        }
+        if let Some(q) = req.uri().query() {
+            span.set_attribute(KeyValue::new(
+                semconv::URL_QUERY,
+                attributes::redact_query(q).into_owned(),
+            ));
+        }
+        if let Some((host, port)) = attributes::server(req) {
+            span.set_attribute(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+            if let Some(p) = port {
+                span.set_attribute(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
+            }
+        }
+        let peer = attributes::peer(req);
+        if let Some(p) = peer {
+            span.set_attribute(KeyValue::new(
+                semconv::NETWORK_PEER_ADDRESS,
+                p.ip().to_string(),
+            ));
+            span.set_attribute(KeyValue::new(
+                semconv::NETWORK_PEER_PORT,
+                i64::from(p.port()),
+            ));
+        }
+        if let Some(c) = attributes::client(headers, peer) {
+            span.set_attribute(KeyValue::new(semconv::CLIENT_ADDRESS, c.to_string()));
+        }
+        if let Some(ua) = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            span.set_attribute(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua.to_owned()));
+        }
+        span.set_attribute(KeyValue::new(
+            super::REQUEST_ID_ATTRIBUTE,
+            request_id.as_str().to_owned(),
+        ));
+    }
+    parent
+        .with_span(span)
+        .with_value(CxRequestId(request_id.clone()))
+}
+
 impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for PulseService<S>
 where
     S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -82,72 +164,15 @@ where
             RequestId::from_headers_or_generate(req.headers(), &config.request_id_header);
         let scheme = attributes::scheme(&req);
         let protocol_version = attributes::protocol_version(req.version());
-
-        let span_name = match &route {
-            Some(r) => r.span_name(method),
-            None => method.span_prefix(),
-        };
-        let span = tracing::info_span!(
-            target: REQUEST_SPAN_TARGET,
-            "HTTP request",
-            otel.name = span_name,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            http.request.method = method.as_str(),
-            http.request.method_original = Empty,
-            http.route = Empty,
-            http.response.status_code = Empty,
-            url.path = req.uri().path(),
-            url.query = Empty,
-            url.scheme = scheme,
-            server.address = Empty,
-            server.port = Empty,
-            network.protocol.version = protocol_version,
-            network.peer.address = Empty,
-            network.peer.port = Empty,
-            client.address = Empty,
-            user_agent.original = Empty,
-            request.id = request_id.as_str(),
-            error.type = Empty,
+        let cx = start_span(
+            config,
+            &req,
+            method,
+            route.as_deref(),
+            scheme,
+            protocol_version,
+            &request_id,
         );
-
-        let mut span_context = SpanContext::empty_context();
-        if !span.is_disabled() {
-            if method == HttpMethod::Other {
-                span.record("http.request.method_original", req.method().as_str());
-            }
-            if let Some(r) = &route {
-                span.record("http.route", &*r.template);
-            }
-            if let Some(q) = req.uri().query() {
-                span.record("url.query", &*attributes::redact_query(q));
-            }
-            if let Some((host, port)) = attributes::server(&req) {
-                span.record("server.address", host);
-                if let Some(p) = port {
-                    span.record("server.port", i64::from(p));
-                }
-            }
-            let peer = attributes::peer(&req);
-            if let Some(p) = peer {
-                span.record("network.peer.address", p.ip().to_string());
-                span.record("network.peer.port", i64::from(p.port()));
-            }
-            if let Some(c) = attributes::client(&req, peer) {
-                span.record("client.address", c);
-            }
-            if let Some(ua) = req
-                .headers()
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-            {
-                span.record("user_agent.original", ua);
-            }
-            // Must precede anything that starts the OTel span (`context()`, entering).
-            let parent = propagation::extract(&*config.propagator, req.headers());
-            let _ = span.set_parent(parent);
-            span_context = span.context().span().span_context().clone();
-        }
 
         let log_access = config.log_quiet_paths || !is_quiet_path(req.uri().path());
         let labels = MetricLabels {
@@ -163,17 +188,19 @@ where
             method,
             route,
             request_id,
-            span_context,
             access_path: log_access.then(|| req.uri().clone()),
             active,
             config: Arc::clone(config),
         };
 
         let inner = &mut self.inner;
-        let called = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| inner.call(req))));
+        let called = {
+            let _attached = cx.clone().attach();
+            catch_unwind(AssertUnwindSafe(|| inner.call(req)))
+        };
         match called {
-            Ok(fut) => ResponseFuture::new(fut, span, state),
-            Err(payload) => ResponseFuture::panicked(panic_message(&*payload), span, state),
+            Ok(fut) => ResponseFuture::new(fut, cx, state),
+            Err(payload) => ResponseFuture::panicked(panic_message(&*payload), cx, state),
         }
     }
 }

@@ -12,7 +12,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::correlation::RequestIdExt;
+use crate::layer::RequestId;
 
 /// The log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,42 +91,26 @@ struct Correlation {
 }
 
 impl Correlation {
+    /// Ids from the current OpenTelemetry context, which is the request's while its handler
+    /// runs, or a handler span's (tracing-opentelemetry activates it on enter), the same
+    /// context the OTLP log bridge reads.
     fn of<S, N>(ctx: &FmtContext<'_, S, N>) -> Self
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
         N: for<'a> FormatFields<'a> + 'static,
     {
-        let mut c = Self::default();
-        let Some(scope) = ctx.event_scope() else {
-            return c;
+        let mut c = Self {
+            span: ctx.lookup_current().map(|s| s.name()),
+            request_id: RequestId::current().map(|r| r.as_str().to_owned()),
+            ..Self::default()
         };
-        for span in scope {
-            if c.span.is_none() {
-                c.span = Some(span.name());
+        opentelemetry::Context::map_current(|cx| {
+            let sc = cx.span().span_context().clone();
+            if sc.is_valid() {
+                c.trace_id = Some(sc.trace_id().to_string());
+                c.span_id = Some(sc.span_id().to_string());
             }
-            if c.request_id.is_none() {
-                c.request_id = span
-                    .extensions()
-                    .get::<RequestIdExt>()
-                    .map(|r| r.0.to_string());
-            }
-            if c.trace_id.is_none() {
-                // The extensions guard above is dropped: this locks them again.
-                let cx = tracing::dispatcher::get_default(|d| {
-                    tracing_opentelemetry::get_otel_context(&span.id(), d)
-                });
-                if let Some(cx) = cx {
-                    let sc = cx.span().span_context().clone();
-                    if sc.is_valid() {
-                        c.trace_id = Some(sc.trace_id().to_string());
-                        c.span_id = Some(sc.span_id().to_string());
-                    }
-                }
-            }
-            if c.trace_id.is_some() && c.request_id.is_some() {
-                break;
-            }
-        }
+        });
         c
     }
 }

@@ -27,7 +27,7 @@ pub enum ShutdownError {
 
 pub(crate) struct Providers {
     pub(crate) tracer: SdkTracerProvider,
-    pub(crate) meter: SdkMeterProvider,
+    pub(crate) meter: Option<SdkMeterProvider>,
     pub(crate) logger: Option<SdkLoggerProvider>,
 }
 
@@ -50,7 +50,9 @@ impl Providers {
         if let Some(l) = &self.logger {
             note(Signal::Logs, l.shutdown_with_timeout(left()));
         }
-        note(Signal::Metrics, self.meter.shutdown_with_timeout(left()));
+        if let Some(m) = &self.meter {
+            note(Signal::Metrics, m.shutdown_with_timeout(left()));
+        }
         if timed_out {
             Err(ShutdownError::Timeout(timeout))
         } else if errors.is_empty() {

@@ -32,22 +32,22 @@
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler (default `parentbased_always_on`) |
 //! | `OTEL_BSP_*`, `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL` | batching and export intervals |
 //! | `OTEL_SDK_DISABLED=true`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | export off (all, or one signal) |
-//! | `RUST_LOG` | log filter (default `info`); request spans stay enabled whatever it says |
+//! | `RUST_LOG` | log filter (default `info`); it never drops request spans, which do not go through `tracing` |
 //! | `PULSE_TRACE_FILTER` | which `tracing` spans become OTel spans (default `info`) |
 //! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal) |
 
-mod correlation;
 mod env;
 mod exporters;
 mod format;
 mod guard;
+mod log_records;
 mod resource;
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_appender_tracing::layer::{OpenTelemetryTracingBridge, TracingSpanAttributes};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::Protocol;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -66,8 +66,6 @@ pub use env::{
 pub use format::LogFormat;
 pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};
 pub use opentelemetry_otlp::Protocol as OtlpProtocol;
-
-use crate::layer::REQUEST_SPAN_TARGET;
 
 /// Why telemetry could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -169,8 +167,8 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Which spans are traced, overriding `PULSE_TRACE_FILTER`. Defaults to `info`. Request
-    /// spans are always traced.
+    /// Which `tracing` spans become OpenTelemetry spans, overriding `PULSE_TRACE_FILTER`.
+    /// Defaults to `info`. Request spans are always traced: the layer starts them directly.
     pub fn trace_filter(mut self, filter: impl Into<String>) -> Self {
         self.trace_filter = Some(filter.into());
         self
@@ -209,10 +207,22 @@ impl TelemetryBuilder {
         let protocol_of = |s: Signal| plan.iter().find(|(p, _)| *p == s).map(|(_, p)| *p);
 
         let tracer = tracer_provider(&resource, protocol_of(Signal::Traces), code_ep)?;
-        let meter = meter_provider(&resource, protocol_of(Signal::Metrics), code_ep)?;
+        // No reader, no provider: an SDK provider without readers would complain about every
+        // observable instrument, and the global no-op meter costs nothing.
+        let meter = match protocol_of(Signal::Metrics) {
+            Some(p) => Some(
+                SdkMeterProvider::builder()
+                    .with_resource(resource.clone())
+                    .with_periodic_exporter(exporters::metrics(p, code_ep)?)
+                    .build(),
+            ),
+            None => None,
+        };
         let logger = match protocol_of(Signal::Logs) {
             Some(p) => Some(
                 SdkLoggerProvider::builder()
+                    // Before the exporter: adds `request.id` to records inside a request.
+                    .with_log_processor(log_records::RequestIdProcessor)
                     .with_batch_exporter(exporters::logs(p, code_ep)?)
                     .with_resource(resource.clone())
                     .build(),
@@ -221,7 +231,9 @@ impl TelemetryBuilder {
         };
 
         opentelemetry::global::set_tracer_provider(tracer.clone());
-        opentelemetry::global::set_meter_provider(meter.clone());
+        if let Some(m) = &meter {
+            opentelemetry::global::set_meter_provider(m.clone());
+        }
         opentelemetry::global::set_text_map_propagator(
             opentelemetry::propagation::TextMapCompositePropagator::new(vec![
                 Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
@@ -279,8 +291,8 @@ impl TelemetryBuilder {
                 env::var(PULSE_TRACE_FILTER).unwrap_or_else(|| PULSE_TRACE_FILTER_DEFAULT.into())
             }
         };
-        let log_filter = || filter_with_request_spans(RUST_LOG, &log_directives);
-        let trace_filter = filter_with_request_spans(PULSE_TRACE_FILTER, &trace_directives)?
+        let log_filter = || parse_filter(RUST_LOG, &log_directives);
+        let trace_filter = parse_filter(PULSE_TRACE_FILTER, &trace_directives)?
             // Never trace the exporters' own HTTP/gRPC clients: that would feed back.
             .add_directive(quiet("h2"))
             .add_directive(quiet("hyper"))
@@ -311,15 +323,17 @@ impl TelemetryBuilder {
             .with_tracer(tracer.tracer("pulsecheck"))
             .with_filter(trace_filter);
         let fmt = log_layer(
-            if json { LogFormat::Json } else { LogFormat::Pretty },
+            if json {
+                LogFormat::Json
+            } else {
+                LogFormat::Pretty
+            },
             std::io::stdout,
         )
         .with_filter(log_filter()?);
         let otel_logs = match logger {
             Some(lp) => Some(
-                OpenTelemetryTracingBridge::builder(lp)
-                    .with_tracing_span_attributes(TracingSpanAttributes::allowlist(["request.id"]))
-                    .build()
+                OpenTelemetryTracingBridge::new(lp)
                     .with_filter(log_filter()?)
                     .with_filter(filter_fn(|m| !is_exporter_target(m.target()))),
             ),
@@ -357,16 +371,12 @@ where
         LogFormat::Pretty => false,
         LogFormat::Auto => !tty,
     };
-    correlation::CorrelationLayer
-        .with_filter(filter_fn(|m| m.target() == REQUEST_SPAN_TARGET))
-        .and_then(
-            tracing_subscriber::fmt::layer()
-                .event_format(format::EventFormat {
-                    json,
-                    ansi: tty && !json,
-                })
-                .with_writer(writer),
-        )
+    tracing_subscriber::fmt::layer()
+        .event_format(format::EventFormat {
+            json,
+            ansi: tty && !json,
+        })
+        .with_writer(writer)
 }
 
 fn default_log_filter() -> &'static str {
@@ -382,22 +392,13 @@ fn quiet(target: &str) -> tracing_subscriber::filter::Directive {
         .unwrap_or_else(|_| tracing_subscriber::filter::LevelFilter::OFF.into())
 }
 
-fn filter_with_request_spans(var: &str, directives: &str) -> Result<EnvFilter, TelemetryError> {
-    let filter =
-        EnvFilter::builder()
-            .parse(directives)
-            .map_err(|e| TelemetryError::InvalidEnv {
-                var: var.into(),
-                reason: format!("`{directives}`: {e}"),
-            })?;
-    let keep =
-        format!("{REQUEST_SPAN_TARGET}=info")
-            .parse()
-            .map_err(|e| TelemetryError::InvalidEnv {
-                var: var.into(),
-                reason: format!("{e}"),
-            })?;
-    Ok(filter.add_directive(keep))
+fn parse_filter(var: &str, directives: &str) -> Result<EnvFilter, TelemetryError> {
+    EnvFilter::builder()
+        .parse(directives)
+        .map_err(|e| TelemetryError::InvalidEnv {
+            var: var.into(),
+            reason: format!("`{directives}`: {e}"),
+        })
 }
 
 fn is_exporter_target(target: &str) -> bool {
@@ -423,18 +424,6 @@ fn tracer_provider(
     let mut b = SdkTracerProvider::builder().with_resource(resource.clone());
     if let Some(p) = protocol {
         b = b.with_batch_exporter(exporters::spans(p, endpoint)?);
-    }
-    Ok(b.build())
-}
-
-fn meter_provider(
-    resource: &Resource,
-    protocol: Option<Protocol>,
-    endpoint: Option<&str>,
-) -> Result<SdkMeterProvider, TelemetryError> {
-    let mut b = SdkMeterProvider::builder().with_resource(resource.clone());
-    if let Some(p) = protocol {
-        b = b.with_periodic_exporter(exporters::metrics(p, endpoint)?);
     }
     Ok(b.build())
 }
