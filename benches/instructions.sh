@@ -14,10 +14,10 @@ count() {
   rm -f "$out"
 }
 base=""
-printf '%-26s %14s %10s\n' variant instr/request vs_bare
-for v in bare layer/no_tracer layer/not_sampled layer/sampled layer/sampled_json_log; do
+printf '%-38s %14s %10s\n' variant instr/request vs_bare
+for v in bare axum_tracing_opentelemetry/sampled layer/no_tracer layer/not_sampled layer/sampled layer/sampled_json_log; do
   a=$(count "$v" "$n"); b=$(count "$v" $((2 * n)))
   per=$(( (b - a) / n ))
   [ -z "$base" ] && base=$per
-  printf '%-26s %14d %9.2fx\n' "$v" "$per" "$(echo "$per / $base" | bc -l)"
+  printf '%-38s %14d %9.2fx\n' "$v" "$per" "$(echo "$per / $base" | bc -l)"
 done

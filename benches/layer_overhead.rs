@@ -5,6 +5,8 @@
 //! Variants (see `benches/common/mod.rs`), all driving the same router in-process (no socket)
 //! on a current_thread runtime:
 //! - `bare`: the router alone (the baseline);
+//! - `axum_tracing_opentelemetry/sampled`: the axum-tracing-opentelemetry middleware with an
+//!   always-on SDK tracer, for comparison (spans only: no request id, no metrics);
 //! - `layer/no_tracer`: the layer with the global no-op tracer, metrics on an SDK meter
 //!   provider;
 //! - `layer/not_sampled`: an SDK tracer provider with sampler `always_off`;

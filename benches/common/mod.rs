@@ -11,8 +11,9 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use pulsecheck::layer::PulseLayer;
 use tracing_subscriber::layer::SubscriberExt;
 
-pub const VARIANTS: [&str; 5] = [
+pub const VARIANTS: [&str; 6] = [
     "bare",
+    "axum_tracing_opentelemetry/sampled",
     "layer/no_tracer",
     "layer/not_sampled",
     "layer/sampled",
@@ -56,6 +57,24 @@ pub fn setup(variant: &str) -> Setup {
             _meters: None,
             _tracer: None,
             _subscriber: None,
+        };
+    }
+    if variant == "axum_tracing_opentelemetry/sampled" {
+        // The competitor on the same terms: an SDK tracer (always on) through
+        // tracing-opentelemetry, trace id returned in the response.
+        let tracer = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOn)
+            .build();
+        let otel = tracing_opentelemetry::layer().with_tracer(tracer.tracer("bench"));
+        let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(otel));
+        let app = router()
+            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
+        return Setup {
+            app,
+            _meters: None,
+            _tracer: Some(tracer),
+            _subscriber: Some(guard),
         };
     }
     let (layer, meters) = metered_layer();
