@@ -652,3 +652,82 @@ async fn recorder_gets_one_record_per_request_with_route_id_and_trace() {
     assert!(r.iter().all(|x| x.duration.as_nanos() > 0));
     drop(h);
 }
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+async fn access_log_paths(layer: PulseLayer) -> Vec<String> {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::registry().with(pulsecheck::telemetry::log_layer(
+        pulsecheck::telemetry::LogFormat::Json,
+        move || writer.clone(),
+    ));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/metrics", get(|| async { "# metrics" }))
+        .route("/api/things", get(|| async { "things" }))
+        .layer(layer);
+    for uri in [
+        "/health",
+        "/health/live",
+        "/metrics",
+        "/api/things",
+        "/healthy-not-a-probe",
+    ] {
+        send(app.clone(), get_req(uri).body(Body::empty()).unwrap()).await;
+    }
+    capture
+        .lines()
+        .into_iter()
+        .filter(|l| l["message"] == "request completed")
+        .map(|l| {
+            assert!(
+                l["request_id"].as_str().is_some_and(|r| r.len() == 36),
+                "{l}"
+            );
+            assert!(l["trace_id"].as_str().is_some_and(|t| t.len() == 32), "{l}");
+            l["url.path"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn health_and_metrics_requests_are_not_access_logged_by_default() {
+    let h = Harness::new();
+    let paths = access_log_paths(h.layer()).await;
+    assert_eq!(paths, ["/api/things", "/healthy-not-a-probe"]);
+    let paths = access_log_paths(h.layer().log_health_requests(true)).await;
+    assert_eq!(
+        paths,
+        [
+            "/health",
+            "/health/live",
+            "/metrics",
+            "/api/things",
+            "/healthy-not-a-probe"
+        ]
+    );
+}

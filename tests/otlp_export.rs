@@ -270,3 +270,31 @@ async fn academy_exports_gzip_compressed_over_http() {
 async fn academy_exports_gzip_compressed_over_grpc() {
     exports_over("grpc", Some("gzip")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_log_filter_does_not_drop_request_spans() {
+    let rx = Receiver::start().await;
+    let endpoint = rx.endpoint("http/protobuf");
+    let mut app = Academy::spawn(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("RUST_LOG", "error,academy=info"),
+    ]);
+    let resp = reqwest::get(app.url("/api/courses")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let span = wait_for("the server span", WAIT, || {
+        rx.store
+            .spans()
+            .into_iter()
+            .find(|s| s.name == "GET /api/courses")
+    })
+    .await;
+    assert_eq!(span.kind, SpanKind::Server as i32);
+    app.terminate();
+    // The access log (info) was filtered out, the span was not.
+    assert!(
+        !app.json_lines()
+            .iter()
+            .any(|l| l["message"] == "request completed")
+    );
+}
