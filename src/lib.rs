@@ -26,6 +26,7 @@
 pub mod layer;
 mod pulse;
 pub mod telemetry;
+pub mod window;
 
 pub use pulse::{Error, Pulse, PulseBuilder};
 

@@ -1,0 +1,200 @@
+//! The hot path: per-shard counters that requests increment, and the fold that drains them.
+//!
+//! Each thread records into one shard (assigned round-robin on first use), so two cores never
+//! write the same cache line; a request costs a handful of relaxed atomic adds and no lock,
+//! no allocation and no hashing. The ticker drains every shard once a second.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use opentelemetry::trace::TraceId;
+
+use super::buckets;
+use super::slot::Slot;
+
+/// Status codes are 100..=999; one counter each.
+pub(crate) const STATUS_SLOTS: usize = 1000;
+/// Recent failures kept per series per slot as exemplars.
+pub(crate) const FAILURE_EXEMPLARS: usize = 4;
+
+/// One series' counters in one shard. Aligned so that neighbouring series never share a line.
+#[repr(align(128))]
+pub(crate) struct LiveSeries {
+    count: AtomicU64,
+    errors: AtomicU64,
+    sum_ns: AtomicU64,
+    min_ns: AtomicU64,
+    max_ns: AtomicU64,
+    clamped: AtomicU64,
+    buckets: Box<[AtomicU32]>,
+    status: Box<[AtomicU32]>,
+    /// The slowest request of the current slot and its trace. Taken with `try_lock` by the
+    /// request that sets a new maximum (rare once a slot has data); never waited on.
+    slowest: Mutex<Option<(u64, TraceId)>>,
+    failures: Mutex<Vec<TraceId>>,
+}
+
+impl LiveSeries {
+    fn new() -> Self {
+        Self {
+            count: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+            min_ns: AtomicU64::new(u64::MAX),
+            max_ns: AtomicU64::new(0),
+            clamped: AtomicU64::new(0),
+            buckets: (0..buckets::COUNT).map(|_| AtomicU32::new(0)).collect(),
+            status: (0..STATUS_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            slowest: Mutex::new(None),
+            failures: Mutex::new(Vec::with_capacity(FAILURE_EXEMPLARS)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, status: u16, ns: u64, is_error: bool, trace: Option<TraceId>) {
+        let (bucket, clamped) = buckets::index(ns);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.status[usize::from(status).min(STATUS_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.min_ns.fetch_min(ns, Ordering::Relaxed);
+        let previous_max = self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        if clamped {
+            self.clamped.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(t) = trace {
+            if ns > previous_max {
+                if let Ok(mut s) = self.slowest.try_lock() {
+                    if s.is_none_or(|(d, _)| ns > d) {
+                        *s = Some((ns, t));
+                    }
+                }
+            }
+            if is_error {
+                if let Ok(mut f) = self.failures.try_lock() {
+                    if f.len() == FAILURE_EXEMPLARS {
+                        f.remove(0);
+                    }
+                    f.push(t);
+                }
+            }
+        }
+        if is_error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        // Last: the fold treats a zero count as an idle series and skips it.
+        self.count.fetch_add(1, Ordering::Release);
+    }
+
+    /// Drains the counters into `slot`. A request racing with the drain lands either in this
+    /// slot or the next, never nowhere.
+    fn drain_into(&self, slot: &mut Slot) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        slot.count += self.count.swap(0, Ordering::AcqRel);
+        slot.errors += self.errors.swap(0, Ordering::Relaxed);
+        slot.sum_ns += self.sum_ns.swap(0, Ordering::Relaxed);
+        slot.clamped += self.clamped.swap(0, Ordering::Relaxed);
+        slot.min_ns = slot
+            .min_ns
+            .min(self.min_ns.swap(u64::MAX, Ordering::Relaxed));
+        slot.max_ns = slot.max_ns.max(self.max_ns.swap(0, Ordering::Relaxed));
+        for (i, b) in self.buckets.iter().enumerate() {
+            if b.load(Ordering::Relaxed) != 0 {
+                slot.add_bucket(i, u64::from(b.swap(0, Ordering::Relaxed)));
+            }
+        }
+        for (code, s) in self.status.iter().enumerate() {
+            if s.load(Ordering::Relaxed) != 0 {
+                slot.add_status(code as u16, u64::from(s.swap(0, Ordering::Relaxed)));
+            }
+        }
+        if let Some((ns, t)) = self
+            .slowest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            slot.offer_slowest(ns, t);
+        }
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for t in f.drain(..) {
+            slot.push_failure(t);
+        }
+    }
+}
+
+/// One shard: a lazily allocated [`LiveSeries`] per series index.
+pub(crate) struct Shard {
+    series: Box<[OnceLock<Box<LiveSeries>>]>,
+}
+
+impl Shard {
+    fn new(series: usize) -> Self {
+        Self {
+            series: (0..series).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The series' counters. Allocates once per series and shard, on its first request.
+    #[inline]
+    pub(crate) fn series(&self, index: usize) -> &LiveSeries {
+        self.series[index].get_or_init(|| Box::new(LiveSeries::new()))
+    }
+}
+
+/// All shards of one aggregator.
+pub(crate) struct Shards {
+    shards: Box<[Shard]>,
+    series: usize,
+}
+
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SLOT: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Shards {
+    pub(crate) fn new(series: usize) -> Self {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4)
+            .clamp(1, 64);
+        Self {
+            shards: (0..n).map(|_| Shard::new(series)).collect(),
+            series,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn current(&self) -> &Shard {
+        let i = THREAD_SLOT.with(|s| *s) % self.shards.len();
+        &self.shards[i]
+    }
+
+    pub(crate) fn series_count(&self) -> usize {
+        self.series
+    }
+
+    /// Drains series `index` of every shard into one slot.
+    pub(crate) fn drain(&self, index: usize, slot: &mut Slot) {
+        for shard in self.shards.iter() {
+            if let Some(s) = shard.series[index].get() {
+                s.drain_into(slot);
+            }
+        }
+    }
+
+    /// Bytes held by the live counters (for the memory benchmark).
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        let per = std::mem::size_of::<LiveSeries>()
+            + buckets::COUNT * std::mem::size_of::<AtomicU32>()
+            + STATUS_SLOTS * std::mem::size_of::<AtomicU32>()
+            + FAILURE_EXEMPLARS * std::mem::size_of::<TraceId>();
+        self.shards
+            .iter()
+            .map(|s| s.series.iter().filter(|x| x.get().is_some()).count() * per)
+            .sum()
+    }
+}

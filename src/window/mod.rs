@@ -1,0 +1,391 @@
+//! The in-process aggregator: latency percentiles, error rates and throughput over sliding
+//! windows of 1 minute, 5 minutes and 1 hour, for the service and for each route, at any
+//! request rate, in bounded memory.
+//!
+//! Requests are recorded through the layer's [`Recorder`] hook into per-core shards of atomic
+//! counters (no lock, no allocation, no hashing; see [`buckets`] for the histogram layout and
+//! its error bound). A ticker folds the shards once a second into rings of time slots whose
+//! running totals make every window readable in microseconds. Readers (endpoints, budgets,
+//! alerts) take [`Snapshot`]s; they never touch the hot path.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use pulsecheck::layer::{HttpMethod, Recorder, RequestRecord, RouteTable};
+//! use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
+//!
+//! let routes = std::sync::Arc::new(RouteTable::default());
+//! let clock = ManualClock::new(1_000);
+//! let agg = Aggregator::with_clock(AggregatorConfig::default(), routes.clone(), clock.clone());
+//! let route = Some(routes.resolve("/users/{id}"));
+//! for ms in [10, 20, 30, 40, 500] {
+//!     let status = if ms == 500 { 503 } else { 200 };
+//!     agg.record(&RequestRecord { method: HttpMethod::Get, route, status,
+//!         duration: Duration::from_millis(ms), trace_id: None });
+//! }
+//! clock.advance(1);
+//! agg.tick();
+//! let snap = agg.snapshot(Window::OneMinute);
+//! assert_eq!(snap.service.requests, 5);
+//! assert_eq!(snap.service.error_rate, 0.2);
+//! assert!((snap.service.latency_ms.unwrap().p50 - 30.0).abs() < 0.5);
+//! assert_eq!(snap.routes["/users/{id}"].requests, 5);
+//! ```
+
+pub mod buckets;
+mod clock;
+mod live;
+mod rings;
+mod slot;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
+pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
+
+use crate::layer::{Recorder, RequestRecord, RouteId, RouteTable};
+use live::Shards;
+use rings::{LongHistory, SeriesWindows};
+use slot::Slot;
+
+/// Which response statuses count as errors.
+///
+/// ```
+/// use pulsecheck::window::ErrorPolicy;
+/// let p = ErrorPolicy::server_errors().with_status(429);
+/// assert!(p.is_error(503) && p.is_error(429) && !p.is_error(404));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorPolicy {
+    table: Box<[bool]>,
+}
+
+impl Default for ErrorPolicy {
+    fn default() -> Self {
+        Self::server_errors()
+    }
+}
+
+impl ErrorPolicy {
+    /// 5xx are errors (the default, as in the HTTP semantic conventions).
+    pub fn server_errors() -> Self {
+        Self {
+            table: (0..live::STATUS_SLOTS)
+                .map(|c| (500..600).contains(&c))
+                .collect(),
+        }
+    }
+
+    /// Also count `status` as an error (e.g. 429).
+    pub fn with_status(mut self, status: u16) -> Self {
+        if let Some(e) = self.table.get_mut(usize::from(status)) {
+            *e = true;
+        }
+        self
+    }
+
+    /// Also count a whole class (4 for 4xx).
+    pub fn with_class(mut self, class: u16) -> Self {
+        for c in class * 100..(class + 1) * 100 {
+            if let Some(e) = self.table.get_mut(usize::from(c)) {
+                *e = true;
+            }
+        }
+        self
+    }
+
+    /// Whether `status` counts as an error.
+    #[inline]
+    pub fn is_error(&self, status: u16) -> bool {
+        self.table
+            .get(usize::from(status))
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+/// Aggregator settings.
+#[derive(Clone, Debug, Default)]
+pub struct AggregatorConfig {
+    /// Which statuses are errors. Defaults to 5xx.
+    pub errors: ErrorPolicy,
+    /// Latency thresholds (at most [`MAX_LATENCY_OBJECTIVES`]) whose slow-request counts are
+    /// kept for 30 days, for latency SLOs. Defaults to none.
+    pub latency_thresholds: Vec<Duration>,
+}
+
+/// Series index of requests that matched no route.
+const UNMATCHED: usize = 0;
+/// Series index of routes past the cap.
+const OVERFLOW: usize = 1;
+const FIRST_ROUTE: usize = 2;
+
+/// Name of the unmatched series in snapshots.
+pub const UNMATCHED_ROUTE: &str = "(unmatched)";
+
+struct State {
+    series: Vec<Option<SeriesWindows>>,
+    service: SeriesWindows,
+    long: LongHistory,
+    last_tick_s: u64,
+    /// Seconds folded so far (slots pushed).
+    pushes: u64,
+}
+
+struct Inner {
+    shards: Shards,
+    routes: Arc<RouteTable>,
+    errors: ErrorPolicy,
+    thresholds_ns: Vec<u64>,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+    started_s: AtomicU64,
+}
+
+/// The aggregator. Cheap to clone; see the [module docs](self) for an example.
+#[derive(Clone)]
+pub struct Aggregator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Aggregator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aggregator")
+            .field("series", &self.inner.shards.series_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Aggregator {
+    /// An aggregator on the system clock. Call [`Aggregator::start_ticker`] to fold once a
+    /// second.
+    pub fn new(config: AggregatorConfig, routes: Arc<RouteTable>) -> Self {
+        Self::with_clock(config, routes, SystemClock)
+    }
+
+    /// An aggregator on a given clock (a [`ManualClock`] in tests and simulations).
+    pub fn with_clock(
+        config: AggregatorConfig,
+        routes: Arc<RouteTable>,
+        clock: impl Clock,
+    ) -> Self {
+        let series = routes.capacity() + FIRST_ROUTE;
+        let now = clock.now_s();
+        let thresholds_ns = config
+            .latency_thresholds
+            .iter()
+            .take(MAX_LATENCY_OBJECTIVES)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                shards: Shards::new(series),
+                routes,
+                errors: config.errors,
+                thresholds_ns,
+                clock: Arc::new(clock),
+                state: Mutex::new(State {
+                    series: (0..series).map(|_| None).collect(),
+                    service: SeriesWindows::default(),
+                    long: LongHistory::default(),
+                    last_tick_s: now,
+                    pushes: 0,
+                }),
+                started_s: AtomicU64::new(now),
+            }),
+        }
+    }
+
+    /// Records one request. The hot path: a few relaxed atomic adds.
+    #[inline]
+    pub fn record(&self, r: &RequestRecord) {
+        let index = match r.route {
+            None => UNMATCHED,
+            Some(RouteTable::OVERFLOW) => OVERFLOW,
+            Some(RouteId(i)) => FIRST_ROUTE + i as usize,
+        };
+        if index >= self.inner.shards.series_count() {
+            return;
+        }
+        let ns = u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.shards.current().series(index).record(
+            r.status,
+            ns,
+            self.inner.errors.is_error(r.status),
+            r.trace_id,
+        );
+    }
+
+    /// Folds everything recorded since the last tick into the current second's slot, and
+    /// empty slots for any seconds the ticker missed. Called once a second by the ticker;
+    /// call it yourself with a [`ManualClock`].
+    pub fn tick(&self) {
+        let now = self.inner.clock.now_s();
+        let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        if now <= state.last_tick_s {
+            return;
+        }
+        // More than the longest window behind (a suspended process): older slots would expire
+        // at once anyway.
+        let elapsed = (now - state.last_tick_s).min(3601);
+        state.last_tick_s = now;
+        let State {
+            series,
+            service,
+            long,
+            pushes,
+            ..
+        } = &mut *state;
+        for _ in 1..elapsed {
+            for s in series.iter_mut().flatten() {
+                s.push_second(Slot::default());
+            }
+            service.push_second(Slot::default());
+            long.push_second(LongCounts::default());
+            *pushes += 1;
+        }
+        let before = *pushes;
+        *pushes += 1;
+        let mut total = Slot::default();
+        for (i, windows) in series.iter_mut().enumerate() {
+            let mut slot = Slot::default();
+            self.inner.shards.drain(i, &mut slot);
+            if slot.count > 0 {
+                total.merge(&slot);
+                windows
+                    .get_or_insert_with(|| SeriesWindows::aligned(before))
+                    .push_second(slot);
+            } else if let Some(w) = windows {
+                w.push_second(slot);
+                if w.is_idle() {
+                    *windows = None;
+                }
+            }
+        }
+        let mut counts = LongCounts {
+            total: total.count,
+            errors: total.errors,
+            ..LongCounts::default()
+        };
+        for (slow, t) in counts.slow.iter_mut().zip(&self.inner.thresholds_ns) {
+            *slow = total.count - total.count_at_most(*t);
+        }
+        long.push_second(counts);
+        service.push_second(total);
+    }
+
+    /// The service and every route with data, over `window`.
+    pub fn snapshot(&self, window: Window) -> ServiceSnapshot {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut routes = BTreeMap::new();
+        for (i, s) in state.series.iter().enumerate() {
+            if let Some(s) = s {
+                let snap = Snapshot::of(s, window);
+                if snap.requests > 0 {
+                    routes.insert(self.series_name(i), snap);
+                }
+            }
+        }
+        ServiceSnapshot {
+            window,
+            service: Snapshot::of(&state.service, window),
+            routes,
+        }
+    }
+
+    /// One route (by template) over `window`; `None` if it has no data.
+    pub fn route_snapshot(&self, route: &str, window: Window) -> Option<Snapshot> {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let index = state
+            .series
+            .iter()
+            .enumerate()
+            .find(|(i, s)| s.is_some() && self.series_name(*i) == route)
+            .map(|(i, _)| i)?;
+        state.series[index]
+            .as_ref()
+            .map(|s| Snapshot::of(s, window))
+    }
+
+    /// Service-wide requests, errors and slow requests over the last `minutes` (up to 30
+    /// days), for SLO burn rates. Windows up to 3 days come from minute slots, longer ones from
+    /// hour slots; both include the current partial slot.
+    pub fn long_counts(&self, minutes: u64) -> LongCounts {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.long.over_minutes(minutes)
+    }
+
+    /// Seconds since the aggregator started, on its clock.
+    pub fn uptime_s(&self) -> u64 {
+        self.inner
+            .clock
+            .now_s()
+            .saturating_sub(self.inner.started_s.load(Ordering::Relaxed))
+    }
+
+    /// The latency thresholds whose slow counts [`Aggregator::long_counts`] reports.
+    pub fn latency_thresholds_ns(&self) -> &[u64] {
+        &self.inner.thresholds_ns
+    }
+
+    /// Approximate heap bytes held: live counters plus folded windows.
+    pub fn memory_bytes(&self) -> usize {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.shards.allocated_bytes()
+            + state.service.heap_bytes()
+            + state
+                .series
+                .iter()
+                .flatten()
+                .map(|s| s.heap_bytes())
+                .sum::<usize>()
+    }
+
+    fn series_name(&self, index: usize) -> String {
+        match index {
+            UNMATCHED => UNMATCHED_ROUTE.to_owned(),
+            OVERFLOW => crate::layer::OVERFLOW_ROUTE.to_owned(),
+            i => self
+                .inner
+                .routes
+                .template(RouteId((i - FIRST_ROUTE) as u32))
+                .map_or_else(|| format!("route-{}", i - FIRST_ROUTE), |t| t.to_string()),
+        }
+    }
+
+    /// Starts a thread that calls [`Aggregator::tick`] at every second boundary. It stops by
+    /// itself once every clone of the aggregator is dropped.
+    pub fn start_ticker(&self) -> std::io::Result<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("pulsecheck-ticker".into())
+            .spawn(move || {
+                loop {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    let to_next = Duration::from_secs(1)
+                        .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos())));
+                    std::thread::sleep(to_next + Duration::from_millis(1));
+                    match weak.upgrade() {
+                        Some(inner) => Aggregator { inner }.tick(),
+                        None => return,
+                    }
+                }
+            })
+            .map(|_| ())
+    }
+}
+
+impl Recorder for Aggregator {
+    #[inline]
+    fn record(&self, record: &RequestRecord) {
+        Aggregator::record(self, record);
+    }
+}
