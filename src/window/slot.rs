@@ -69,7 +69,7 @@ impl Slot {
 
     pub(crate) fn offer_slowest(&mut self, ns: u64, t: TraceId) {
         self.slowest.push((ns, t));
-        self.slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        self.slowest.sort_by_key(|a| std::cmp::Reverse(a.0));
         self.slowest.truncate(SLOWEST_EXEMPLARS);
     }
 

@@ -161,7 +161,7 @@ impl Snapshot {
         if let Some(p) = pending {
             totals.add(p);
         }
-        slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        slowest.sort_by_key(|a| std::cmp::Reverse(a.0));
         slowest.truncate(SLOWEST_EXEMPLARS);
         let keep_from = failures.len().saturating_sub(10);
         let failures = failures.split_off(keep_from);
