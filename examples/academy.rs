@@ -10,7 +10,8 @@
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no export |
 //!
 //! Routes: `GET /api/courses`, `GET /api/courses/{id}`, `POST /api/enrollments`
-//! (`{"course_id":1,"email":"a@b.c"}`), `GET /api/simulate?latency_ms=&status=&panic=`.
+//! (`{"course_id":1,"email":"a@b.c"}`), `GET /api/simulate?latency_ms=&status=&panic=`, and
+//! pulsecheck's `GET /health/metrics` and `GET /health/budget`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -359,7 +360,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     tracing::info!(db = state.backend.system(), "database ready");
 
-    let app = app(state).layer(pulse.layer());
+    // The health endpoints go through the layer too (their access logs are off by default).
+    let app = app(state).merge(pulse.routes()).layer(pulse.layer());
     let host = std::env::var("HOST").unwrap_or_else(|_| "0.0.0.0".into());
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p

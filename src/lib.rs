@@ -23,8 +23,11 @@
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod budget;
 pub mod layer;
+mod process;
 mod pulse;
+mod routes;
 pub mod telemetry;
 pub mod window;
 

@@ -5,8 +5,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::layer::{PulseLayer, Recorder};
+use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
+use crate::layer::{PulseLayer, Recorder, RequestRecord};
 use crate::telemetry::{ShutdownError, Telemetry, TelemetryBuilder, TelemetryError};
+use crate::window::{Aggregator, AggregatorConfig};
 
 /// Why [`PulseBuilder::build`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +16,12 @@ pub enum Error {
     /// Telemetry could not start.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// Budgets or SLOs are misconfigured.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A background thread could not start.
+    #[error("cannot start the aggregator's ticker thread: {0}")]
+    Ticker(#[source] std::io::Error),
 }
 
 /// Builds a [`Pulse`]. See the [crate docs](crate) for an example.
@@ -21,6 +29,16 @@ pub enum Error {
 pub struct PulseBuilder {
     telemetry: Option<TelemetryBuilder>,
     layer: PulseLayer,
+    config: Option<PulseConfig>,
+    budgets: Option<Budgets>,
+    slos: Vec<Slo>,
+    recorder: Option<Arc<dyn Recorder>>,
+}
+
+impl std::fmt::Debug for dyn Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recorder")
+    }
 }
 
 impl Default for PulseBuilder {
@@ -28,6 +46,10 @@ impl Default for PulseBuilder {
         Self {
             telemetry: Some(Telemetry::builder()),
             layer: PulseLayer::new(),
+            config: None,
+            budgets: None,
+            slos: Vec::new(),
+            recorder: None,
         }
     }
 }
@@ -64,22 +86,70 @@ impl PulseBuilder {
         self
     }
 
-    /// Receive one record per finished request.
+    /// Also hand each finished request to `recorder` (the aggregator always gets it).
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
-        self.layer = self.layer.recorder(recorder);
+        self.recorder = Some(Arc::new(recorder));
         self
     }
 
-    /// Starts telemetry (unless disabled) and returns the facade.
+    /// Budgets, SLOs and error policy. Defaults to [`PulseConfig::load`]: `pulsecheck.toml`
+    /// (or `PULSE_CONFIG`) with `PULSE_BUDGET_*` overrides.
+    pub fn config(mut self, config: PulseConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Replace the budgets of the configuration.
+    pub fn budget(mut self, budgets: Budgets) -> Self {
+        self.budgets = Some(budgets);
+        self
+    }
+
+    /// Add an SLO to the configuration.
+    pub fn slo(mut self, slo: Slo) -> Self {
+        self.slos.push(slo);
+        self
+    }
+
+    /// Starts telemetry (unless disabled) and the aggregator, and returns the facade.
     pub fn build(self) -> Result<Pulse, Error> {
+        let mut config = match self.config {
+            Some(c) => c,
+            None => PulseConfig::load()?,
+        };
+        if let Some(b) = self.budgets {
+            config.budgets = b;
+        }
+        config.slo.extend(self.slos);
+        config.validate()?;
         let telemetry = match self.telemetry {
             Some(t) => Some(t.init()?),
             None => None,
         };
+        let aggregator = Aggregator::new(
+            AggregatorConfig {
+                errors: config.errors.policy(),
+                latency_thresholds: config.latency_thresholds(),
+            },
+            Arc::clone(self.layer.route_table()),
+        );
+        aggregator.start_ticker().map_err(Error::Ticker)?;
+        let layer = match self.recorder {
+            None => self.layer.recorder(aggregator.clone()),
+            Some(extra) => {
+                let agg = aggregator.clone();
+                self.layer.recorder(move |r: &RequestRecord| {
+                    agg.record(r);
+                    extra.record(r);
+                })
+            }
+        };
         Ok(Pulse {
             inner: Arc::new(Inner {
                 telemetry: Mutex::new(telemetry),
-                layer: self.layer,
+                layer,
+                aggregator,
+                config: Arc::new(config),
                 shutting_down: AtomicBool::new(false),
                 shutdown_notify: tokio::sync::Notify::new(),
             }),
@@ -97,6 +167,8 @@ pub struct Pulse {
 struct Inner {
     telemetry: Mutex<Option<Telemetry>>,
     layer: PulseLayer,
+    aggregator: Aggregator,
+    config: Arc<PulseConfig>,
     shutting_down: AtomicBool,
     shutdown_notify: tokio::sync::Notify,
 }
@@ -110,6 +182,25 @@ impl Pulse {
     /// The request layer; add it with `Router::layer` so it sees route templates.
     pub fn layer(&self) -> PulseLayer {
         self.inner.layer.clone()
+    }
+
+    /// The endpoints over the aggregator: `GET /health/metrics` (`?window=1m|5m|1h`,
+    /// `?route=`) and `GET /health/budget`. Merge them into your router, then add the layer.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        crate::routes::router(crate::routes::RouteState {
+            aggregator: self.inner.aggregator.clone(),
+            config: Arc::clone(&self.inner.config),
+        })
+    }
+
+    /// The in-process aggregator.
+    pub fn aggregator(&self) -> &Aggregator {
+        &self.inner.aggregator
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &PulseConfig {
+        &self.inner.config
     }
 
     /// Whether shutdown has begun (a signal arrived or [`Pulse::begin_shutdown`] was called).

@@ -82,6 +82,13 @@ impl ErrorPolicy {
         }
     }
 
+    /// Nothing is an error (start from here to build a custom policy).
+    pub fn none() -> Self {
+        Self {
+            table: vec![false; live::STATUS_SLOTS].into_boxed_slice(),
+        }
+    }
+
     /// Also count `status` as an error (e.g. 429).
     pub fn with_status(mut self, status: u16) -> Self {
         if let Some(e) = self.table.get_mut(usize::from(status)) {

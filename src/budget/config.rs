@@ -1,0 +1,397 @@
+//! Budgets and SLOs: defaults, `pulsecheck.toml`, environment overrides, validation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::window::{ErrorPolicy, Window};
+
+/// Path of the configuration file, overriding `./pulsecheck.toml`.
+pub const PULSE_CONFIG: &str = "PULSE_CONFIG";
+/// Default configuration file, read when present.
+pub const PULSE_CONFIG_DEFAULT: &str = "pulsecheck.toml";
+
+/// Why configuration was refused. Each names the field or variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The file is not valid TOML or has unknown or mistyped fields.
+    #[error("{path}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key and line.
+        reason: String,
+    },
+    /// A value is out of range.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field (`budgets.p95_ms`) or variable (`PULSE_BUDGET_P95_MS`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Limits for one route, overriding the service-wide ones.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBudget {
+    /// P95 latency limit, ms.
+    pub p95_ms: Option<f64>,
+    /// P99 latency limit, ms.
+    pub p99_ms: Option<f64>,
+    /// Error-rate limit, 0..1.
+    pub error_rate: Option<f64>,
+}
+
+/// Performance budgets, checked against a window of the aggregator.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Budgets {
+    /// P95 latency limit, ms. Defaults to 1000.
+    pub p95_ms: f64,
+    /// P99 latency limit, ms. Defaults to 2000.
+    pub p99_ms: f64,
+    /// Error-rate limit, 0..1. Defaults to 0.05.
+    pub error_rate: f64,
+    /// Error-rate objective, reported beside the limit. Defaults to 0.01.
+    pub error_target: f64,
+    /// Process memory (RSS) limit, MiB. Defaults to 512.
+    pub memory_mib: f64,
+    /// Fraction of a limit at which a budget turns `warning`. Defaults to 0.8.
+    pub warn_ratio: f64,
+    /// Requests in the window below which latency and error budgets stay `ok`. Defaults to 20.
+    pub min_requests: u64,
+    /// The window budgets are checked over: `1m`, `5m` or `1h`. Defaults to `5m`.
+    #[serde(deserialize_with = "window_de")]
+    pub window: Window,
+    /// Per-route overrides, keyed by route template.
+    pub routes: BTreeMap<String, RouteBudget>,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            p95_ms: 1000.0,
+            p99_ms: 2000.0,
+            error_rate: 0.05,
+            error_target: 0.01,
+            memory_mib: 512.0,
+            warn_ratio: 0.8,
+            min_requests: 20,
+            window: Window::FiveMinutes,
+            routes: BTreeMap::new(),
+        }
+    }
+}
+
+fn window_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Window, D::Error> {
+    let s = String::deserialize(d)?;
+    Window::parse(&s)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not one of 1m, 5m, 1h")))
+}
+
+/// What an SLO measures.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SloKind {
+    /// Good = not an error.
+    Availability,
+    /// Good = answered within `threshold_ms`.
+    Latency {
+        /// The latency threshold, ms.
+        threshold_ms: f64,
+    },
+}
+
+/// A service level objective, e.g. 99.9 % of requests succeed over 30 days.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Name, used in reports and alerts.
+    pub name: String,
+    /// Target fraction of good requests, e.g. 0.999.
+    pub objective: f64,
+    /// Period, days (at most 30). Defaults to 30.
+    #[serde(default = "thirty")]
+    pub period_days: u64,
+    /// What it measures.
+    #[serde(flatten)]
+    pub kind: SloKind,
+}
+
+fn thirty() -> u64 {
+    30
+}
+
+impl Slo {
+    /// 99.9 % of requests are not errors, over 30 days.
+    pub fn availability(objective: f64) -> Self {
+        Self {
+            name: "availability".into(),
+            objective,
+            period_days: 30,
+            kind: SloKind::Availability,
+        }
+    }
+
+    /// `objective` of requests answer within `threshold_ms`, over 30 days.
+    pub fn latency(objective: f64, threshold_ms: f64) -> Self {
+        Self {
+            name: format!("latency-{threshold_ms}ms"),
+            objective,
+            period_days: 30,
+            kind: SloKind::Latency { threshold_ms },
+        }
+    }
+}
+
+/// Which statuses count as errors.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Errors {
+    /// Status classes counted as errors (`5` for 5xx). Defaults to `[5]`.
+    pub classes: Vec<u16>,
+    /// Extra statuses counted as errors (e.g. `429`). Defaults to none.
+    pub statuses: Vec<u16>,
+}
+
+impl Default for Errors {
+    fn default() -> Self {
+        Self {
+            classes: vec![5],
+            statuses: Vec::new(),
+        }
+    }
+}
+
+impl Errors {
+    /// As an [`ErrorPolicy`].
+    pub fn policy(&self) -> ErrorPolicy {
+        let mut p = ErrorPolicy::none();
+        for c in &self.classes {
+            p = p.with_class(*c);
+        }
+        for s in &self.statuses {
+            p = p.with_status(*s);
+        }
+        p
+    }
+}
+
+/// Everything `pulsecheck.toml` configures.
+///
+/// ```
+/// use pulsecheck::budget::PulseConfig;
+/// let cfg = PulseConfig::from_toml_str("[budgets]\np95_ms = 300\n[[slo]]\nname = \"avail\"\nobjective = 0.999\nkind = \"availability\"\n").unwrap();
+/// assert_eq!(cfg.budgets.p95_ms, 300.0);
+/// assert_eq!(cfg.budgets.p99_ms, 2000.0);
+/// assert_eq!(cfg.slo[0].objective, 0.999);
+/// assert!(PulseConfig::from_toml_str("[budgets]\np95_ms = -1\n").unwrap_err().to_string().contains("budgets.p95_ms"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PulseConfig {
+    /// Which statuses are errors.
+    pub errors: Errors,
+    /// Performance budgets.
+    pub budgets: Budgets,
+    /// Service level objectives.
+    pub slo: Vec<Slo>,
+}
+
+impl PulseConfig {
+    /// Defaults, then `pulsecheck.toml` (or the file named by `PULSE_CONFIG`, which must then
+    /// exist), then `PULSE_BUDGET_*` variables; validated.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut cfg = match std::env::var(PULSE_CONFIG)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(path) => Self::from_file(Path::new(&path))?,
+            None if Path::new(PULSE_CONFIG_DEFAULT).exists() => {
+                Self::from_file(Path::new(PULSE_CONFIG_DEFAULT))?
+            }
+            None => Self::default(),
+        };
+        cfg.apply_env()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates a file (no environment overrides).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text (no environment overrides).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            reason: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        fn num(var: &str) -> Result<Option<f64>, ConfigError> {
+            match std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError::Invalid {
+                        field: var.into(),
+                        reason: format!("`{v}` is not a number"),
+                    }),
+            }
+        }
+        let b = &mut self.budgets;
+        if let Some(v) = num("PULSE_BUDGET_P95_MS")? {
+            b.p95_ms = v;
+        }
+        if let Some(v) = num("PULSE_BUDGET_P99_MS")? {
+            b.p99_ms = v;
+        }
+        if let Some(v) = num("PULSE_BUDGET_ERROR_RATE")? {
+            b.error_rate = v;
+        }
+        if let Some(v) = num("PULSE_BUDGET_MEMORY_MIB")? {
+            b.memory_mib = v;
+        }
+        if let Some(v) = num("PULSE_BUDGET_WARN_RATIO")? {
+            b.warn_ratio = v;
+        }
+        if let Some(v) = num("PULSE_BUDGET_MIN_REQUESTS")? {
+            if v < 0.0 || v.fract() != 0.0 {
+                return Err(ConfigError::Invalid {
+                    field: "PULSE_BUDGET_MIN_REQUESTS".into(),
+                    reason: "must be a whole number".into(),
+                });
+            }
+            b.min_requests = v as u64;
+        }
+        if let Ok(v) = std::env::var("PULSE_BUDGET_WINDOW") {
+            b.window = Window::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
+                field: "PULSE_BUDGET_WINDOW".into(),
+                reason: format!("`{v}` is not one of 1m, 5m, 1h"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every value, naming the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn bad(field: impl Into<String>, reason: &str) -> ConfigError {
+            ConfigError::Invalid {
+                field: field.into(),
+                reason: reason.into(),
+            }
+        }
+        let positive = |field: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(bad(field, "must be a positive number"))
+            }
+        };
+        let fraction = |field: &str, v: f64| {
+            if v > 0.0 && v <= 1.0 {
+                Ok(())
+            } else {
+                Err(bad(field, "must be in (0, 1]"))
+            }
+        };
+        let b = &self.budgets;
+        positive("budgets.p95_ms", b.p95_ms)?;
+        positive("budgets.p99_ms", b.p99_ms)?;
+        positive("budgets.memory_mib", b.memory_mib)?;
+        fraction("budgets.error_rate", b.error_rate)?;
+        fraction("budgets.error_target", b.error_target)?;
+        fraction("budgets.warn_ratio", b.warn_ratio)?;
+        if b.p95_ms > b.p99_ms {
+            return Err(bad("budgets.p95_ms", "must not exceed budgets.p99_ms"));
+        }
+        for (route, r) in &b.routes {
+            if let Some(v) = r.p95_ms {
+                positive(&format!("budgets.routes.\"{route}\".p95_ms"), v)?;
+            }
+            if let Some(v) = r.p99_ms {
+                positive(&format!("budgets.routes.\"{route}\".p99_ms"), v)?;
+            }
+            if let Some(v) = r.error_rate {
+                fraction(&format!("budgets.routes.\"{route}\".error_rate"), v)?;
+            }
+        }
+        for c in &self.errors.classes {
+            if !(1..=9).contains(c) {
+                return Err(bad("errors.classes", "classes are 1..=9 (5 for 5xx)"));
+            }
+        }
+        for s in &self.errors.statuses {
+            if !(100..=999).contains(s) {
+                return Err(bad("errors.statuses", "statuses are 100..=999"));
+            }
+        }
+        let mut latency_slos = 0;
+        for (i, s) in self.slo.iter().enumerate() {
+            let f = |name: &str| format!("slo[{i}].{name}");
+            if s.name.trim().is_empty() {
+                return Err(bad(f("name"), "must not be empty"));
+            }
+            if !(s.objective > 0.0 && s.objective < 1.0) {
+                return Err(bad(f("objective"), "must be in (0, 1), e.g. 0.999"));
+            }
+            if !(1..=30).contains(&s.period_days) {
+                return Err(bad(f("period_days"), "must be 1..=30"));
+            }
+            if let SloKind::Latency { threshold_ms } = s.kind {
+                positive(&f("threshold_ms"), threshold_ms)?;
+                latency_slos += 1;
+            }
+        }
+        if latency_slos > crate::window::MAX_LATENCY_OBJECTIVES {
+            return Err(bad(
+                "slo",
+                &format!(
+                    "at most {} latency SLOs",
+                    crate::window::MAX_LATENCY_OBJECTIVES
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The latency thresholds the aggregator must count slow requests for, in SLO order.
+    pub fn latency_thresholds(&self) -> Vec<std::time::Duration> {
+        self.slo
+            .iter()
+            .filter_map(|s| match s.kind {
+                SloKind::Latency { threshold_ms } => {
+                    Some(std::time::Duration::from_secs_f64(threshold_ms / 1000.0))
+                }
+                SloKind::Availability => None,
+            })
+            .collect()
+    }
+}

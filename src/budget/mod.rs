@@ -1,0 +1,40 @@
+//! Performance budgets and SLOs, evaluated on the aggregator's windows.
+//!
+//! Budgets (defaults from the original design): P95 < 1000 ms, P99 < 2000 ms, error rate < 5 %
+//! (target 1 %), process memory < 512 MiB; `warning` from 80 % of a limit, `critical` above it;
+//! per-route overrides; latency and error budgets stay `ok` under a minimum request count.
+//! SLOs use multiwindow, multi-burn-rate alerting ([`evaluate_slo`]).
+//!
+//! Configuration comes from code, `pulsecheck.toml` and `PULSE_BUDGET_*` variables
+//! ([`PulseConfig::load`]); a bad value stops start-up with a message naming the field.
+//!
+//! # Example
+//!
+//! ```
+//! use pulsecheck::budget::{Budgets, evaluate};
+//! use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
+//! # use std::{sync::Arc, time::Duration};
+//! # use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
+//! let routes = Arc::new(RouteTable::default());
+//! let clock = ManualClock::new(0);
+//! let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
+//! for _ in 0..100 {
+//!     agg.record(&RequestRecord { method: HttpMethod::Get, route: None, status: 200,
+//!         duration: Duration::from_millis(900), trace_id: None });
+//! }
+//! clock.advance(1);
+//! agg.tick();
+//! let report = evaluate(&Budgets::default(), &agg.snapshot(Window::FiveMinutes), None);
+//! assert_eq!(report.status, "warning"); // P95 900 ms is 90 % of 1000 ms
+//! ```
+
+mod config;
+mod evaluate;
+mod slo;
+
+pub use config::{
+    Budgets, ConfigError, Errors, PULSE_CONFIG, PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget,
+    Slo, SloKind,
+};
+pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
+pub use slo::{Severity, SloReport, TIERS, Tier, TierReport, evaluate_slo};

@@ -1,0 +1,174 @@
+//! SLO evaluation with multiwindow, multi-burn-rate alerting (Google SRE workbook, ch. 5):
+//! page when 14.4× the sustainable error rate is burnt over both 1 h and 5 m, or 6× over both
+//! 6 h and 30 m; open a ticket at 1× over both 3 d and 6 h.
+//!
+//! Burn rate = error ratio / (1 − objective). Windows come from the aggregator's long history:
+//! minute slots for up to 3 days and hour slots beyond (see
+//! [`Aggregator::long_counts`](crate::window::Aggregator::long_counts)), each including the
+//! current partial slot, so a 5 m window covers between 4 and 5 minutes of data.
+
+use serde::Serialize;
+
+use super::config::{Slo, SloKind};
+use crate::window::{Aggregator, LongCounts};
+
+/// One alerting tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Wake someone up.
+    Page,
+    /// Look at it during working hours.
+    Ticket,
+}
+
+/// A tier's definition: both windows must burn faster than `burn_rate`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tier {
+    /// Severity when it fires.
+    pub severity: Severity,
+    /// Long window, minutes.
+    pub long_minutes: u64,
+    /// Short window, minutes.
+    pub short_minutes: u64,
+    /// Burn-rate threshold.
+    pub burn_rate: f64,
+}
+
+/// The SRE workbook's tiers for a 30-day SLO.
+pub const TIERS: [Tier; 3] = [
+    Tier {
+        severity: Severity::Page,
+        long_minutes: 60,
+        short_minutes: 5,
+        burn_rate: 14.4,
+    },
+    Tier {
+        severity: Severity::Page,
+        long_minutes: 360,
+        short_minutes: 30,
+        burn_rate: 6.0,
+    },
+    Tier {
+        severity: Severity::Ticket,
+        long_minutes: 3 * 24 * 60,
+        short_minutes: 360,
+        burn_rate: 1.0,
+    },
+];
+
+/// One tier evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TierReport {
+    /// `page` or `ticket`.
+    pub severity: Severity,
+    /// Long window, e.g. `1h`.
+    pub long_window: String,
+    /// Short window, e.g. `5m`.
+    pub short_window: String,
+    /// Threshold.
+    pub burn_rate_threshold: f64,
+    /// Burn rate over the long window (absent without enough requests).
+    pub long_burn_rate: Option<f64>,
+    /// Burn rate over the short window.
+    pub short_burn_rate: Option<f64>,
+    /// Both windows over the threshold, with enough requests.
+    pub firing: bool,
+}
+
+/// One SLO evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SloReport {
+    /// Its name.
+    pub name: String,
+    /// `availability` or `latency`.
+    pub kind: &'static str,
+    /// Target good fraction.
+    pub objective: f64,
+    /// Period, days.
+    pub period_days: u64,
+    /// Requests in the period so far.
+    pub requests: u64,
+    /// Good fraction over the period so far (absent without requests).
+    pub sli: Option<f64>,
+    /// Fraction of the period's error budget left (1 = untouched, negative = overspent).
+    pub error_budget_remaining: Option<f64>,
+    /// The tiers.
+    pub tiers: Vec<TierReport>,
+    /// The most severe firing tier, if any.
+    pub alert: Option<Severity>,
+}
+
+fn window_name(minutes: u64) -> String {
+    if minutes % (24 * 60) == 0 {
+        format!("{}d", minutes / (24 * 60))
+    } else if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+/// Evaluates `slo` on the aggregator's history. A window with fewer than `min_requests`
+/// requests has no burn rate and cannot fire.
+pub fn evaluate_slo(slo: &Slo, agg: &Aggregator, min_requests: u64) -> SloReport {
+    let slow_index = match slo.kind {
+        SloKind::Availability => None,
+        SloKind::Latency { threshold_ms } => {
+            let ns = (threshold_ms * 1e6) as u64;
+            agg.latency_thresholds_ns().iter().position(|t| *t == ns)
+        }
+    };
+    let bad = |c: &LongCounts| match slow_index {
+        None => c.errors,
+        Some(i) => c.slow[i],
+    };
+    let allowed = 1.0 - slo.objective;
+    let burn = |minutes: u64| {
+        let c = agg.long_counts(minutes);
+        (c.total >= min_requests.max(1)).then(|| bad(&c) as f64 / c.total as f64 / allowed)
+    };
+    let tiers: Vec<TierReport> = TIERS
+        .iter()
+        .map(|t| {
+            let long = burn(t.long_minutes);
+            let short = burn(t.short_minutes);
+            TierReport {
+                severity: t.severity,
+                long_window: window_name(t.long_minutes),
+                short_window: window_name(t.short_minutes),
+                burn_rate_threshold: t.burn_rate,
+                firing: long.is_some_and(|l| l > t.burn_rate)
+                    && short.is_some_and(|s| s > t.burn_rate),
+                long_burn_rate: long,
+                short_burn_rate: short,
+            }
+        })
+        .collect();
+    let period = agg.long_counts(slo.period_days * 24 * 60);
+    let sli = (period.total > 0).then(|| 1.0 - bad(&period) as f64 / period.total as f64);
+    let alert = if tiers
+        .iter()
+        .any(|t| t.firing && t.severity == Severity::Page)
+    {
+        Some(Severity::Page)
+    } else if tiers.iter().any(|t| t.firing) {
+        Some(Severity::Ticket)
+    } else {
+        None
+    };
+    SloReport {
+        name: slo.name.clone(),
+        kind: match slo.kind {
+            SloKind::Availability => "availability",
+            SloKind::Latency { .. } => "latency",
+        },
+        objective: slo.objective,
+        period_days: slo.period_days,
+        requests: period.total,
+        error_budget_remaining: sli.map(|s| 1.0 - (1.0 - s) / allowed),
+        sli,
+        tiers,
+        alert,
+    }
+}

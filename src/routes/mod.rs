@@ -1,0 +1,93 @@
+//! HTTP endpoints serving the aggregator's state: `/health/metrics` and `/health/budget`.
+//! Each answer costs a snapshot read, never a computation over raw requests, and is never
+//! cached by intermediaries (`Cache-Control: no-store`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::budget::{PulseConfig, evaluate, evaluate_slo};
+use crate::window::{Aggregator, Window};
+
+#[derive(Clone)]
+pub(crate) struct RouteState {
+    pub(crate) aggregator: Aggregator,
+    pub(crate) config: Arc<PulseConfig>,
+}
+
+/// The endpoints, for any router state.
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: RouteState) -> axum::Router<S> {
+    axum::Router::new()
+        .route("/health/metrics", get(metrics))
+        .route("/health/budget", get(budget))
+        .with_state(state)
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn bad_request(message: &str) -> Response {
+    json(
+        StatusCode::BAD_REQUEST,
+        &serde_json::json!({ "error": message }),
+    )
+}
+
+async fn metrics(
+    State(st): State<RouteState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let window = match q.get("window").map(String::as_str) {
+        None => Window::FiveMinutes,
+        Some(w) => match Window::parse(w) {
+            Some(w) => w,
+            None => return bad_request("window must be one of 1m, 5m, 1h"),
+        },
+    };
+    match q.get("route") {
+        None => json(StatusCode::OK, &st.aggregator.snapshot(window)),
+        Some(route) => match st.aggregator.route_snapshot(route, window) {
+            Some(s) => json(
+                StatusCode::OK,
+                &serde_json::json!({ "window": window, "route": route, "metrics": s }),
+            ),
+            None => json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({ "error": "no data for that route in this window; routes are templates such as /api/courses/{id}" }),
+            ),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct BudgetBody {
+    #[serde(flatten)]
+    report: crate::budget::BudgetReport,
+    slos: Vec<crate::budget::SloReport>,
+}
+
+async fn budget(State(st): State<RouteState>) -> Response {
+    let b = &st.config.budgets;
+    let report = evaluate(
+        b,
+        &st.aggregator.snapshot(b.window),
+        crate::process::rss_bytes(),
+    );
+    let slos = st
+        .config
+        .slo
+        .iter()
+        .map(|s| evaluate_slo(s, &st.aggregator, b.min_requests))
+        .collect();
+    json(StatusCode::OK, &BudgetBody { report, slos })
+}
