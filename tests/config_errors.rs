@@ -70,3 +70,33 @@ async fn credentials_in_endpoint_and_headers_never_reach_the_log() {
     assert!(!text.contains("topsecretpw"), "{text}");
     assert!(!text.contains("tokentopsecret"), "{text}");
 }
+
+#[test]
+fn bad_budget_variable_names_it() {
+    let (status, out) = Academy::run_to_exit(&[("PULSE_BUDGET_P95_MS", "fast")]);
+    assert!(!status.success());
+    assert!(out.contains("PULSE_BUDGET_P95_MS"), "{out}");
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let (status, out) = Academy::run_to_exit(&[("PULSE_CONFIG", "/nonexistent/pulsecheck.toml")]);
+    assert!(!status.success());
+    assert!(out.contains("/nonexistent/pulsecheck.toml"), "{out}");
+}
+
+#[test]
+fn invalid_config_file_names_the_field() {
+    let dir = std::env::temp_dir().join(format!("pulse-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pulsecheck.toml");
+    std::fs::write(&path, "[budgets]\nerror_rate = 7\n").unwrap();
+    let (status, out) = Academy::run_to_exit(&[("PULSE_CONFIG", path.to_str().unwrap())]);
+    assert!(!status.success());
+    assert!(out.contains("budgets.error_rate"), "{out}");
+    std::fs::write(&path, "[budgets]\np95 = 7\n").unwrap();
+    let (status, out) = Academy::run_to_exit(&[("PULSE_CONFIG", path.to_str().unwrap())]);
+    assert!(!status.success());
+    assert!(out.contains("p95"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}

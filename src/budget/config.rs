@@ -101,8 +101,7 @@ fn window_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Window, D::Error>
 }
 
 /// What an SLO measures.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SloKind {
     /// Good = not an error.
     Availability,
@@ -114,19 +113,68 @@ pub enum SloKind {
 }
 
 /// A service level objective, e.g. 99.9 % of requests succeed over 30 days.
+///
+/// In TOML: `name`, `objective`, `period_days` (default 30), `kind = "availability"` or
+/// `kind = "latency"` with `threshold_ms`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "SloToml")]
 pub struct Slo {
     /// Name, used in reports and alerts.
     pub name: String,
     /// Target fraction of good requests, e.g. 0.999.
     pub objective: f64,
     /// Period, days (at most 30). Defaults to 30.
-    #[serde(default = "thirty")]
     pub period_days: u64,
     /// What it measures.
-    #[serde(flatten)]
     pub kind: SloKind,
+}
+
+/// The TOML shape of an SLO: flat, so that unknown fields are refused (serde cannot refuse
+/// them through a flattened enum).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SloToml {
+    name: String,
+    objective: f64,
+    #[serde(default = "thirty")]
+    period_days: u64,
+    kind: String,
+    threshold_ms: Option<f64>,
+}
+
+impl TryFrom<SloToml> for Slo {
+    type Error = String;
+
+    fn try_from(t: SloToml) -> Result<Self, String> {
+        let kind = match (t.kind.as_str(), t.threshold_ms) {
+            ("availability", None) => SloKind::Availability,
+            ("availability", Some(_)) => {
+                return Err(format!(
+                    "slo `{}`: threshold_ms is only for kind = \"latency\"",
+                    t.name
+                ));
+            }
+            ("latency", Some(threshold_ms)) => SloKind::Latency { threshold_ms },
+            ("latency", None) => {
+                return Err(format!(
+                    "slo `{}`: kind = \"latency\" needs threshold_ms",
+                    t.name
+                ));
+            }
+            (other, _) => {
+                return Err(format!(
+                    "slo `{}`: kind `{other}` is not one of availability, latency",
+                    t.name
+                ));
+            }
+        };
+        Ok(Self {
+            name: t.name,
+            objective: t.objective,
+            period_days: t.period_days,
+            kind,
+        })
+    }
 }
 
 fn thirty() -> u64 {

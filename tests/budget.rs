@@ -1,0 +1,324 @@
+//! Budgets and SLO burn rates on a simulated clock, and configuration errors that name the
+//! field to fix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulsecheck::budget::{Budgets, PulseConfig, Severity, Slo, SloKind, evaluate, evaluate_slo};
+use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
+use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
+
+struct Sim {
+    agg: Aggregator,
+    clock: ManualClock,
+    route: pulsecheck::layer::RouteId,
+}
+
+impl Sim {
+    fn new(config: AggregatorConfig) -> Self {
+        let routes = Arc::new(RouteTable::new(8));
+        let route = routes.resolve("/api/things");
+        let clock = ManualClock::new(1_000_000);
+        let agg = Aggregator::with_clock(config, routes, clock.clone());
+        Self { agg, clock, route }
+    }
+
+    /// One simulated second with `n` requests of `ms` latency, `errors` of them 500.
+    fn second(&self, n: u64, ms: u64, errors: u64) {
+        for i in 0..n {
+            self.agg.record(&RequestRecord {
+                method: HttpMethod::Get,
+                route: Some(self.route),
+                status: if i < errors { 500 } else { 200 },
+                duration: Duration::from_millis(ms),
+                trace_id: None,
+            });
+        }
+        self.clock.advance(1);
+        self.agg.tick();
+    }
+}
+
+fn budgets_1m() -> Budgets {
+    Budgets {
+        window: Window::OneMinute,
+        min_requests: 10,
+        ..Budgets::default()
+    }
+}
+
+fn status(sim: &Sim, b: &Budgets) -> &'static str {
+    evaluate(b, &sim.agg.snapshot(b.window), None).status
+}
+
+#[test]
+fn budget_goes_ok_warning_critical_ok() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let b = budgets_1m();
+    for _ in 0..60 {
+        sim.second(10, 100, 0);
+    }
+    assert_eq!(status(&sim, &b), "healthy");
+    for _ in 0..60 {
+        sim.second(10, 850, 0); // P95 850 ms: 85 % of 1000 ms
+    }
+    assert_eq!(status(&sim, &b), "warning");
+    let r = evaluate(&b, &sim.agg.snapshot(Window::OneMinute), None);
+    let p95 = r
+        .budgets
+        .iter()
+        .find(|l| l.name == "latency_p95_ms")
+        .unwrap();
+    assert!((p95.utilization.unwrap() - 0.85).abs() < 0.02);
+    for _ in 0..60 {
+        sim.second(10, 1500, 0);
+    }
+    assert_eq!(status(&sim, &b), "critical");
+    for _ in 0..60 {
+        sim.second(10, 100, 0);
+    }
+    assert_eq!(status(&sim, &b), "healthy");
+}
+
+#[test]
+fn error_budget_and_route_overrides() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let mut b = budgets_1m();
+    b.routes.insert(
+        "/api/things".into(),
+        pulsecheck::budget::RouteBudget {
+            p95_ms: Some(50.0),
+            ..Default::default()
+        },
+    );
+    for _ in 0..30 {
+        sim.second(20, 100, 1); // 5 % errors: at the limit (warning), P95 100 ms
+    }
+    let r = evaluate(&b, &sim.agg.snapshot(Window::OneMinute), None);
+    let get = |name: &str, route: Option<&str>| {
+        r.budgets
+            .iter()
+            .find(|l| l.name == name && l.route.as_deref() == route)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        get("error_rate", None).status,
+        pulsecheck::budget::BudgetStatus::Warning
+    );
+    assert_eq!(get("error_rate", None).target, Some(0.01));
+    assert_eq!(
+        get("latency_p95_ms", None).status,
+        pulsecheck::budget::BudgetStatus::Ok
+    );
+    let route_p95 = get("latency_p95_ms", Some("/api/things"));
+    assert_eq!(route_p95.limit, 50.0);
+    assert_eq!(route_p95.status, pulsecheck::budget::BudgetStatus::Critical);
+    assert_eq!(r.status, "critical");
+}
+
+#[test]
+fn too_few_requests_keep_budgets_ok() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let b = budgets_1m();
+    sim.second(5, 5000, 5); // slow and failing, but only 5 requests
+    let r = evaluate(&b, &sim.agg.snapshot(Window::OneMinute), None);
+    assert_eq!(r.status, "healthy");
+    assert!(
+        r.budgets[0]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("fewer than 10"))
+    );
+    assert!(r.budgets[0].value.unwrap() > 4000.0);
+}
+
+#[test]
+fn memory_budget_uses_the_given_rss() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let b = Budgets::default();
+    let r = evaluate(
+        &b,
+        &sim.agg.snapshot(Window::FiveMinutes),
+        Some(600 * 1024 * 1024),
+    );
+    let mem = r.budgets.iter().find(|l| l.name == "memory_mib").unwrap();
+    assert_eq!(mem.value, Some(600.0));
+    assert_eq!(r.status, "critical");
+}
+
+#[test]
+fn total_failure_pages_within_one_short_window() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let slo = Slo::availability(0.999);
+    for _ in 0..3600 {
+        sim.second(10, 20, 0);
+    }
+    assert_eq!(evaluate_slo(&slo, &sim.agg, 20).alert, None);
+    let mut paged_after = None;
+    for s in 1..=300 {
+        sim.second(10, 20, 10);
+        if evaluate_slo(&slo, &sim.agg, 20).alert == Some(Severity::Page) {
+            paged_after = Some(s);
+            break;
+        }
+    }
+    let after = paged_after.expect("100 % errors did not page within 5 minutes");
+    assert!(after <= 300, "paged after {after} s");
+    // By the end of one short window (5 m) the fastest tier fires too.
+    for _ in after..300 {
+        sim.second(10, 20, 10);
+    }
+    let report = evaluate_slo(&slo, &sim.agg, 20);
+    assert_eq!(report.alert, Some(Severity::Page));
+    let fast = &report.tiers[0];
+    assert_eq!(
+        (fast.long_window.as_str(), fast.short_window.as_str()),
+        ("1h", "5m")
+    );
+    assert!(fast.firing);
+    assert!(report.error_budget_remaining.unwrap() < 1.0);
+}
+
+#[test]
+fn errors_under_the_objective_never_page() {
+    // 0.09 % errors under a 99.9 % SLO: burn rate 0.9, below every tier.
+    let sim = Sim::new(AggregatorConfig::default());
+    let slo = Slo::availability(0.999);
+    let mut sent = 0u64;
+    for second in 0..(7 * 3600) {
+        // 100 requests a second; one error every 1112 requests ≈ 0.0899 %.
+        let mut errors = 0;
+        for _ in 0..100 {
+            sent += 1;
+            if sent % 1112 == 0 {
+                errors += 1;
+            }
+        }
+        sim.second(100, 20, errors);
+        if second % 600 == 0 {
+            let r = evaluate_slo(&slo, &sim.agg, 20);
+            assert_eq!(r.alert, None, "alert at second {second}: {r:?}");
+        }
+    }
+    let r = evaluate_slo(&slo, &sim.agg, 20);
+    assert_eq!(r.alert, None);
+    let burn = r.tiers[1].long_burn_rate.unwrap();
+    assert!((0.8..1.0).contains(&burn), "6 h burn rate {burn}");
+}
+
+#[test]
+fn traffic_under_the_minimum_never_fires() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let slo = Slo::availability(0.999);
+    for _ in 0..600 {
+        sim.clock.advance(1);
+        sim.agg.tick();
+    }
+    sim.second(5, 20, 5); // every request failed, but only 5 of them
+    let r = evaluate_slo(&slo, &sim.agg, 20);
+    assert_eq!(r.alert, None);
+    assert!(r.tiers.iter().all(|t| t.long_burn_rate.is_none()));
+}
+
+#[test]
+fn latency_slo_counts_slow_requests() {
+    let cfg = AggregatorConfig {
+        latency_thresholds: vec![Duration::from_millis(300)],
+        ..AggregatorConfig::default()
+    };
+    let sim = Sim::new(cfg);
+    let slo = Slo {
+        name: "fast".into(),
+        objective: 0.99,
+        period_days: 30,
+        kind: SloKind::Latency {
+            threshold_ms: 300.0,
+        },
+    };
+    for _ in 0..120 {
+        sim.second(10, 100, 0);
+    }
+    assert_eq!(evaluate_slo(&slo, &sim.agg, 20).alert, None);
+    for _ in 0..300 {
+        sim.second(10, 900, 0); // all slow, none errors
+    }
+    let r = evaluate_slo(&slo, &sim.agg, 20);
+    assert_eq!(r.alert, Some(Severity::Page), "{r:?}");
+    assert_eq!(r.kind, "latency");
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    for (toml, field) in [
+        ("[budgets]\np95_ms = 0\n", "budgets.p95_ms"),
+        ("[budgets]\nerror_rate = 1.5\n", "budgets.error_rate"),
+        ("[budgets]\np95_ms = 3000\n", "budgets.p95_ms"),
+        ("[budgets]\nwindow = \"2d\"\n", "window"),
+        ("[budgets]\np95ms = 100\n", "p95ms"),
+        (
+            "[[slo]]\nname = \"a\"\nobjective = 99.9\nkind = \"availability\"\n",
+            "slo[0].objective",
+        ),
+        (
+            "[[slo]]\nname = \"a\"\nobjective = 0.99\nkind = \"latency\"\n",
+            "threshold_ms",
+        ),
+        (
+            "[[slo]]\nname = \"a\"\nobjective = 0.99\nkind = \"availability\"\ntypo = 1\n",
+            "typo",
+        ),
+        (
+            "[budgets.routes.\"/x\"]\np95_ms = -5\n",
+            "budgets.routes.\"/x\".p95_ms",
+        ),
+        ("[errors]\nstatuses = [42]\n", "errors.statuses"),
+        ("not toml at all", "expected"),
+    ] {
+        let err = PulseConfig::from_toml_str(toml).unwrap_err().to_string();
+        assert!(
+            err.contains(field),
+            "`{toml}` gave `{err}`, which does not name `{field}`"
+        );
+    }
+}
+
+#[test]
+fn config_file_round_trip() {
+    let cfg = PulseConfig::from_toml_str(
+        r#"
+[errors]
+classes = [5]
+statuses = [429]
+
+[budgets]
+p95_ms = 250
+p99_ms = 800
+error_rate = 0.02
+window = "1m"
+min_requests = 50
+
+[budgets.routes."/api/courses/{id}"]
+p95_ms = 100
+
+[[slo]]
+name = "availability"
+objective = 0.999
+kind = "availability"
+
+[[slo]]
+name = "fast"
+objective = 0.99
+period_days = 7
+kind = "latency"
+threshold_ms = 300
+"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.budgets.window, Window::OneMinute);
+    assert_eq!(cfg.budgets.routes["/api/courses/{id}"].p95_ms, Some(100.0));
+    assert!(cfg.errors.policy().is_error(429));
+    assert!(!cfg.errors.policy().is_error(404));
+    assert_eq!(cfg.latency_thresholds(), vec![Duration::from_millis(300)]);
+    assert_eq!(cfg.slo[1].period_days, 7);
+}
