@@ -72,7 +72,14 @@ async fn known_mix_gives_expected_percentiles_and_error_rate() {
         Some(true)
     );
     assert_eq!(m["slowest"][0]["trace_id"].as_str().map(str::len), Some(32));
-    assert_eq!(m["recent_failures"].as_array().map(Vec::len), Some(4));
+    // Up to 4 failures are kept per shard and second; all 5 land unless one shard got 5.
+    let failures = m["recent_failures"].as_array().unwrap();
+    assert!((4..=5).contains(&failures.len()), "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|t| t.as_str().is_some_and(|t| t.len() == 32))
+    );
 
     // The whole service over 5 m includes the same requests; the route map has the template.
     let all: serde_json::Value = client

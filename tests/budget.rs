@@ -328,8 +328,11 @@ fn the_example_config_file_is_valid() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pulsecheck.example.toml");
     let cfg = PulseConfig::from_file(&path).unwrap();
     assert_eq!(cfg.slo.len(), 2);
-    assert_eq!(cfg.budgets, Budgets {
-        routes: cfg.budgets.routes.clone(),
-        ..Budgets::default()
-    });
+    assert_eq!(
+        cfg.budgets,
+        Budgets {
+            routes: cfg.budgets.routes.clone(),
+            ..Budgets::default()
+        }
+    );
 }
