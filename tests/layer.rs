@@ -94,6 +94,7 @@ fn app(layer: PulseLayer) -> Router {
         )
         .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
         .route("/bad", get(|| async { StatusCode::BAD_REQUEST }))
+        .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }))
         .route("/panic", get(panics))
         .route("/anything", any(|| async { "any" }))
         .nest(
@@ -528,6 +529,7 @@ async fn duration_histogram_has_bounded_attributes_and_caps_routes() {
         "/boom",
         "/api/v2/items/1",
         "/nowhere",
+        "/teapot",
     ] {
         send(app.clone(), get_req(uri).body(Body::empty()).unwrap()).await;
     }
@@ -561,6 +563,11 @@ async fn duration_histogram_has_bounded_attributes_and_caps_routes() {
         get_attr(&overflow, "http.response.status_code"),
         Some(&Value::I64(200))
     );
+    // An uncommon status takes the unbound path, with the same attributes. The route is past
+    // the cap by now, so it is `_OTHER` too.
+    assert!(points.iter().any(|(a, c)| *c == 1
+        && get_attr(a, "http.response.status_code") == Some(&Value::I64(418))
+        && get_attr(a, "http.route") == Some(&Value::from("_OTHER"))));
     // Unmatched: no route attribute at all.
     assert!(
         points

@@ -225,8 +225,7 @@ impl RequestState {
                 duration.as_secs_f64(),
                 &self.active.labels,
                 code,
-                self.route.as_ref().map(|r| &r.metric_route),
-                error_type,
+                self.route.as_ref().map(|r| (r.id, &r.metric_route)),
             );
         }
 

@@ -1,15 +1,16 @@
 //! The semantic-convention HTTP server metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use opentelemetry::metrics::{Histogram, Meter, ObservableUpDownCounter};
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, ObservableUpDownCounter};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use opentelemetry_semantic_conventions::metric as names;
 use smallvec::SmallVec;
 
 use super::method::HttpMethod;
+use super::route::{RouteId, RouteTable};
 
 /// Bucket boundaries of `http.server.request.duration`, in seconds, from the HTTP semantic
 /// conventions.
@@ -58,9 +59,28 @@ impl ActiveCounts {
     }
 }
 
+/// Status codes with a bound-instrument slot; others take the (correct, slower) unbound path.
+const BOUND_STATUSES: [u16; 32] = [
+    200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 406, 408, 409,
+    410, 412, 413, 415, 422, 429, 499, 500, 501, 502, 503, 504, 505,
+];
+const BOUND_PER_ROUTE: usize = HttpMethod::COUNT * BOUND_STATUSES.len() * 2 * 2;
+
+fn status_slot(code: u16) -> Option<usize> {
+    BOUND_STATUSES.binary_search(&code).ok()
+}
+
+/// Bound duration histograms, one per (method, status, scheme, protocol version) of a route,
+/// created on first use. Recording through a bound instrument skips the SDK's per-record
+/// attribute lookup (sorting and hashing every attribute), its largest per-request cost.
+type BoundTable = Box<[OnceLock<BoundHistogram<f64>>]>;
+
 #[derive(Clone)]
 pub(crate) struct Instruments {
     duration: Histogram<f64>,
+    /// Indexed by series: 0 unmatched, 1 overflow, 2 + route id. Each table is allocated on
+    /// the route's first request.
+    bound: Arc<[OnceLock<BoundTable>]>,
     active: Arc<ActiveCounts>,
     _active_instrument: Arc<ObservableUpDownCounter<i64>>,
 }
@@ -79,15 +99,15 @@ pub(crate) struct MetricLabels {
 }
 
 impl Instruments {
-    pub(crate) fn from_global() -> Self {
+    pub(crate) fn from_global(routes: usize) -> Self {
         let scope = InstrumentationScope::builder("pulsecheck")
             .with_version(env!("CARGO_PKG_VERSION"))
             .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
             .build();
-        Self::new(&opentelemetry::global::meter_with_scope(scope))
+        Self::new(&opentelemetry::global::meter_with_scope(scope), routes)
     }
 
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, routes: usize) -> Self {
         let active = Arc::new(ActiveCounts::default());
         let observed = Arc::clone(&active);
         let active_instrument = meter
@@ -103,6 +123,7 @@ impl Instruments {
                 .with_description("Duration of HTTP server requests.")
                 .with_boundaries(DURATION_BOUNDARIES.to_vec())
                 .build(),
+            bound: (0..routes + 2).map(|_| OnceLock::new()).collect(),
             active,
             _active_instrument: Arc::new(active_instrument),
         }
@@ -121,9 +142,54 @@ impl Instruments {
         seconds: f64,
         labels: &MetricLabels,
         status: u16,
-        route: Option<&opentelemetry::StringValue>,
-        error_type: Option<Value>,
+        route: Option<(RouteId, &opentelemetry::StringValue)>,
     ) {
+        let series = match route {
+            None => Some(0),
+            Some((RouteTable::OVERFLOW, _)) => Some(1),
+            Some((RouteId(i), _)) => Some(i as usize + 2),
+        };
+        let version = match labels.protocol_version {
+            Some("1.1") => Some(0),
+            Some("2") => Some(1),
+            _ => None,
+        };
+        let slot = match (series, status_slot(status), version) {
+            (Some(series), Some(st), Some(v)) if series < self.bound.len() => {
+                let scheme = usize::from(labels.scheme == "https");
+                Some((
+                    series,
+                    ((labels.method.index() * BOUND_STATUSES.len() + st) * 2 + scheme) * 2 + v,
+                ))
+            }
+            _ => None,
+        };
+        match slot {
+            Some((series, key)) => {
+                let table = self.bound[series]
+                    .get_or_init(|| (0..BOUND_PER_ROUTE).map(|_| OnceLock::new()).collect());
+                table[key]
+                    .get_or_init(|| {
+                        self.duration.bind(&Self::duration_attrs(
+                            labels,
+                            status,
+                            route.map(|r| r.1),
+                        ))
+                    })
+                    .record(seconds);
+            }
+            None => self.duration.record(
+                seconds,
+                &Self::duration_attrs(labels, status, route.map(|r| r.1)),
+            ),
+        }
+    }
+
+    fn duration_attrs(
+        labels: &MetricLabels,
+        status: u16,
+        route: Option<&opentelemetry::StringValue>,
+    ) -> SmallVec<[KeyValue; 6]> {
         let mut attrs: SmallVec<[KeyValue; 6]> = SmallVec::new();
         attrs.push(KeyValue::new(
             semconv::HTTP_REQUEST_METHOD,
@@ -140,9 +206,14 @@ impl Instruments {
         if let Some(route) = route {
             attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
         }
-        if let Some(e) = error_type {
-            attrs.push(KeyValue::new(semconv::ERROR_TYPE, e));
+        if (500..600).contains(&status) {
+            // As on the span: the status code as a string (semantic conventions).
+            let text: Value = http::StatusCode::from_u16(status)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|_| status.to_string())
+                .into();
+            attrs.push(KeyValue::new(semconv::ERROR_TYPE, text));
         }
-        self.duration.record(seconds, &attrs);
+        attrs
     }
 }

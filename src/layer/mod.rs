@@ -106,7 +106,7 @@ impl Config {
         }
         Some(
             self.instruments
-                .get_or_init(instruments::Instruments::from_global),
+                .get_or_init(|| instruments::Instruments::from_global(self.routes.capacity())),
         )
     }
 }
@@ -204,7 +204,10 @@ impl PulseLayer {
     pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
         let config = self.config_mut();
         config.metrics = true;
-        config.instruments = Arc::new(OnceLock::from(instruments::Instruments::new(meter)));
+        config.instruments = Arc::new(OnceLock::from(instruments::Instruments::new(
+            meter,
+            config.routes.capacity(),
+        )));
         self
     }
 
