@@ -18,10 +18,15 @@ pub(crate) const STATUS_SLOTS: usize = 1000;
 pub(crate) const FAILURE_EXEMPLARS: usize = 4;
 
 /// One series' counters in one shard. Aligned so that neighbouring series never share a line.
+///
+/// A request does three atomic adds (its bucket, its status, the latency sum); the count and
+/// the errors are derived from the status counters when the slot is drained, and the minimum
+/// and maximum are only written when a request sets a new extreme.
 #[repr(align(128))]
 pub(crate) struct LiveSeries {
-    count: AtomicU64,
-    errors: AtomicU64,
+    /// Requests recorded since the last drain that may not be drained yet: a hint that the
+    /// series is busy, set with a plain store, so idle series cost the ticker nothing.
+    touched: std::sync::atomic::AtomicBool,
     sum_ns: AtomicU64,
     min_ns: AtomicU64,
     max_ns: AtomicU64,
@@ -37,8 +42,7 @@ pub(crate) struct LiveSeries {
 impl LiveSeries {
     fn new() -> Self {
         Self {
-            count: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            touched: std::sync::atomic::AtomicBool::new(false),
             sum_ns: AtomicU64::new(0),
             min_ns: AtomicU64::new(u64::MAX),
             max_ns: AtomicU64::new(0),
@@ -55,14 +59,22 @@ impl LiveSeries {
         let (bucket, clamped) = buckets::index(ns);
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         self.status[usize::from(status).min(STATUS_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
-        self.min_ns.fetch_min(ns, Ordering::Relaxed);
-        let previous_max = self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        // SeqCst here and on the `touched` load below: the load cannot be ordered before the
+        // adds, so a drain that cleared `touched` either sees these adds or leaves `touched`
+        // set for the next drain. (On x86 this costs nothing over Relaxed.)
+        self.sum_ns.fetch_add(ns, Ordering::SeqCst);
+        if ns < self.min_ns.load(Ordering::Relaxed) {
+            self.min_ns.fetch_min(ns, Ordering::Relaxed);
+        }
+        let mut new_max = false;
+        if ns > self.max_ns.load(Ordering::Relaxed) {
+            new_max = self.max_ns.fetch_max(ns, Ordering::Relaxed) < ns;
+        }
         if clamped {
             self.clamped.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(t) = trace {
-            if ns > previous_max {
+            if new_max {
                 if let Ok(mut s) = self.slowest.try_lock() {
                     if s.is_none_or(|(d, _)| ns > d) {
                         *s = Some((ns, t));
@@ -78,21 +90,19 @@ impl LiveSeries {
                 }
             }
         }
-        if is_error {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+        if !self.touched.load(Ordering::SeqCst) {
+            self.touched.store(true, Ordering::SeqCst);
         }
-        // Last: the fold treats a zero count as an idle series and skips it.
-        self.count.fetch_add(1, Ordering::Release);
     }
 
     /// Drains the counters into `slot`. A request racing with the drain lands either in this
     /// slot or the next, never nowhere.
-    fn drain_into(&self, slot: &mut Slot) {
-        if self.count.load(Ordering::Acquire) == 0 {
+    fn drain_into(&self, slot: &mut Slot, errors: &super::ErrorPolicy) {
+        // Cleared before reading: a request racing with this drain sets it again, and is
+        // drained next time if not now.
+        if !self.touched.swap(false, Ordering::SeqCst) {
             return;
         }
-        slot.count += self.count.swap(0, Ordering::AcqRel);
-        slot.errors += self.errors.swap(0, Ordering::Relaxed);
         slot.sum_ns += self.sum_ns.swap(0, Ordering::Relaxed);
         slot.clamped += self.clamped.swap(0, Ordering::Relaxed);
         slot.min_ns = slot
@@ -106,7 +116,12 @@ impl LiveSeries {
         }
         for (code, s) in self.status.iter().enumerate() {
             if s.load(Ordering::Relaxed) != 0 {
-                slot.add_status(code as u16, u64::from(s.swap(0, Ordering::Relaxed)));
+                let n = u64::from(s.swap(0, Ordering::Relaxed));
+                slot.add_status(code as u16, n);
+                slot.count += n;
+                if errors.is_error(code as u16) {
+                    slot.errors += n;
+                }
             }
         }
         if let Some((ns, t)) = self
@@ -178,10 +193,10 @@ impl Shards {
     }
 
     /// Drains series `index` of every shard into one slot.
-    pub(crate) fn drain(&self, index: usize, slot: &mut Slot) {
+    pub(crate) fn drain(&self, index: usize, slot: &mut Slot, errors: &super::ErrorPolicy) {
         for shard in self.shards.iter() {
             if let Some(s) = shard.series[index].get() {
-                s.drain_into(slot);
+                s.drain_into(slot, errors);
             }
         }
     }

@@ -262,7 +262,7 @@ impl Aggregator {
         let mut total = Slot::default();
         for (i, windows) in series.iter_mut().enumerate() {
             let mut slot = Slot::default();
-            self.inner.shards.drain(i, &mut slot);
+            self.inner.shards.drain(i, &mut slot, &self.inner.errors);
             if slot.count > 0 {
                 total.merge(&slot);
                 windows
