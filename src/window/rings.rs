@@ -31,13 +31,14 @@ impl Ring {
     }
 
     fn push(&mut self, slot: Slot) {
-        self.totals.add(&slot);
-        self.slots.push_back(slot);
-        if self.slots.len() > self.cap {
+        // Expire first: pushing onto a full deque would double its capacity.
+        if self.slots.len() == self.cap {
             if let Some(old) = self.slots.pop_front() {
                 self.totals.sub(&old);
             }
         }
+        self.totals.add(&slot);
+        self.slots.push_back(slot);
     }
 }
 
@@ -57,10 +58,10 @@ impl History {
     }
 
     fn push(&mut self, count: u64) {
-        self.counts.push_back(count);
-        if self.counts.len() > self.cap {
+        if self.counts.len() == self.cap {
             self.counts.pop_front();
         }
+        self.counts.push_back(count);
     }
 
     /// (this window, the previous window) in requests, once both are fully covered.
@@ -231,10 +232,10 @@ impl LongHistory {
         self.hour_pending.add(&c);
         self.hour_fill += 1;
         if self.hour_fill == 3600 {
-            self.hours.push_back(std::mem::take(&mut self.hour_pending));
-            if self.hours.len() > HOURS_KEPT {
+            if self.hours.len() == HOURS_KEPT {
                 self.hours.pop_front();
             }
+            self.hours.push_back(std::mem::take(&mut self.hour_pending));
             self.hour_fill = 0;
         }
     }
