@@ -147,24 +147,33 @@ impl Snapshot {
         let slots = ring.slots.iter().chain(pending);
         let mut min = u64::MAX;
         let mut max = 0;
-        let mut slowest: Vec<(u64, opentelemetry::trace::TraceId)> = Vec::new();
-        let mut failures = Vec::new();
+        let mut slowest: Vec<(u64, opentelemetry::trace::TraceId)> =
+            Vec::with_capacity(SLOWEST_EXEMPLARS + 1);
+        let mut failures: Vec<opentelemetry::trace::TraceId> = Vec::new();
         for s in slots {
             if s.count == 0 {
                 continue;
             }
             min = min.min(s.min_ns);
             max = max.max(s.max_ns);
-            slowest.extend(s.slowest.iter().copied());
-            failures.extend(s.failures.iter().map(|t| t.to_string()));
+            for &e in &s.slowest {
+                // Keep the top few as we go: no sort of every slot's exemplars.
+                if slowest.len() < SLOWEST_EXEMPLARS || e.0 > slowest[slowest.len() - 1].0 {
+                    let at = slowest.partition_point(|x| x.0 >= e.0);
+                    slowest.insert(at, e);
+                    slowest.truncate(SLOWEST_EXEMPLARS);
+                }
+            }
+            failures.extend_from_slice(&s.failures);
         }
         if let Some(p) = pending {
             totals.add(p);
         }
-        slowest.sort_by_key(|a| std::cmp::Reverse(a.0));
-        slowest.truncate(SLOWEST_EXEMPLARS);
-        let keep_from = failures.len().saturating_sub(10);
-        let failures = failures.split_off(keep_from);
+        // Only the most recent failures are formatted.
+        let failures: Vec<String> = failures[failures.len().saturating_sub(10)..]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
 
         let window_s = (ring.slots.len() as u64 * slot_s + pending_s).max(1);
         let n = totals.count;
