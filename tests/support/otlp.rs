@@ -194,26 +194,45 @@ fn protobuf(
     (status, [("content-type", "application/x-protobuf")], body)
 }
 
+/// One `/v1/<signal>` endpoint: decodes the (possibly gzipped) protobuf request, stores it
+/// with `keep`, and answers the signal's empty response.
+fn http_export<Req, Resp>(
+    s: &Store,
+    h: &HeaderMap,
+    body: &Bytes,
+    signal: &'static str,
+    keep: impl FnOnce(&Store, Req),
+) -> (StatusCode, [(&'static str, &'static str); 1], Vec<u8>)
+where
+    Req: Message + Default,
+    Resp: Message + Default,
+{
+    let Ok(raw) = decode_body(h, body) else {
+        return protobuf(StatusCode::BAD_REQUEST, vec![]);
+    };
+    match Req::decode(&raw[..]) {
+        Ok(r) => {
+            keep(s, r);
+            let enc = encoding(h.get("content-encoding").map(|v| v.as_bytes()));
+            s.requests.lock().unwrap().push((signal, "http", enc));
+            protobuf(StatusCode::OK, Resp::default().encode_to_vec())
+        }
+        Err(_) => protobuf(StatusCode::BAD_REQUEST, vec![]),
+    }
+}
+
 async fn http_traces(
     State(s): State<Arc<Store>>,
     h: HeaderMap,
     body: Bytes,
 ) -> impl axum::response::IntoResponse {
-    let Ok(raw) = decode_body(&h, &body) else {
-        return protobuf(StatusCode::BAD_REQUEST, vec![]);
-    };
-    match ExportTraceServiceRequest::decode(&raw[..]) {
-        Ok(r) => {
-            s.traces.lock().unwrap().push(r);
-            let enc = encoding(h.get("content-encoding").map(|v| v.as_bytes()));
-            s.requests.lock().unwrap().push(("traces", "http", enc));
-            protobuf(
-                StatusCode::OK,
-                ExportTraceServiceResponse::default().encode_to_vec(),
-            )
-        }
-        Err(_) => protobuf(StatusCode::BAD_REQUEST, vec![]),
-    }
+    http_export::<ExportTraceServiceRequest, ExportTraceServiceResponse>(
+        &s,
+        &h,
+        &body,
+        "traces",
+        |s, r| s.traces.lock().unwrap().push(r),
+    )
 }
 
 async fn http_metrics(
@@ -221,21 +240,13 @@ async fn http_metrics(
     h: HeaderMap,
     body: Bytes,
 ) -> impl axum::response::IntoResponse {
-    let Ok(raw) = decode_body(&h, &body) else {
-        return protobuf(StatusCode::BAD_REQUEST, vec![]);
-    };
-    match ExportMetricsServiceRequest::decode(&raw[..]) {
-        Ok(r) => {
-            s.metrics.lock().unwrap().push(r);
-            let enc = encoding(h.get("content-encoding").map(|v| v.as_bytes()));
-            s.requests.lock().unwrap().push(("metrics", "http", enc));
-            protobuf(
-                StatusCode::OK,
-                ExportMetricsServiceResponse::default().encode_to_vec(),
-            )
-        }
-        Err(_) => protobuf(StatusCode::BAD_REQUEST, vec![]),
-    }
+    http_export::<ExportMetricsServiceRequest, ExportMetricsServiceResponse>(
+        &s,
+        &h,
+        &body,
+        "metrics",
+        |s, r| s.metrics.lock().unwrap().push(r),
+    )
 }
 
 async fn http_logs(
@@ -243,21 +254,13 @@ async fn http_logs(
     h: HeaderMap,
     body: Bytes,
 ) -> impl axum::response::IntoResponse {
-    let Ok(raw) = decode_body(&h, &body) else {
-        return protobuf(StatusCode::BAD_REQUEST, vec![]);
-    };
-    match ExportLogsServiceRequest::decode(&raw[..]) {
-        Ok(r) => {
-            s.logs.lock().unwrap().push(r);
-            let enc = encoding(h.get("content-encoding").map(|v| v.as_bytes()));
-            s.requests.lock().unwrap().push(("logs", "http", enc));
-            protobuf(
-                StatusCode::OK,
-                ExportLogsServiceResponse::default().encode_to_vec(),
-            )
-        }
-        Err(_) => protobuf(StatusCode::BAD_REQUEST, vec![]),
-    }
+    http_export::<ExportLogsServiceRequest, ExportLogsServiceResponse>(
+        &s,
+        &h,
+        &body,
+        "logs",
+        |s, r| s.logs.lock().unwrap().push(r),
+    )
 }
 
 impl Receiver {
