@@ -38,14 +38,7 @@ async fn academy_serves_from_postgres_with_traced_queries() {
         "the example did not use PostgreSQL"
     );
     let client = reqwest::Client::new();
-    let courses: serde_json::Value = client
-        .get(app.url("/api/courses"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let courses: serde_json::Value = app.get_json("/api/courses").await;
     assert!(
         courses.as_array().is_some_and(|c| c.len() >= 5),
         "{courses}"

@@ -82,27 +82,13 @@ async fn known_mix_gives_expected_percentiles_and_error_rate() {
     );
 
     // The whole service over 5 m includes the same requests; the route map has the template.
-    let all: serde_json::Value = client
-        .get(app.url("/health/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = app.get_json("/health/metrics").await;
     assert_eq!(all["window"], "5m");
     assert!(all["requests"].as_u64().unwrap() >= 100);
     assert_eq!(all["routes"]["/api/simulate"]["requests"], 100);
 
     // Budgets: P95 ~200 ms of 1000 ms, error rate 5 % of 5 % → at the limit, a warning.
-    let budget: serde_json::Value = client
-        .get(app.url("/health/budget"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let budget: serde_json::Value = app.get_json("/health/budget").await;
     let line = |name: &str| {
         budget["budgets"]
             .as_array()

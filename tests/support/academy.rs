@@ -137,6 +137,16 @@ impl Academy {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// GET `path` and parse the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
