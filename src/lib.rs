@@ -24,6 +24,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod budget;
+pub mod health;
 pub mod layer;
 mod process;
 mod pulse;

@@ -1,0 +1,1 @@
+//! Built-in checks, each behind its cargo feature.

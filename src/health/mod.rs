@@ -1,0 +1,23 @@
+//! Dependency health: checks run in parallel off the request path, each with a timeout, a
+//! cache and a circuit breaker; the endpoints read the cached state.
+//!
+//! - [`Check`]: what a check is; built-in ones live in [`checks`] behind cargo features.
+//! - [`CircuitBreaker`]: shared by probes and application code.
+//! - [`CheckStatus`] and [`HealthStatus`]: how results combine.
+
+mod breaker;
+mod check;
+pub mod checks;
+mod redact;
+mod status;
+
+pub use breaker::{
+    BreakerConfig, BreakerError, BreakerOpen, BreakerState, BreakerStats, BreakerWindow,
+    CircuitBreaker, Permit, SlowCalls,
+};
+pub use check::{
+    Check, CheckError, CheckExt, ComponentKind, DEFAULT_FAILURE_TTL, DEFAULT_TIMEOUT, DEFAULT_TTL,
+    Measurement, Observation, Registration,
+};
+pub use redact::redact_url;
+pub use status::{CheckStatus, HealthStatus};
