@@ -32,7 +32,7 @@ mod routes;
 pub mod telemetry;
 pub mod window;
 
-pub use pulse::{Error, Pulse, PulseBuilder};
+pub use pulse::{DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder};
 
 /// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses
 /// exactly the same versions (mismatched minor versions do not interoperate).

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
+use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
 use crate::telemetry::{ShutdownError, Telemetry, TelemetryBuilder, TelemetryError};
 use crate::window::{Aggregator, AggregatorConfig};
@@ -22,7 +22,17 @@ pub enum Error {
     /// A background thread could not start.
     #[error("cannot start the aggregator's ticker thread: {0}")]
     Ticker(#[source] std::io::Error),
+    /// `PULSE_DRAIN_DELAY` is not a duration.
+    #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
+    DrainDelay {
+        /// The rejected value.
+        value: String,
+    },
 }
+
+/// Default time between the shutdown signal (readiness turns 503) and the server's stop, so
+/// load balancers see the pod leave before connections are refused.
+pub const DRAIN_DELAY_DEFAULT: Duration = Duration::from_secs(5);
 
 /// Builds a [`Pulse`]. See the [crate docs](crate) for an example.
 #[derive(Debug)]
@@ -33,6 +43,9 @@ pub struct PulseBuilder {
     budgets: Option<Budgets>,
     slos: Vec<Slo>,
     recorder: Option<Arc<dyn Recorder>>,
+    health: HealthBuilder,
+    version: Option<String>,
+    drain_delay: Option<Duration>,
 }
 
 impl std::fmt::Debug for dyn Recorder {
@@ -50,6 +63,9 @@ impl Default for PulseBuilder {
             budgets: None,
             slos: Vec::new(),
             recorder: None,
+            health: Health::builder(),
+            version: None,
+            drain_delay: None,
         }
     }
 }
@@ -63,7 +79,35 @@ impl PulseBuilder {
 
     /// `service.version`.
     pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        self.version = Some(version.clone());
         self.telemetry = self.telemetry.map(|t| t.service_version(version));
+        self
+    }
+
+    /// Registers a dependency check: a bare [`Check`](crate::health::Check) or a configured
+    /// [`Registration`] (`PostgresCheck::new(pool).critical()`).
+    pub fn check(mut self, check: impl Into<Registration>) -> Self {
+        self.health = self.health.check(check);
+        self
+    }
+
+    /// Health runner settings (concurrency, background or on-demand refresh).
+    pub fn health_config(mut self, config: HealthConfig) -> Self {
+        self.health = self.health.config(config);
+        self
+    }
+
+    /// Called once per status change of a check, off the request path.
+    pub fn on_health_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.health = self.health.on_transition(f);
+        self
+    }
+
+    /// Time between the shutdown signal and [`Pulse::shutdown_signal`] completing, while
+    /// readiness already answers 503. Default 5 s, or `PULSE_DRAIN_DELAY`.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = Some(delay);
         self
     }
 
@@ -122,6 +166,13 @@ impl PulseBuilder {
         }
         config.slo.extend(self.slos);
         config.validate()?;
+        let drain_delay = match self.drain_delay {
+            Some(d) => d,
+            None => match std::env::var("PULSE_DRAIN_DELAY") {
+                Ok(v) if !v.trim().is_empty() => parse_delay(&v)?,
+                _ => DRAIN_DELAY_DEFAULT,
+            },
+        };
         let telemetry = match self.telemetry {
             Some(t) => Some(t.init()?),
             None => None,
@@ -144,13 +195,17 @@ impl PulseBuilder {
                 })
             }
         };
+        let health = self.health.build();
+        crate::health::register_metrics(&health);
         Ok(Pulse {
             inner: Arc::new(Inner {
                 telemetry: Mutex::new(telemetry),
                 layer,
                 aggregator,
                 config: Arc::new(config),
-                shutting_down: AtomicBool::new(false),
+                health,
+                version: self.version,
+                drain_delay,
                 shutdown_notify: tokio::sync::Notify::new(),
             }),
         })
@@ -169,8 +224,20 @@ struct Inner {
     layer: PulseLayer,
     aggregator: Aggregator,
     config: Arc<PulseConfig>,
-    shutting_down: AtomicBool,
+    health: Health,
+    version: Option<String>,
+    drain_delay: Duration,
     shutdown_notify: tokio::sync::Notify,
+}
+
+fn parse_delay(v: &str) -> Result<Duration, Error> {
+    let v = v.trim();
+    if v == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(v).map_err(|_| Error::DrainDelay {
+        value: v.chars().take(64).collect(),
+    })
 }
 
 impl Pulse {
@@ -184,13 +251,21 @@ impl Pulse {
         self.inner.layer.clone()
     }
 
-    /// The endpoints over the aggregator: `GET /health/metrics` (`?window=1m|5m|1h`,
-    /// `?route=`) and `GET /health/budget`. Merge them into your router, then add the layer.
+    /// The endpoints: `GET /health`, `/health/live`, `/health/ready`, `/health/detailed`
+    /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
+    /// `/health/budget`. Merge them into your router, then add the layer.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         crate::routes::router(crate::routes::RouteState {
             aggregator: self.inner.aggregator.clone(),
             config: Arc::clone(&self.inner.config),
+            health: self.inner.health.clone(),
+            version: self.inner.version.clone().map(Arc::from),
         })
+    }
+
+    /// The dependency health state.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     /// The in-process aggregator.
@@ -205,36 +280,51 @@ impl Pulse {
 
     /// Whether shutdown has begun (a signal arrived or [`Pulse::begin_shutdown`] was called).
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::Acquire)
+        self.inner.health.is_shutting_down()
     }
 
-    /// Marks the service as shutting down and wakes [`Pulse::shutdown_signal`].
+    /// Marks the service as shutting down (readiness 503 at once, liveness still 200) and
+    /// wakes [`Pulse::shutdown_signal`], which completes after the drain delay.
     pub fn begin_shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.health.begin_shutdown();
         self.inner.shutdown_notify.notify_waiters();
     }
 
-    /// Completes on SIGTERM, Ctrl-C or [`Pulse::begin_shutdown`]; pass it to axum's
-    /// `with_graceful_shutdown`.
+    /// Completes after SIGTERM, Ctrl-C or [`Pulse::begin_shutdown`], plus the drain delay;
+    /// pass it to axum's `with_graceful_shutdown`.
+    ///
+    /// On the signal, readiness (HTTP and gRPC) turns 503 / NOT_SERVING at once while
+    /// liveness stays 200; requests keep being served for the drain delay (load balancers
+    /// and Kubernetes endpoints update asynchronously), then the future completes, axum stops
+    /// accepting and lets in-flight requests finish. Call [`Pulse::shutdown`] after the
+    /// server returns to flush telemetry.
     pub fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + 'static {
         let pulse = self.clone();
         async move {
             let notified = pulse.inner.shutdown_notify.notified();
-            if pulse.is_shutting_down() {
-                return;
+            if !pulse.is_shutting_down() {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = terminate() => {}
+                }
             }
-            tokio::select! {
-                _ = notified => {}
-                _ = terminate() => {}
-            }
-            pulse.inner.shutting_down.store(true, Ordering::Release);
-            tracing::info!(target: "pulsecheck", "shutdown signal received; draining");
+            pulse.inner.health.begin_shutdown();
+            let delay = pulse.inner.drain_delay;
+            tracing::info!(target: "pulsecheck", drain_delay_ms = delay.as_millis() as u64, "shutdown signal received; readiness is now 503, draining");
+            tokio::time::sleep(delay).await;
+            tracing::info!(target: "pulsecheck", "drain delay over; no longer accepting connections");
         }
+    }
+
+    /// The drain delay in force.
+    pub fn drain_delay(&self) -> Duration {
+        self.inner.drain_delay
     }
 
     /// Flushes telemetry within its bound (5 s by default) and stops it. Safe to call twice.
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.begin_shutdown();
+        self.inner.health.stop();
         let telemetry = self
             .inner
             .telemetry

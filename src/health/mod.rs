@@ -8,7 +8,9 @@
 mod breaker;
 mod check;
 pub mod checks;
+mod metrics;
 mod redact;
+mod runner;
 mod status;
 
 pub use breaker::{
@@ -19,5 +21,10 @@ pub use check::{
     Check, CheckError, CheckExt, ComponentKind, DEFAULT_FAILURE_TTL, DEFAULT_TIMEOUT, DEFAULT_TTL,
     Measurement, Observation, Registration,
 };
+pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
+pub use runner::{
+    CheckReport, CheckResult, Health, HealthBuilder, HealthConfig, HealthReport, Refresh, Serving,
+    Transition,
+};
 pub use status::{CheckStatus, HealthStatus};

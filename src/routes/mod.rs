@@ -1,4 +1,5 @@
-//! HTTP endpoints serving the aggregator's state: `/health/metrics` and `/health/budget`.
+//! HTTP endpoints: health and probes (`health.rs`), and the aggregator's state
+//! (`/health/metrics`, `/health/budget`).
 //! Each answer costs a snapshot read, never a computation over raw requests, and is never
 //! cached by intermediaries (`Cache-Control: no-store`).
 
@@ -13,17 +14,26 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::budget::{PulseConfig, evaluate, evaluate_slo};
+use crate::health::Health;
 use crate::window::{Aggregator, Window};
+
+mod health;
 
 #[derive(Clone)]
 pub(crate) struct RouteState {
     pub(crate) aggregator: Aggregator,
     pub(crate) config: Arc<PulseConfig>,
+    pub(crate) health: Health,
+    pub(crate) version: Option<Arc<str>>,
 }
 
 /// The endpoints, for any router state.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: RouteState) -> axum::Router<S> {
     axum::Router::new()
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/health/detailed", get(health::detailed))
         .route("/health/metrics", get(metrics))
         .route("/health/budget", get(budget))
         .with_state(state)

@@ -1,0 +1,700 @@
+//! The runner: every check in parallel under a concurrency bound, each cancelled at its
+//! timeout, panics turned into failures, results cached (successes for the TTL, failures
+//! shorter), one shared probe per check however many callers wait (single-flight), optional
+//! background refresh so readers never wait on I/O, flap damping, and listeners that fire once
+//! per transition.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use super::check::{CheckError, ComponentKind, Measurement, Observation, Registration};
+use super::status::{CheckStatus, HealthStatus, aggregate, contribution};
+
+/// How results are refreshed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Background tasks re-probe each check when its cache expires; readers never wait.
+    /// Before a check's first result it is `unknown` and readiness fails.
+    Background,
+    /// A reader finding an expired result probes (one shared probe per check) and waits.
+    OnDemand,
+}
+
+/// Runner settings.
+#[derive(Clone, Debug)]
+pub struct HealthConfig {
+    /// At most this many probes run at once. Default 16.
+    pub max_concurrency: usize,
+    /// Default [`Refresh::Background`].
+    pub refresh: Refresh,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrency: 16,
+            refresh: Refresh::Background,
+        }
+    }
+}
+
+/// One check's latest result.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    /// The reported status, after flap damping.
+    pub status: CheckStatus,
+    /// What the last probe itself saw.
+    pub observed: CheckStatus,
+    /// How long the last probe took.
+    pub latency: Duration,
+    /// When the last probe finished.
+    pub time: SystemTime,
+    /// The last probe's error, cleaned of credentials.
+    pub error: Option<String>,
+    /// The last probe's warning, if it passed with one.
+    pub warning: Option<String>,
+    /// Measurements of the last probe.
+    pub measurements: Vec<Measurement>,
+    /// Details of the last passing probe.
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    at: Instant,
+}
+
+impl CheckResult {
+    /// Time since the probe finished.
+    pub fn age(&self) -> Duration {
+        self.at.elapsed()
+    }
+}
+
+/// A check's status changed.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    /// The check.
+    pub check: String,
+    /// Whether it is critical.
+    pub critical: bool,
+    /// Before.
+    pub from: CheckStatus,
+    /// After.
+    pub to: CheckStatus,
+    /// The error that caused a change to `down`.
+    pub error: Option<String>,
+}
+
+/// What probes and gRPC health watch: the service status, readiness and liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Serving {
+    /// The aggregated status.
+    pub status: HealthStatus,
+    /// Critical checks pass, and the service is neither shutting down nor out of service.
+    pub ready: bool,
+    /// The process can serve.
+    pub live: bool,
+    /// Shutdown has begun.
+    pub shutting_down: bool,
+}
+
+/// One check in a [`HealthReport`].
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    /// The name.
+    pub name: String,
+    /// Its kind.
+    pub kind: ComponentKind,
+    /// Whether it is critical.
+    pub critical: bool,
+    /// The breaker's state, if it has one.
+    pub circuit: Option<BreakerState>,
+    /// The latest result, if any.
+    pub result: Option<CheckResult>,
+}
+
+impl CheckReport {
+    /// The reported status (`unknown` before the first result).
+    pub fn status(&self) -> CheckStatus {
+        self.result
+            .as_ref()
+            .map_or(CheckStatus::Unknown, |r| r.status)
+    }
+}
+
+/// The state of every check at one moment.
+#[derive(Clone, Debug)]
+pub struct HealthReport {
+    /// The aggregated status.
+    pub status: HealthStatus,
+    /// Each check, in registration order.
+    pub checks: Vec<CheckReport>,
+    /// No probe ran for this report: everything came from cache.
+    pub cached: bool,
+    /// Age of the oldest result.
+    pub age: Duration,
+    /// Readiness at the time of the report.
+    pub ready: bool,
+    /// Shutdown has begun.
+    pub shutting_down: bool,
+}
+
+type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
+type ProbeFuture = Shared<BoxFuture<'static, Arc<CheckResult>>>;
+
+/// The health state of a service: its checks, their cached results and the lifecycle flags.
+/// Cheap to clone.
+///
+/// ```
+/// use pulsecheck::health::{Check, CheckError, Health, HealthConfig, Observation, Refresh};
+/// # struct Db;
+/// # impl Check for Db {
+/// #     fn name(&self) -> std::borrow::Cow<'static, str> { "db".into() }
+/// #     async fn check(&self) -> Result<Observation, CheckError> { Ok(Observation::pass()) }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let health = Health::builder()
+///     .config(HealthConfig { refresh: Refresh::OnDemand, ..Default::default() })
+///     .check(Db)
+///     .build();
+/// let report = health.report().await;
+/// assert_eq!(report.status.as_str(), "healthy");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Health")
+            .field("checks", &self.inner.entries.len())
+            .field("refresh", &self.inner.config.refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: HealthConfig,
+    entries: Vec<Entry>,
+    limit: Arc<Semaphore>,
+    listeners: Vec<Listener>,
+    serving: watch::Sender<Serving>,
+    shutting_down: AtomicBool,
+    out_of_service: AtomicBool,
+    broken: AtomicBool,
+    background_started: AtomicBool,
+    background: Mutex<Vec<tokio::task::AbortHandle>>,
+    probes: AtomicU64,
+}
+
+struct Entry {
+    reg: Registration,
+    breaker: Option<CircuitBreaker>,
+    state: Mutex<EntryState>,
+}
+
+#[derive(Default)]
+struct EntryState {
+    last: Option<CheckResult>,
+    inflight: Option<ProbeFuture>,
+    failures: u32,
+    successes: u32,
+}
+
+/// Builds a [`Health`].
+#[derive(Default)]
+pub struct HealthBuilder {
+    config: HealthConfig,
+    checks: Vec<Registration>,
+    listeners: Vec<Listener>,
+}
+
+impl fmt::Debug for HealthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HealthBuilder")
+            .field("config", &self.config)
+            .field("checks", &self.checks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HealthBuilder {
+    /// Runner settings.
+    pub fn config(mut self, config: HealthConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers a check (a bare [`Check`](super::Check) or a configured [`Registration`]).
+    pub fn check(mut self, check: impl Into<Registration>) -> Self {
+        self.checks.push(check.into());
+        self
+    }
+
+    /// Called once per status change of any check, off the request path.
+    pub fn on_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.listeners.push(Arc::new(f));
+        self
+    }
+
+    /// Builds the state. Background refresh starts on the first use inside a Tokio runtime
+    /// (or at once, when built inside one).
+    pub fn build(self) -> Health {
+        let entries: Vec<Entry> = self
+            .checks
+            .into_iter()
+            .map(|reg| {
+                let breaker = reg.breaker.clone().or_else(|| {
+                    reg.default_breaker.then(|| {
+                        CircuitBreaker::new(reg.name.to_string(), BreakerConfig::default())
+                    })
+                });
+                Entry {
+                    reg,
+                    breaker,
+                    state: Mutex::new(EntryState::default()),
+                }
+            })
+            .collect();
+        let initial = Serving {
+            status: aggregate(
+                entries
+                    .iter()
+                    .map(|e| contribution(e.reg.critical, CheckStatus::Unknown, None)),
+            ),
+            ready: !entries.iter().any(|e| e.reg.critical),
+            live: true,
+            shutting_down: false,
+        };
+        let health = Health {
+            inner: Arc::new(Inner {
+                limit: Arc::new(Semaphore::new(self.config.max_concurrency.max(1))),
+                config: self.config,
+                entries,
+                listeners: self.listeners,
+                serving: watch::Sender::new(initial),
+                shutting_down: AtomicBool::new(false),
+                out_of_service: AtomicBool::new(false),
+                broken: AtomicBool::new(false),
+                background_started: AtomicBool::new(false),
+                background: Mutex::new(Vec::new()),
+                probes: AtomicU64::new(0),
+            }),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            health.ensure_background();
+        }
+        health
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is a plain store: a panic cannot leave them half-done.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Health {
+    /// A builder with [`HealthConfig::default`].
+    pub fn builder() -> HealthBuilder {
+        HealthBuilder::default()
+    }
+
+    /// The current state of every check. With [`Refresh::OnDemand`], expired results are
+    /// re-probed first (one shared probe per check, all in parallel, each within its timeout).
+    pub async fn report(&self) -> HealthReport {
+        self.ensure_background();
+        let mut probed = false;
+        if self.inner.config.refresh == Refresh::OnDemand {
+            let stale: Vec<ProbeFuture> = (0..self.inner.entries.len())
+                .filter(|&i| !self.is_fresh(i))
+                .map(|i| self.probe(i))
+                .collect();
+            probed = !stale.is_empty();
+            futures_util::future::join_all(stale).await;
+        }
+        self.snapshot(!probed)
+    }
+
+    /// The current state without probing, whatever the refresh mode.
+    pub fn cached_report(&self) -> HealthReport {
+        self.ensure_background();
+        self.snapshot(true)
+    }
+
+    fn snapshot(&self, cached: bool) -> HealthReport {
+        let checks: Vec<CheckReport> = self
+            .inner
+            .entries
+            .iter()
+            .map(|e| CheckReport {
+                name: e.reg.name.to_string(),
+                kind: e.reg.kind,
+                critical: e.reg.critical,
+                circuit: e.breaker.as_ref().map(CircuitBreaker::state),
+                result: lock(&e.state).last.clone(),
+            })
+            .collect();
+        let status = aggregate(
+            checks
+                .iter()
+                .map(|c| contribution(c.critical, c.status(), c.circuit)),
+        );
+        let age = checks
+            .iter()
+            .filter_map(|c| c.result.as_ref().map(CheckResult::age))
+            .max()
+            .unwrap_or_default();
+        let serving = self.serving_from(&checks, status);
+        HealthReport {
+            status,
+            ready: serving.ready,
+            shutting_down: serving.shutting_down,
+            checks,
+            cached,
+            age,
+        }
+    }
+
+    /// Readiness now, from cached results (never probes).
+    pub fn serving(&self) -> Serving {
+        *self.inner.serving.borrow()
+    }
+
+    /// Follows [`Serving`]: the current value, then every change.
+    pub fn subscribe(&self) -> watch::Receiver<Serving> {
+        self.ensure_background();
+        self.inner.serving.subscribe()
+    }
+
+    /// Readiness turns false at once; liveness stays true. Later results do not make the
+    /// service ready again.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        self.publish();
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Takes the service out of (or back into) rotation: readiness fails while set.
+    pub fn set_out_of_service(&self, out: bool) {
+        self.inner.out_of_service.store(out, Ordering::Release);
+        self.publish();
+    }
+
+    /// Marks the process broken (or not): liveness fails while set, so the orchestrator
+    /// restarts it. For deadlock detectors and the like, never for dependencies.
+    pub fn set_broken(&self, broken: bool) {
+        self.inner.broken.store(broken, Ordering::Release);
+        self.publish();
+    }
+
+    /// The breaker of the named check.
+    pub fn breaker(&self, check: &str) -> Option<&CircuitBreaker> {
+        self.inner
+            .entries
+            .iter()
+            .find(|e| e.reg.name == check)
+            .and_then(|e| e.breaker.as_ref())
+    }
+
+    /// Every breaker, with its check's name.
+    pub fn breakers(&self) -> impl Iterator<Item = (&str, &CircuitBreaker)> {
+        self.inner
+            .entries
+            .iter()
+            .filter_map(|e| e.breaker.as_ref().map(|b| (e.reg.name.as_ref(), b)))
+    }
+
+    /// How many probes have started since the state was built.
+    pub fn probes_started(&self) -> u64 {
+        self.inner.probes.load(Ordering::Relaxed)
+    }
+
+    /// Stops background refresh (pending probes finish).
+    pub fn stop(&self) {
+        for handle in lock(&self.inner.background).drain(..) {
+            handle.abort();
+        }
+    }
+
+    fn is_fresh(&self, i: usize) -> bool {
+        let e = &self.inner.entries[i];
+        let st = lock(&e.state);
+        st.last.as_ref().is_some_and(|r| {
+            let ttl = if r.observed.is_ok() {
+                e.reg.ttl
+            } else {
+                e.reg.failure_ttl
+            };
+            r.at.elapsed() < ttl
+        })
+    }
+
+    fn ensure_background(&self) {
+        if self.inner.config.refresh != Refresh::Background
+            || self.inner.entries.is_empty()
+            || self.inner.background_started.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.inner.background_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut handles = lock(&self.inner.background);
+        for i in 0..self.inner.entries.len() {
+            let weak = Arc::downgrade(&self.inner);
+            handles.push(runtime.spawn(refresh_loop(weak, i)).abort_handle());
+        }
+    }
+
+    /// The shared probe of check `i`: the running one, or a new one.
+    fn probe(&self, i: usize) -> ProbeFuture {
+        probe(&self.inner, i)
+    }
+
+    fn serving_from(&self, checks: &[CheckReport], status: HealthStatus) -> Serving {
+        let shutting_down = self.inner.shutting_down.load(Ordering::Acquire);
+        let critical_ok = checks
+            .iter()
+            .filter(|c| c.critical)
+            .all(|c| c.status().is_ok());
+        Serving {
+            status,
+            ready: critical_ok
+                && !shutting_down
+                && !self.inner.out_of_service.load(Ordering::Acquire),
+            live: !self.inner.broken.load(Ordering::Acquire),
+            shutting_down,
+        }
+    }
+
+    fn publish(&self) {
+        publish(&self.inner);
+    }
+}
+
+fn publish(inner: &Arc<Inner>) {
+    let health = Health {
+        inner: Arc::clone(inner),
+    };
+    let report = health.snapshot(true);
+    let serving = health.serving_from(&report.checks, report.status);
+    inner.serving.send_if_modified(|s| {
+        let changed = *s != serving;
+        *s = serving;
+        changed
+    });
+}
+
+async fn refresh_loop(inner: Weak<Inner>, i: usize) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let result = probe(&strong, i).await;
+        let entry = &strong.entries[i];
+        let wait = if result.observed.is_ok() {
+            entry.reg.ttl
+        } else {
+            entry.reg.failure_ttl
+        };
+        drop(strong);
+        // Probe a little before expiry so readers keep finding fresh results.
+        tokio::time::sleep(wait.mul_f64(0.9)).await;
+    }
+}
+
+fn probe(inner: &Arc<Inner>, i: usize) -> ProbeFuture {
+    let entry = &inner.entries[i];
+    let mut st = lock(&entry.state);
+    if let Some(running) = &st.inflight {
+        return running.clone();
+    }
+    inner.probes.fetch_add(1, Ordering::Relaxed);
+    // A spawned task, so a caller that gives up does not cancel the probe others share.
+    let task = tokio::spawn(run_probe(Arc::clone(inner), i));
+    let owner = Arc::clone(inner);
+    let shared = async move {
+        match task.await {
+            Ok(result) => result,
+            Err(e) => {
+                // Only a runtime shutting down aborts the task; do not keep a dead probe.
+                let entry = &owner.entries[i];
+                lock(&entry.state).inflight = None;
+                Arc::new(failed_result(
+                    CheckError::new(format!("probe did not finish: {e}")),
+                    Duration::ZERO,
+                ))
+            }
+        }
+    }
+    .boxed()
+    .shared();
+    st.inflight = Some(shared.clone());
+    shared
+}
+
+fn failed_result(error: CheckError, latency: Duration) -> CheckResult {
+    CheckResult {
+        status: CheckStatus::Down,
+        observed: CheckStatus::Down,
+        latency,
+        time: SystemTime::now(),
+        measurements: error.measurements().to_vec(),
+        error: Some(error.message().to_owned()),
+        warning: None,
+        details: serde_json::Map::new(),
+        consecutive_failures: 0,
+        at: Instant::now(),
+    }
+}
+
+async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
+    let entry = &inner.entries[i];
+    let reg = &entry.reg;
+    let started = Instant::now();
+    let outcome: Result<Observation, CheckError> = match entry
+        .breaker
+        .as_ref()
+        .map(CircuitBreaker::try_acquire)
+        .transpose()
+    {
+        Err(open) => Err(CheckError::new(open)),
+        Ok(permit) => {
+            let limit = Arc::clone(&inner.limit);
+            let check = Arc::clone(&reg.check);
+            let run = async move {
+                // Waiting for a slot counts against the timeout: /health answers in time.
+                let _slot = limit.acquire_owned().await;
+                AssertUnwindSafe(check.check_boxed()).catch_unwind().await
+            };
+            let outcome = match tokio::time::timeout(reg.timeout, run).await {
+                Err(_) => Err(CheckError::new(format!(
+                    "timed out after {} ms",
+                    reg.timeout.as_millis()
+                ))),
+                Ok(Err(panic)) => Err(CheckError::new(format!(
+                    "check panicked: {}",
+                    panic_message(panic.as_ref())
+                ))),
+                Ok(Ok(result)) => result,
+            };
+            if let Some(p) = permit {
+                if outcome.is_ok() {
+                    p.success();
+                } else {
+                    p.failure();
+                }
+            }
+            outcome
+        }
+    };
+    let latency = started.elapsed();
+    let mut result = match outcome {
+        Ok(obs) => CheckResult {
+            status: CheckStatus::Up,
+            observed: if obs.warn.is_some() {
+                CheckStatus::Warn
+            } else {
+                CheckStatus::Up
+            },
+            latency,
+            time: SystemTime::now(),
+            error: None,
+            warning: obs.warn,
+            measurements: obs.measurements,
+            details: obs.details,
+            consecutive_failures: 0,
+            at: Instant::now(),
+        },
+        Err(e) => failed_result(e, latency),
+    };
+    if let Some(e) = &result.error {
+        tracing::debug!(target: "pulsecheck::health", check = %reg.name, error = %e, latency_ms = latency.as_millis() as u64, "health check failed");
+    }
+
+    let (from, to) = {
+        let mut st = lock(&entry.state);
+        let from = st.last.as_ref().map_or(CheckStatus::Unknown, |r| r.status);
+        if result.observed.is_ok() {
+            st.successes = st.successes.saturating_add(1);
+            st.failures = 0;
+        } else {
+            st.failures = st.failures.saturating_add(1);
+            st.successes = 0;
+        }
+        // Damping: a passing check needs `failure_threshold` failures in a row to go down,
+        // a failing one `success_threshold` successes to come back; the first result counts
+        // at once.
+        result.status = match from {
+            CheckStatus::Unknown => result.observed,
+            CheckStatus::Up | CheckStatus::Warn if !result.observed.is_ok() => {
+                if st.failures >= reg.failure_threshold {
+                    result.observed
+                } else {
+                    from
+                }
+            }
+            CheckStatus::Down if result.observed.is_ok() => {
+                if st.successes >= reg.success_threshold {
+                    result.observed
+                } else {
+                    CheckStatus::Down
+                }
+            }
+            _ => result.observed,
+        };
+        result.consecutive_failures = st.failures;
+        st.last = Some(result.clone());
+        st.inflight = None;
+        (from, result.status)
+    };
+    if from != to {
+        let t = Transition {
+            check: reg.name.to_string(),
+            critical: reg.critical,
+            from,
+            to,
+            error: result.error.clone(),
+        };
+        if to == CheckStatus::Down {
+            tracing::warn!(target: "pulsecheck::health", check = %t.check, critical = t.critical, from = %from, error = t.error.as_deref().unwrap_or(""), "dependency check is down");
+        } else {
+            tracing::info!(target: "pulsecheck::health", check = %t.check, critical = t.critical, from = %from, to = %to, "dependency check status changed");
+        }
+        for listener in &inner.listeners {
+            // A panicking listener must not poison the probe or the others.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| listener(&t))).is_err() {
+                tracing::error!(target: "pulsecheck::health", check = %t.check, "a health transition listener panicked");
+            }
+        }
+    }
+    publish(&inner);
+    Arc::new(result)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

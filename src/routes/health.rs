@@ -1,0 +1,216 @@
+//! `/health`, `/health/live`, `/health/ready` and `/health/detailed`: views of the cached
+//! health state. With background refresh they never wait on a dependency; on demand, an
+//! expired check is probed once however many callers ask.
+
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{RouteState, json as json_response};
+use crate::health::{CheckReport, CheckStatus, HealthReport};
+
+fn ms(d: std::time::Duration) -> f64 {
+    // Two decimals: enough for a latency, and stable output.
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn check_error(c: &CheckReport) -> Value {
+    match &c.result {
+        None => Value::from("no result yet"),
+        Some(r) => match (&r.error, &r.warning) {
+            (Some(e), _) => Value::from(e.as_str()),
+            (None, Some(w)) => Value::from(w.as_str()),
+            (None, None) => Value::Null,
+        },
+    }
+}
+
+/// The `/health` body (DESIGN.md contract).
+pub(crate) fn health_body(st: &RouteState, report: &HealthReport) -> Value {
+    let mut checks = Map::new();
+    for c in &report.checks {
+        checks.insert(
+            c.name.clone(),
+            json!({
+                "status": c.status(),
+                "critical": c.critical,
+                "latency_ms": c.result.as_ref().map(|r| ms(r.latency)),
+                "circuit": c.circuit,
+                "error": check_error(c),
+                "age_ms": c.result.as_ref().map(|r| r.age().as_millis() as u64),
+            }),
+        );
+    }
+    json!({
+        "status": report.status,
+        "checks": checks,
+        "cached": report.cached,
+        "age_ms": report.age.as_millis() as u64,
+        "version": st.version.as_deref(),
+        "uptime_s": st.aggregator.uptime_s(),
+    })
+}
+
+pub(crate) async fn health(State(st): State<RouteState>) -> Response {
+    let report = st.health.report().await;
+    json_response(report.status.http_status(), &health_body(&st, &report))
+}
+
+pub(crate) async fn live(State(st): State<RouteState>) -> Response {
+    if st.health.serving().live {
+        json_response(StatusCode::OK, &json!({ "status": "up" }))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "down", "reason": "marked broken" }),
+        )
+    }
+}
+
+pub(crate) async fn ready(State(st): State<RouteState>) -> Response {
+    // Checked first so that a shutting-down service answers at once, without probing.
+    if st.health.is_shutting_down() {
+        return not_ready("shutting down", &[]);
+    }
+    let report = st.health.report().await;
+    if report.ready {
+        return json_response(StatusCode::OK, &json!({ "status": "ready" }));
+    }
+    let pending: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.critical && c.status() == CheckStatus::Unknown)
+        .map(|c| c.name.as_str())
+        .collect();
+    let failing: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.critical && c.status() == CheckStatus::Down)
+        .map(|c| c.name.as_str())
+        .collect();
+    if report.shutting_down {
+        not_ready("shutting down", &[])
+    } else if !failing.is_empty() {
+        not_ready("critical checks failing", &failing)
+    } else if !pending.is_empty() {
+        not_ready("waiting for the first result of critical checks", &pending)
+    } else {
+        not_ready("out of service", &[])
+    }
+}
+
+fn not_ready(reason: &str, checks: &[&str]) -> Response {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({ "status": "not_ready", "reason": reason, "checks": checks }),
+    )
+}
+
+/// `application/health+json` (draft-inadarei-api-health-check-06).
+pub(crate) fn detailed_body(st: &RouteState, report: &HealthReport) -> Value {
+    let now = rfc3339(SystemTime::now());
+    let mut checks = Map::new();
+    for c in &report.checks {
+        let status = c.status().health_json();
+        let time = c
+            .result
+            .as_ref()
+            .map_or_else(|| now.clone(), |r| rfc3339(r.time));
+        let output = check_error(c);
+        let mut response_time = json!({
+            "componentId": c.name,
+            "componentType": c.kind,
+            "observedValue": c.result.as_ref().map(|r| ms(r.latency)),
+            "observedUnit": "ms",
+            "status": status,
+            "time": time,
+            "critical": c.critical,
+        });
+        if let Some(obj) = response_time.as_object_mut() {
+            if status != "pass" && !output.is_null() {
+                obj.insert("output".into(), output.clone());
+            }
+            if let Some(circuit) = c.circuit {
+                obj.insert("circuit".into(), json!(circuit));
+            }
+            if let Some(r) = c.result.as_ref().filter(|r| !r.details.is_empty()) {
+                obj.insert("details".into(), Value::Object(r.details.clone()));
+            }
+        }
+        checks.insert(format!("{}:responseTime", c.name), json!([response_time]));
+        for m in c.result.iter().flat_map(|r| r.measurements.iter()) {
+            let mut entry = json!({
+                "componentId": c.name,
+                "componentType": c.kind,
+                "observedValue": m.value,
+                "status": status,
+                "time": time,
+            });
+            if let Some(obj) = entry.as_object_mut() {
+                if let Some(unit) = &m.unit {
+                    obj.insert("observedUnit".into(), json!(unit));
+                }
+                if status != "pass" && !output.is_null() {
+                    obj.insert("output".into(), output.clone());
+                }
+            }
+            checks.insert(format!("{}:{}", c.name, m.name), json!([entry]));
+        }
+    }
+    checks.insert(
+        "uptime".into(),
+        json!([{
+            "componentType": "system",
+            "observedValue": st.aggregator.uptime_s(),
+            "observedUnit": "s",
+            "status": "pass",
+            "time": now,
+        }]),
+    );
+    let mut body = json!({
+        "status": report.status.health_json(),
+        "version": st.version.as_deref(),
+        "description": "dependency health",
+        "checks": checks,
+    });
+    if let Some(obj) = body.as_object_mut() {
+        let notes: Vec<&str> = [
+            report.shutting_down.then_some("shutting down"),
+            report.cached.then_some("results served from cache"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        obj.insert("notes".into(), json!(notes));
+        if report.status.health_json() == "fail" {
+            let failing: Vec<&str> = report
+                .checks
+                .iter()
+                .filter(|c| c.critical && !c.status().is_ok())
+                .map(|c| c.name.as_str())
+                .collect();
+            obj.insert(
+                "output".into(),
+                json!(format!("critical checks failing: {}", failing.join(", "))),
+            );
+        }
+    }
+    body
+}
+
+pub(crate) async fn detailed(State(st): State<RouteState>) -> Response {
+    let report = st.health.report().await;
+    let mut r = json_response(report.status.http_status(), &detailed_body(&st, &report));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/health+json"),
+    );
+    r.into_response()
+}
