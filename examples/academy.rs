@@ -8,10 +8,12 @@
 //! | `HOST` | `0.0.0.0` |
 //! | `DATABASE_URL` | `sqlite::memory:`; `postgres://...` for PostgreSQL |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no export |
+//! | `PULSE_DRAIN_DELAY` | `5s`: readiness is 503 this long after SIGTERM before the server stops |
 //!
 //! Routes: `GET /api/courses`, `GET /api/courses/{id}`, `POST /api/enrollments`
 //! (`{"course_id":1,"email":"a@b.c"}`), `GET /api/simulate?latency_ms=&status=&panic=`, and
-//! pulsecheck's `GET /health/metrics` and `GET /health/budget`.
+//! pulsecheck's `/health`, `/health/live`, `/health/ready`, `/health/detailed`,
+//! `/health/metrics` and `/health/budget`.
 
 use std::net::SocketAddr;
 use std::time::Duration;

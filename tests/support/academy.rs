@@ -59,6 +59,16 @@ const SCRUB: &[&str] = &[
     "PULSE_BUDGET_MEMORY_MIB",
     "PULSE_BUDGET_MIN_REQUESTS",
     "PULSE_BUDGET_WINDOW",
+    "PULSE_DRAIN_DELAY",
+    "REDIS_URL",
+    "SMTP_URL",
+    "STRIPE_API_BASE",
+    "STRIPE_API_KEY",
+    "PAYPAL_API_BASE",
+    "PAYPAL_CLIENT_ID",
+    "PAYPAL_CLIENT_SECRET",
+    "GRPC_PORT",
+    "PULSE_ADMIN_TOKEN",
 ];
 
 impl Academy {
@@ -72,6 +82,7 @@ impl Academy {
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("PULSE_LOG_FORMAT", "json")
+            .env("PULSE_DRAIN_DELAY", "0")
             .envs(envs.iter().copied())
             .output()
             .expect("run academy");
@@ -92,6 +103,8 @@ impl Academy {
             .env("HOST", "127.0.0.1")
             .env("PULSE_LOG_FORMAT", "json")
             .env("RUST_BACKTRACE", "0")
+            // Tests that need the drain delay set it; the others should not wait 5 s to exit.
+            .env("PULSE_DRAIN_DELAY", "0")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -169,6 +182,31 @@ impl Academy {
             .iter()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit (after a signal); returns its status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("academy did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for exit; returns how long the exit took.
