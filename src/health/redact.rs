@@ -102,6 +102,15 @@ fn mask_key_values(s: &str) -> String {
                 while matches!(bytes.get(j), Some(b' ') | Some(b'"') | Some(b'\'')) {
                     j += 1;
                 }
+                // `Authorization: Bearer x`: keep the scheme, mask the credential.
+                for scheme in ["bearer ", "basic "] {
+                    if lower[j..].starts_with(scheme) {
+                        j += scheme.len();
+                        while bytes.get(j) == Some(&b' ') {
+                            j += 1;
+                        }
+                    }
+                }
                 let value_end = s[j..]
                     .find(|c: char| {
                         c.is_whitespace() || matches!(c, '&' | ',' | ';' | '"' | '\'' | ')' | '}')
