@@ -117,8 +117,8 @@ pub struct CheckReport {
     pub critical: bool,
     /// The breaker's state, if it has one.
     pub circuit: Option<BreakerState>,
-    /// The latest result, if any.
-    pub result: Option<CheckResult>,
+    /// The latest result, if any (shared with the cache, so reports are cheap).
+    pub result: Option<Arc<CheckResult>>,
 }
 
 impl CheckReport {
@@ -205,7 +205,7 @@ struct Entry {
 
 #[derive(Default)]
 struct EntryState {
-    last: Option<CheckResult>,
+    last: Option<Arc<CheckResult>>,
     inflight: Option<ProbeFuture>,
     failures: u32,
     successes: u32,
@@ -351,7 +351,7 @@ impl Health {
         );
         let age = checks
             .iter()
-            .filter_map(|c| c.result.as_ref().map(CheckResult::age))
+            .filter_map(|c| c.result.as_ref().map(|r| r.age()))
             .max()
             .unwrap_or_default();
         let serving = self.serving_from(&checks, status);
@@ -661,7 +661,7 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
             _ => result.observed,
         };
         result.consecutive_failures = st.failures;
-        st.last = Some(result.clone());
+        st.last = Some(Arc::new(result.clone()));
         st.inflight = None;
         (from, result.status)
     };

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::{RouteState, json as json_response};
-use crate::health::{CheckReport, CheckStatus, HealthReport};
+use crate::health::{BreakerState, CheckReport, CheckStatus, HealthReport, HealthStatus};
 
 fn ms(d: std::time::Duration) -> f64 {
     // Two decimals: enough for a latency, and stable output.
@@ -22,40 +22,72 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 fn check_error(c: &CheckReport) -> Value {
+    check_error_str(c).map_or(Value::Null, Value::from)
+}
+
+/// The `/health` body (DESIGN.md contract).
+#[derive(serde::Serialize)]
+struct HealthBody<'a> {
+    status: HealthStatus,
+    checks: CheckMap<'a>,
+    cached: bool,
+    age_ms: u64,
+    version: Option<&'a str>,
+    uptime_s: u64,
+}
+
+/// The checks keyed by name, serialized straight from the report.
+struct CheckMap<'a>(&'a [CheckReport]);
+
+#[derive(serde::Serialize)]
+struct CheckBody<'a> {
+    status: CheckStatus,
+    critical: bool,
+    latency_ms: Option<f64>,
+    circuit: Option<BreakerState>,
+    error: Option<&'a str>,
+    age_ms: Option<u64>,
+}
+
+impl serde::Serialize for CheckMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for c in self.0 {
+            let body = CheckBody {
+                status: c.status(),
+                critical: c.critical,
+                latency_ms: c.result.as_ref().map(|r| ms(r.latency)),
+                circuit: c.circuit,
+                error: check_error_str(c),
+                age_ms: c.result.as_ref().map(|r| r.age().as_millis() as u64),
+            };
+            map.serialize_entry(&c.name, &body)?;
+        }
+        map.end()
+    }
+}
+
+fn check_error_str(c: &CheckReport) -> Option<&str> {
     match &c.result {
-        None => Value::from("no result yet"),
-        Some(r) => match (&r.error, &r.warning) {
-            (Some(e), _) => Value::from(e.as_str()),
-            (None, Some(w)) => Value::from(w.as_str()),
-            (None, None) => Value::Null,
-        },
+        None => Some("no result yet"),
+        Some(r) => r.error.as_deref().or(r.warning.as_deref()),
     }
 }
 
 /// The `/health` body (DESIGN.md contract).
-pub(crate) fn health_body(st: &RouteState, report: &HealthReport) -> Value {
-    let mut checks = Map::new();
-    for c in &report.checks {
-        checks.insert(
-            c.name.clone(),
-            json!({
-                "status": c.status(),
-                "critical": c.critical,
-                "latency_ms": c.result.as_ref().map(|r| ms(r.latency)),
-                "circuit": c.circuit,
-                "error": check_error(c),
-                "age_ms": c.result.as_ref().map(|r| r.age().as_millis() as u64),
-            }),
-        );
+pub(crate) fn health_body<'a>(
+    st: &'a RouteState,
+    report: &'a HealthReport,
+) -> impl serde::Serialize + 'a {
+    HealthBody {
+        status: report.status,
+        checks: CheckMap(&report.checks),
+        cached: report.cached,
+        age_ms: report.age.as_millis() as u64,
+        version: st.version.as_deref(),
+        uptime_s: st.aggregator.uptime_s(),
     }
-    json!({
-        "status": report.status,
-        "checks": checks,
-        "cached": report.cached,
-        "age_ms": report.age.as_millis() as u64,
-        "version": st.version.as_deref(),
-        "uptime_s": st.aggregator.uptime_s(),
-    })
 }
 
 pub(crate) async fn health(State(st): State<RouteState>) -> Response {
