@@ -58,6 +58,13 @@ ensure_tools() {
     cargo install cargo-nextest --locked
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  # tests/grpc_health.rs checks our gRPC health server against Python's standard client.
+  if ! python3 -c 'import grpc, grpc_health.v1.health_pb2_grpc' >/dev/null 2>&1; then
+    log "installing grpcio and grpcio-health-checking"
+    command -v pip3 >/dev/null || apt_install python3-pip
+    pip3 install --quiet grpcio grpcio-health-checking \
+      || pip3 install --quiet --break-system-packages grpcio grpcio-health-checking
+  fi
 }
 
 ensure_tools

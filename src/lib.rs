@@ -24,6 +24,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod budget;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod health;
 pub mod layer;
 mod process;
