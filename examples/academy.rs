@@ -8,6 +8,7 @@
 //! | `HOST` | `0.0.0.0` |
 //! | `DATABASE_URL` | `sqlite::memory:`; `postgres://...` for PostgreSQL |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no export |
+//! | `GRPC_PORT` | unset: no gRPC; else `grpc.health.v1` on that port (`0` picks one) |
 //! | `PULSE_DRAIN_DELAY` | `5s`: readiness is 503 this long after SIGTERM before the server stops |
 //!
 //! Routes: `GET /api/courses`, `GET /api/courses/{id}`, `POST /api/enrollments`
@@ -371,6 +372,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("PORT must be a port number, got `{p}`"))?,
         Err(_) => 8080,
     };
+    if let Ok(grpc_port) = std::env::var("GRPC_PORT") {
+        let grpc_port: u16 = grpc_port
+            .parse()
+            .map_err(|_| format!("GRPC_PORT must be a port number, got `{grpc_port}`"))?;
+        let listener = tokio::net::TcpListener::bind((host.as_str(), grpc_port)).await?;
+        tracing::info!(addr = %listener.local_addr()?, "grpc health listening");
+        let service = pulsecheck::grpc::HealthService::from(&pulse);
+        let stop = pulse.shutdown_signal();
+        tokio::spawn(async move {
+            if let Err(e) = service.serve_with_listener(listener, stop).await {
+                tracing::error!(error = %e, "grpc health server failed");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     tracing::info!(addr = %listener.local_addr()?, "academy listening");
     axum::serve(
