@@ -58,6 +58,18 @@ ensure_tools() {
     cargo install cargo-nextest --locked
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  # tests/health_checks.rs: a real SMTP server (Python aiosmtpd), a throwaway CA made with the
+  # openssl CLI, and private redis-server processes driven with redis-cli.
+  command -v openssl >/dev/null || apt_install openssl
+  { command -v redis-server && command -v redis-cli; } >/dev/null || apt_install redis-server redis-tools
+  if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    log "installing aiosmtpd"
+    command -v python3 >/dev/null || apt_install python3
+    # pip where the python3 on PATH has it (pyenv), Debian's package otherwise.
+    python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 \
+      || apt_install python3-aiosmtpd
+    python3 -c 'import aiosmtpd' || { echo "aiosmtpd did not install" >&2; exit 1; }
+  fi
 }
 
 ensure_tools
