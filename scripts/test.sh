@@ -61,9 +61,21 @@ ensure_tools() {
   # tests/grpc_health.rs checks our gRPC health server against Python's standard client.
   if ! python3 -c 'import grpc, grpc_health.v1.health_pb2_grpc' >/dev/null 2>&1; then
     log "installing grpcio and grpcio-health-checking"
-    command -v pip3 >/dev/null || apt_install python3-pip
-    pip3 install --quiet grpcio grpcio-health-checking \
-      || pip3 install --quiet --break-system-packages grpcio grpcio-health-checking
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    python3 -m pip install --quiet grpcio grpcio-health-checking \
+      || python3 -m pip install --quiet --break-system-packages grpcio grpcio-health-checking
+  fi
+  # tests/health_checks.rs: a real SMTP server (Python aiosmtpd), a throwaway CA made with the
+  # openssl CLI, and private redis-server processes driven with redis-cli.
+  command -v openssl >/dev/null || apt_install openssl
+  { command -v redis-server && command -v redis-cli; } >/dev/null || apt_install redis-server redis-tools
+  if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    log "installing aiosmtpd"
+    command -v python3 >/dev/null || apt_install python3
+    # pip where the python3 on PATH has it (pyenv), Debian's package otherwise.
+    python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 \
+      || apt_install python3-aiosmtpd
+    python3 -c 'import aiosmtpd' || { echo "aiosmtpd did not install" >&2; exit 1; }
   fi
 }
 
