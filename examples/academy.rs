@@ -8,6 +8,9 @@
 //! | `HOST` | `0.0.0.0` |
 //! | `DATABASE_URL` | `sqlite::memory:`; `postgres://...` for PostgreSQL |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no export |
+//! | `REDIS_URL`, `SMTP_URL` | unset: no check; else a Redis / SMTP health check |
+//! | `STRIPE_API_KEY` (+ `STRIPE_API_BASE`) | unset: no check; else the Stripe balance check |
+//! | `PAYPAL_CLIENT_ID`, `PAYPAL_CLIENT_SECRET` (+ `PAYPAL_API_BASE`) | unset: no check; else the PayPal token check |
 //! | `GRPC_PORT` | unset: no gRPC; else `grpc.health.v1` on that port (`0` picks one) |
 //! | `PULSE_DRAIN_DELAY` | `5s`: readiness is 503 this long after SIGTERM before the server stops |
 //!
@@ -25,10 +28,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pulsecheck::Pulse;
+use pulsecheck::health::checks::{HttpCheck, PostgresCheck, RedisCheck, SmtpCheck, SystemCheck};
+use pulsecheck::health::{CheckExt as _, Registration};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgPoolOptions;
 use tracing::instrument;
 
 /// Longest delay `/api/simulate` accepts, so a demo cannot tie up a connection forever.
@@ -349,18 +355,74 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let pulse = Pulse::builder()
-        .service_name("academy-api")
-        .service_version(env!("CARGO_PKG_VERSION"))
-        .build()?;
+/// A variable that is set and not blank.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
 
+/// The dependency checks whose configuration is present.
+fn checks(
+    config: &pulsecheck::budget::PulseConfig,
+    database_url: &str,
+) -> Result<Vec<Registration>, Box<dyn std::error::Error>> {
+    let mut checks = vec![
+        SystemCheck::memory((config.budgets.memory_mib * 1024.0 * 1024.0) as u64).into(),
+        SystemCheck::disk(std::env::temp_dir(), 64 * 1024 * 1024).into(),
+    ];
+    if database_url.starts_with("postgres") {
+        // The app talks through sqlx's Any driver; the check keeps its own small pool.
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_lazy(database_url)
+            .map_err(|_| "DATABASE_URL is not a valid PostgreSQL URL")?;
+        checks.push(
+            PostgresCheck::new(pool)
+                .table("academy_courses")?
+                .critical(),
+        );
+    }
+    if let Some(url) = env("REDIS_URL") {
+        checks.push(RedisCheck::from_url(&url)?.into());
+    }
+    if let Some(url) = env("SMTP_URL") {
+        checks.push(SmtpCheck::from_url(&url)?.into());
+    }
+    if let Some(key) = env("STRIPE_API_KEY") {
+        let mut stripe = HttpCheck::stripe(key);
+        if let Some(base) = env("STRIPE_API_BASE") {
+            stripe = stripe.base_url(&base)?;
+        }
+        checks.push(stripe.into());
+    }
+    if let (Some(id), Some(secret)) = (env("PAYPAL_CLIENT_ID"), env("PAYPAL_CLIENT_SECRET")) {
+        let mut paypal = HttpCheck::paypal(id, secret);
+        if let Some(base) = env("PAYPAL_API_BASE") {
+            paypal = paypal.base_url(&base)?;
+        }
+        checks.push(paypal.into());
+    }
+    Ok(checks)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
+    let config = pulsecheck::budget::PulseConfig::load()?;
+    // Tables first, so the first health probe of the database finds them.
     let state = connect(&url).await.map_err(|e| {
-        // sqlx errors can quote the URL; say which backend, not the credentials.
-        tracing::error!(error = %e, "cannot open the database");
-        e
+        // sqlx errors can quote the URL: keep the credentials out.
+        format!(
+            "cannot open the database: {}",
+            pulsecheck::health::redact_url(&e.to_string())
+        )
     })?;
+    let mut builder = Pulse::builder()
+        .service_name("academy-api")
+        .service_version(env!("CARGO_PKG_VERSION"));
+    for check in checks(&config, &url)? {
+        builder = builder.check(check);
+    }
+    let pulse = builder.config(config).build()?;
+
     tracing::info!(db = state.backend.system(), "database ready");
 
     // The health endpoints go through the layer too (their access logs are off by default).
