@@ -2,10 +2,13 @@
 //! a dependency that hangs, a thousand concurrent callers on a cold cache, and the academy
 //! example registering every configured check.
 
+#[allow(dead_code)]
 #[path = "support/procs.rs"]
 mod procs;
+#[allow(dead_code)] // shared with tests/health_checks.rs, which uses all of it
 #[path = "support/smtp.rs"]
 mod smtp_server;
+#[allow(dead_code)]
 #[path = "support/stand_in.rs"]
 mod stand_in;
 mod support;
@@ -356,6 +359,12 @@ async fn academy_registers_every_configured_check() {
     assert!(seen.iter().any(|s| s.path_and_query == "/v1/balance"
         && s.header("authorization") == "Bearer sk_test_academysecret"));
     assert!(seen.iter().any(|s| s.path_and_query == "/v1/oauth2/token"));
+    let smtp_events = smtp.events().join(" ");
+    assert!(smtp_events.contains("EHLO"), "SMTP saw: {smtp_events}");
+    assert!(
+        !smtp_events.contains("DATA"),
+        "no mail is sent: {smtp_events}"
+    );
     // gRPC health is served too.
     assert!(
         academy
