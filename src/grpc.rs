@@ -58,7 +58,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
@@ -88,9 +87,6 @@ pub const LIVENESS: &str = "liveness";
 pub const READINESS: &str = "readiness";
 /// `List` answers at most this many services, else fails with `RESOURCE_EXHAUSTED`.
 pub const MAX_LIST: usize = 100;
-/// How often a `Watch` on a check's service re-reads the check; see
-/// [`HealthService::check_poll_interval`].
-pub const CHECK_POLL_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 
 /// Why [`serve`] stopped.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +110,6 @@ pub enum ServeError {
 pub struct HealthService {
     health: Health,
     checks: bool,
-    poll: Duration,
     shared: Arc<Shared>,
 }
 
@@ -129,7 +124,6 @@ impl fmt::Debug for HealthService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HealthService")
             .field("checks", &self.checks)
-            .field("check_poll_interval", &self.poll)
             .field("watches", &self.active_watches())
             .field("closed", &*self.shared.closed.borrow())
             .finish_non_exhaustive()
@@ -158,7 +152,6 @@ impl HealthService {
         Self {
             health,
             checks: true,
-            poll: CHECK_POLL_INTERVAL_DEFAULT,
             shared: Arc::new(Shared {
                 watches: AtomicUsize::new(0),
                 closed: watch::Sender::new(false),
@@ -169,15 +162,6 @@ impl HealthService {
     /// Whether each registered check is also a service, named as the check. Defaults to `true`.
     pub fn with_checks(mut self, enabled: bool) -> Self {
         self.checks = enabled;
-        self
-    }
-
-    /// How often a `Watch` on a check's service re-reads that check. The service-wide state
-    /// (`""`, `liveness`, `readiness`, shutdown) is pushed to watchers at once; one check's
-    /// status is not, unless it changes the service-wide state, so such watches also poll the
-    /// cached result (never a probe). Defaults to [`CHECK_POLL_INTERVAL_DEFAULT`] (1 s).
-    pub fn check_poll_interval(mut self, interval: Duration) -> Self {
-        self.poll = interval.max(Duration::from_millis(10));
         self
     }
 
@@ -283,13 +267,11 @@ impl HealthService {
         target: Target,
     ) -> BoxStream<'static, Result<HealthCheckResponse, Status>> {
         self.shared.watches.fetch_add(1, Ordering::AcqRel);
-        let poll = matches!(target, Target::Check(_)).then_some(self.poll);
         let state = WatchState {
             health: self.health.clone(),
             serving: self.health.subscribe(),
             closed: self.shared.closed.subscribe(),
             target,
-            poll,
             last: None,
             done: false,
             _guard: WatchGuard(Arc::clone(&self.shared)),
@@ -395,8 +377,6 @@ struct WatchState {
     serving: watch::Receiver<Serving>,
     closed: watch::Receiver<bool>,
     target: Target,
-    /// Set for a check's service: its own changes are not pushed.
-    poll: Option<Duration>,
     last: Option<ServingStatus>,
     done: bool,
     _guard: WatchGuard,
@@ -439,7 +419,8 @@ async fn next_update(
             st.last = Some(now);
             return Some((Ok(response(now)), st));
         }
-        let poll = st.poll;
+        // Every check transition bumps `Serving::checks_revision`, so one check's watchers
+        // wake on its changes too.
         tokio::select! {
             changed = st.closed.changed() => {
                 if changed.is_err() {
@@ -453,15 +434,7 @@ async fn next_update(
                     return None;
                 }
             }
-            () = sleep_or_never(poll) => {}
         }
-    }
-}
-
-async fn sleep_or_never(poll: Option<Duration>) {
-    match poll {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -301,7 +301,7 @@ async fn watch_sends_the_current_status_then_only_changes() {
 #[tokio::test]
 async fn watch_on_a_check_sees_changes_that_leave_the_aggregate_alone() {
     // Two non-critical checks: once one is down the service stays degraded whatever the other
-    // does, so only the per-check poll can see the second one change.
+    // does, so only the per-check revision in `Serving` wakes the second one's watcher.
     let (a, b) = (Flip::new("a", true), Flip::new("b", false));
     let health = Health::builder()
         .config(on_demand())
@@ -309,7 +309,7 @@ async fn watch_on_a_check_sees_changes_that_leave_the_aggregate_alone() {
         .check(b.registration(false))
         .build();
     health.report().await;
-    let service = HealthService::new(health.clone()).check_poll_interval(Duration::from_millis(50));
+    let service = HealthService::new(health.clone());
     let server = Server::start(service).await;
     let mut c = server.client().await;
 

@@ -104,6 +104,9 @@ pub struct Serving {
     pub live: bool,
     /// Shutdown has begun.
     pub shutting_down: bool,
+    /// Bumped on every status change of any check, so a watcher of one check wakes even
+    /// when the aggregate does not change.
+    pub checks_revision: u64,
 }
 
 /// One check in a [`HealthReport`].
@@ -195,6 +198,7 @@ struct Inner {
     background_started: AtomicBool,
     background: Mutex<Vec<tokio::task::AbortHandle>>,
     probes: AtomicU64,
+    revision: AtomicU64,
 }
 
 struct Entry {
@@ -275,6 +279,7 @@ impl HealthBuilder {
             ready: !entries.iter().any(|e| e.reg.critical),
             live: true,
             shutting_down: false,
+            checks_revision: 0,
         };
         let health = Health {
             inner: Arc::new(Inner {
@@ -289,6 +294,7 @@ impl HealthBuilder {
                 background_started: AtomicBool::new(false),
                 background: Mutex::new(Vec::new()),
                 probes: AtomicU64::new(0),
+                revision: AtomicU64::new(0),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -481,6 +487,7 @@ impl Health {
                 && !self.inner.out_of_service.load(Ordering::Acquire),
             live: !self.inner.broken.load(Ordering::Acquire),
             shutting_down,
+            checks_revision: self.inner.revision.load(Ordering::Acquire),
         }
     }
 
@@ -666,6 +673,7 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
         (from, result.status)
     };
     if from != to {
+        inner.revision.fetch_add(1, Ordering::AcqRel);
         let t = Transition {
             check: reg.name.to_string(),
             critical: reg.critical,
