@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use pulsecheck::Pulse;
+use pulsecheck::grpc::proto::HealthCheckRequest;
+use pulsecheck::grpc::proto::health_check_response::ServingStatus;
+use pulsecheck::grpc::proto::health_client::HealthClient;
 use pulsecheck::health::checks::{HttpCheck, PostgresCheck, RedisCheck};
 use pulsecheck::health::{
     BreakerConfig, CheckExt, CircuitBreaker, HealthConfig, Refresh, Registration,
@@ -365,14 +368,27 @@ async fn academy_registers_every_configured_check() {
         !smtp_events.contains("DATA"),
         "no mail is sent: {smtp_events}"
     );
-    // gRPC health is served too.
-    assert!(
-        academy
-            .json_lines()
-            .iter()
-            .any(|l| l["message"] == "grpc health listening"),
-        "no gRPC health listener"
-    );
+    // gRPC health is served too, from the same state.
+    let grpc_addr = academy
+        .json_lines()
+        .iter()
+        .find(|l| l["message"] == "grpc health listening")
+        .and_then(|l| l["addr"].as_str().map(str::to_owned))
+        .expect("a gRPC health listener");
+    let mut client = HealthClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .expect("gRPC connect");
+    for service in ["", "readiness", "postgres", "redis"] {
+        let status = client
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("gRPC Check({service:?}): {e}"))
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "service {service:?}");
+    }
     let (status, _) = academy.terminate();
     assert!(status.success());
 }
