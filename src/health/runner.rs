@@ -19,6 +19,9 @@ use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use super::check::{CheckError, ComponentKind, Measurement, Observation, Registration};
 use super::status::{CheckStatus, HealthStatus, aggregate, contribution};
 
+/// Background refresh never probes one check more often than this.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
+
 /// How results are refreshed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refresh {
@@ -522,8 +525,9 @@ async fn refresh_loop(inner: Weak<Inner>, i: usize) {
             entry.reg.failure_ttl
         };
         drop(strong);
-        // Probe a little before expiry so readers keep finding fresh results.
-        tokio::time::sleep(wait.mul_f64(0.9)).await;
+        // Probe a little before expiry so readers keep finding fresh results; a zero TTL
+        // must not turn the loop into a busy one.
+        tokio::time::sleep(wait.mul_f64(0.9).max(MIN_REFRESH_INTERVAL)).await;
     }
 }
 
