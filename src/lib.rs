@@ -25,9 +25,13 @@
 
 pub mod budget;
 pub mod layer;
+#[cfg(feature = "cli")]
+pub mod load;
 mod process;
 mod pulse;
 mod routes;
+#[cfg(feature = "cli")]
+pub mod rules;
 pub mod telemetry;
 pub mod window;
 
