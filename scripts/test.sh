@@ -58,6 +58,8 @@ ensure_tools() {
     cargo install cargo-nextest --locked
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  # promtool checks and unit-tests the rules `pulsecheck rules` generates (tests/cli_rules.rs).
+  command -v promtool >/dev/null || apt_install prometheus
 }
 
 ensure_tools

@@ -24,6 +24,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod budget;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod layer;
 #[cfg(feature = "cli")]
 pub mod load;
