@@ -56,6 +56,9 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// A W3C `traceparent` and an `x-request-id` on every request. Defaults to `false`.
     pub trace: bool,
+    /// Threads, each a single-threaded runtime with its share of the connections. Defaults
+    /// to the number of CPUs.
+    pub threads: usize,
 }
 
 impl LoadConfig {
@@ -74,6 +77,7 @@ impl LoadConfig {
             timeout: Duration::from_secs(30),
             warmup: Duration::ZERO,
             trace: false,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 
@@ -97,6 +101,9 @@ impl LoadConfig {
             && !(r.is_finite() && r > 0.0 && r <= 10_000_000.0)
         {
             return bad("rate", "must be a positive number of requests per second");
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            return bad("threads", "must be 1..=1024");
         }
         if self.timeout.is_zero() {
             return bad("timeout", "must be more than zero");

@@ -126,12 +126,14 @@ impl LoadTest {
     /// what ran. Fails only when the first connection cannot be made (nothing was sent).
     pub async fn run(&self, interrupt: impl Future<Output = ()>) -> Result<LoadReport, LoadError> {
         let cfg = &self.plan.cfg;
-        let first = self
-            .plan
-            .connector
-            .connect(cfg.timeout)
-            .await
-            .map_err(|e| LoadError::unreachable(&cfg.url, e))?;
+        // Reachability first: a clear error, nothing sent.
+        drop(
+            self.plan
+                .connector
+                .connect(cfg.timeout)
+                .await
+                .map_err(|e| LoadError::unreachable(&cfg.url, e))?,
+        );
         let origin = Instant::now();
         let measure = origin + cfg.warmup;
         *lock(&self.shared.started) = Some(origin);
@@ -139,35 +141,68 @@ impl LoadTest {
             Stop::After(d) => Some(measure + d),
             Stop::Requests(_) => None,
         };
-        let mut set = JoinSet::new();
-        let mut first = Some(first);
-        for id in 0..cfg.connections {
-            let w = Worker {
-                plan: Arc::clone(&self.plan),
-                shared: Arc::clone(&self.shared),
-                id,
-                origin,
-                measure,
-                end,
-            };
-            let conn = first.take();
-            set.spawn(async move { w.run(conn).await });
+        // Workers run on `threads` single-threaded runtimes, each its share of the connections
+        // (as oha does): no work stealing between a connection's tasks, no cross-core wakeups.
+        let threads = cfg.threads.clamp(1, cfg.connections);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        for t in 0..threads {
+            let workers: Vec<Worker> = (t..cfg.connections)
+                .step_by(threads)
+                .map(|id| Worker {
+                    plan: Arc::clone(&self.plan),
+                    shared: Arc::clone(&self.shared),
+                    id,
+                    origin,
+                    measure,
+                    end,
+                })
+                .collect();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| LoadError::Runtime(e.to_string()))?;
+            let mut stop = stop_rx.clone();
+            let done = done_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("pulsecheck-load-{t}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let mut set = JoinSet::new();
+                        for w in workers {
+                            set.spawn(w.run());
+                        }
+                        tokio::select! {
+                            _ = async { while set.join_next().await.is_some() {} } => {}
+                            _ = stop.wait_for(|s| *s) => {}
+                        }
+                        set.abort_all();
+                        while set.join_next().await.is_some() {}
+                    });
+                    // Connection tasks end with the runtime, before the run is reported.
+                    drop(rt);
+                    let _ = done.send(());
+                })
+                .map_err(|e| LoadError::Runtime(e.to_string()))?;
         }
+        drop(done_tx);
         let deadline = async {
             match end {
                 Some(e) => tokio::time::sleep_until(e).await,
                 None => std::future::pending().await,
             }
         };
+        let mut finished = 0;
         let mut interrupted = false;
         tokio::select! {
-            _ = async { while set.join_next().await.is_some() {} } => {}
+            _ = async { while finished < threads && done_rx.recv().await.is_some() { finished += 1; } } => {}
             _ = deadline => {}
             _ = interrupt => interrupted = true,
         }
         let stopped = Instant::now();
-        set.abort_all();
-        while set.join_next().await.is_some() {}
+        let _ = stop_tx.send(true);
+        // Every thread reports once its runtime is gone (or the channel closes if one died).
+        while done_rx.recv().await.is_some() {}
         self.shared.finished.store(true, Ordering::Relaxed);
         let stopped = end.map_or(stopped, |e| stopped.min(e));
         let mut total = Stats::default();
@@ -245,7 +280,13 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Worker {
-    /// The next request's intended send time and whether it is measured; `None` to stop.
+    /// The next request's start (its intended send time when it was already due, else the
+    /// moment the timer woke) and whether it is measured; `None` to stop.
+    ///
+    /// A worker that waits for a due time wakes up to a timer tick (1 ms) late: that is the
+    /// client's slack, not the server's, so latency then counts from the actual send. A request
+    /// taken when already overdue waited for a busy connection: its latency counts from the
+    /// intended time (coordinated omission).
     async fn next(&self) -> Option<(Instant, bool)> {
         let cfg = &self.plan.cfg;
         match cfg.rate {
@@ -277,13 +318,15 @@ impl Worker {
                 }
                 if due > Instant::now() {
                     tokio::time::sleep_until(due).await;
+                    return Some((Instant::now(), due >= self.measure));
                 }
                 Some((due, due >= self.measure))
             }
         }
     }
 
-    async fn run(self, mut conn: Option<Connection>) {
+    async fn run(self) {
+        let mut conn: Option<Connection> = None;
         let cfg = &self.plan.cfg;
         let mut backoff = Duration::ZERO;
         while let Some((due, measured)) = self.next().await {

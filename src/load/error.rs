@@ -101,6 +101,9 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// The load threads could not be started.
+    #[error("cannot start the load threads: {0}")]
+    Runtime(String),
     /// The first connection failed, so no request was sent.
     #[error("cannot connect to {url}: {error}{hint}")]
     Unreachable {
