@@ -80,6 +80,9 @@ pub struct LoadArgs {
     /// A W3C traceparent and an x-request-id (the trace id as a UUID) on every request.
     #[arg(long)]
     pub trace: bool,
+    /// Threads generating load, each with its share of the connections [default: CPUs].
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Write every figure as JSON to FILE (`-` for stdout, replacing the text report).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -128,6 +131,9 @@ impl LoadArgs {
         cfg.timeout = self.timeout;
         cfg.warmup = self.warmup;
         cfg.trace = self.trace;
+        if let Some(t) = self.threads {
+            cfg.threads = t;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -368,10 +374,14 @@ fn render(
             String::new()
         }
     );
-    let err_line = format!("{} ({:.2} %)", thousands(r.errors), r.error_rate * 100.0);
+    let err_line = format!(
+        "{:>12}   {:.2} %",
+        thousands(r.errors),
+        r.error_rate * 100.0
+    );
     let _ = writeln!(
         o,
-        "  errors     {:>12}",
+        "  errors     {}",
         if r.errors > 0 {
             p.red(err_line)
         } else {
@@ -576,10 +586,10 @@ fn render_server(o: &mut String, r: &LoadReport, sv: &ServerView, p: Paint) {
     );
     let before_n = num(&sv.before, &["requests"]).unwrap_or(0.0);
     let after_n = num(after, &["requests"]).unwrap_or(0.0);
-    let _ = writeln!(o, "  {:<12}{:>14}{:>14}", "", "client", "service");
+    let _ = writeln!(o, "  {:<12}{:>16}{:>24}", "", "client", "service");
     let _ = writeln!(
         o,
-        "  {:<12}{:>14}{:>14}",
+        "  {:<12}{:>16}{:>24}",
         "requests",
         thousands(r.requests),
         format!(
@@ -604,7 +614,7 @@ fn render_server(o: &mut String, r: &LoadReport, sv: &ServerView, p: Paint) {
         let s = num(after, &["latency_ms", key]);
         let _ = writeln!(
             o,
-            "  {:<12}{:>14}{:>14}",
+            "  {:<12}{:>16}{:>24}",
             format!("{label} ms"),
             c.map_or("-".into(), ms),
             s.map_or("-".into(), ms)
@@ -612,7 +622,7 @@ fn render_server(o: &mut String, r: &LoadReport, sv: &ServerView, p: Paint) {
     }
     let _ = writeln!(
         o,
-        "  {:<12}{:>14}{:>14}",
+        "  {:<12}{:>16}{:>24}",
         "error rate",
         format!("{:.2} %", r.error_rate * 100.0),
         num(after, &["error_rate"]).map_or("-".into(), |e| format!("{:.2} %", e * 100.0))

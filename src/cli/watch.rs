@@ -200,10 +200,10 @@ fn frame(base: &str, s: &Sample, h: &History, p: Paint, clock: &str, interactive
                 p.cyan(sparkline(&h.rps))
             );
             let er = f(&["error_rate"]).unwrap_or(0.0);
-            let er_s = format!("{:.2} %", er * 100.0);
+            let er_s = format!("{:>10}", format!("{:.2} %", er * 100.0));
             let _ = writeln!(
                 o,
-                "  error rate {:>16}   {}",
+                "  error rate {} {}",
                 if er > 0.0 { p.red(er_s) } else { p.green(er_s) },
                 p.cyan(sparkline(&h.errors))
             );
