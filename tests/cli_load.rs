@@ -329,9 +329,9 @@ fn ctrl_c_reports_the_results_so_far() {
     let child = cli_support::pulsecheck()
         .args([
             "load",
-            &server.url("/"),
+            &server.url("/echo"),
             "-c",
-            "2",
+            "1",
             "-d",
             "60s",
             "--json",
@@ -341,7 +341,16 @@ fn ctrl_c_reports_the_results_so_far() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Running: the server has seen requests.
+    let started = std::time::Instant::now();
+    while server.seen().len() < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no request arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let o = child.wait_with_output().unwrap();

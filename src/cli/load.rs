@@ -232,8 +232,11 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
 
     let show_progress = !a.no_progress && std::io::stderr().is_terminal();
     let progress = show_progress.then(|| tokio::spawn(progress_loop(test.clone())));
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+    // Listen for Ctrl-C before the first request: polling once registers the handler.
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let early = futures_util::FutureExt::now_or_never(&mut ctrl_c).is_some();
+    let interrupt = async move {
+        if !early && ctrl_c.await.is_err() {
             std::future::pending::<()>().await;
         }
         // A second Ctrl-C while the report is being written exits at once.
