@@ -5,7 +5,7 @@
 # interleaved. Needs oha (`cargo install oha`) and GNU time.
 #
 #   cargo build --release --features cli --bin pulsecheck --example load_target
-#   bash benches/load/compare.sh throughput|memory|stall   (results: benches/load/out/)
+#   bash benches/load/compare.sh throughput|memory|stall|instructions   (results: benches/load/out/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=${CARGO_TARGET_DIR:-target}/release
@@ -75,5 +75,21 @@ stall)
     esac
     stop_target
   done | tee "$OUT/stall.txt" ;;
-*) echo "usage: $0 throughput|memory|stall" >&2; exit 2 ;;
+instructions)
+  # CPU cost per request, free of the machine's noise: instructions under callgrind (all
+  # threads), (I(2n) - I(n)) / n cancels start-up. 10 connections, HTTP/1.1.
+  start_target
+  n=${N:-5000}
+  for tool in oha pulsecheck; do
+    for k in 1 2; do
+      if [ $tool = oha ]; then cmd=(oha -c 10 -n $((k * n)) --no-tui --output-format quiet "$URL")
+      else cmd=("$PC" load "$URL" -c 10 -n $((k * n)) --no-progress --no-server-metrics); fi
+      valgrind --tool=callgrind --callgrind-out-file="$OUT/cg-$tool-$k.out" "${cmd[@]}" >/dev/null 2>&1
+    done
+    i1=$(grep -m1 '^summary:' "$OUT/cg-$tool-1.out" | awk '{print $2}')
+    i2=$(grep -m1 '^summary:' "$OUT/cg-$tool-2.out" | awk '{print $2}')
+    echo "$tool instructions_per_request=$(( (i2 - i1) / n )) (I($n)=$i1, I($((2 * n)))=$i2)"
+  done | tee "$OUT/instructions.txt"
+  stop_target ;;
+*) echo "usage: $0 throughput|memory|stall|instructions" >&2; exit 2 ;;
 esac
