@@ -300,3 +300,45 @@ fn probe_sends_the_admin_token_from_the_flag_or_the_environment() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
 }
+
+#[test]
+fn watch_on_a_terminal_takes_the_screen_and_quits_on_q() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    // util-linux `script` gives the program a pseudo-terminal; what we write to its stdin is
+    // typed at that terminal.
+    let server = cli_support::TestServer::start();
+    let cmd = format!(
+        "{} watch http://{} --interval 200ms",
+        env!("CARGO_BIN_EXE_pulsecheck"),
+        server.addr
+    );
+    let mut child = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the watch in a pseudo-terminal");
+    std::thread::sleep(Duration::from_millis(1500));
+    child.stdin.as_mut().unwrap().write_all(b"q").unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "watch did not quit on q"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("q to quit"), "{out}");
+    assert!(
+        out.contains("\x1b[?1049h"),
+        "alternate screen entered: {out}"
+    );
+    assert!(out.contains("\x1b[?1049l"), "and left on quit: {out}");
+}
