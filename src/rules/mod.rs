@@ -9,12 +9,12 @@
 //!   (statuses of `[errors]`), each a `warning` alert from `warn_ratio` of the limit and a
 //!   `critical` one above it, held back under `min_requests` as in-process; per-route overrides
 //!   get their own alerts. The memory budget has no Prometheus series and is left out.
-//! - **SLOs**: the bad-request ratio over every window of [`TIERS`](crate::budget::TIERS)
+//! - **SLOs**: the bad-request ratio over every window of [`TIERS`]
 //!   (`pulsecheck:slo_errors:ratio_rate<w>`), then one alert per severity: `page` when 14.4×
 //!   the sustainable rate burns over both 1 h and 5 m, or 6× over both 6 h and 30 m; `ticket` at
 //!   1× over both 3 d and 6 h (the SRE workbook's multiwindow, multi-burn-rate alerts, as
 //!   Sloth generates them). A latency SLO counts requests above its threshold, which must be a
-//!   bucket boundary ([`DURATION_BOUNDARIES`](crate::layer::DURATION_BOUNDARIES)).
+//!   bucket boundary ([`DURATION_BOUNDARIES`]).
 //!
 //! # Example
 //!
