@@ -77,6 +77,8 @@ ensure_tools() {
       || apt_install python3-aiosmtpd
     python3 -c 'import aiosmtpd' || { echo "aiosmtpd did not install" >&2; exit 1; }
   fi
+  # promtool checks and unit-tests the rules `pulsecheck rules` generates (tests/cli_rules.rs).
+  command -v promtool >/dev/null || apt_install prometheus
 }
 
 ensure_tools

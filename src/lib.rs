@@ -24,13 +24,19 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod budget;
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;
 pub mod layer;
+#[cfg(feature = "cli")]
+pub mod load;
 mod process;
 mod pulse;
 mod routes;
+#[cfg(feature = "cli")]
+pub mod rules;
 pub mod telemetry;
 pub mod window;
 

@@ -430,6 +430,19 @@ impl PulseConfig {
         Ok(())
     }
 
+    /// As [`load`](Self::load), with `path` (when given) in place of `PULSE_CONFIG` and
+    /// `./pulsecheck.toml`; `PULSE_BUDGET_*` overrides still apply. For tools that must see
+    /// the configuration the service sees (`pulsecheck rules --config`).
+    pub fn load_from(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Self::load();
+        };
+        let mut cfg = Self::from_file(path)?;
+        cfg.apply_env()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// The latency thresholds the aggregator must count slow requests for, in SLO order.
     pub fn latency_thresholds(&self) -> Vec<std::time::Duration> {
         self.slo

@@ -1,0 +1,204 @@
+//! The `pulsecheck` command line: `load`, `probe`, `get`, `watch`, `rules`.
+//!
+//! The binary is thin: `main` parses [`Args`] and calls [`run`], which returns the exit code:
+//! 0 success, 1 a budget or check failed, 2 an error (message on stderr), 130 interrupted.
+//!
+//! # Example
+//!
+//! ```
+//! use clap::Parser;
+//! use pulsecheck::cli::{Args, Command};
+//! let args = Args::parse_from(["pulsecheck", "load", "http://127.0.0.1:8080/", "-c", "20", "-n", "1000"]);
+//! let Command::Load(load) = args.command else { unreachable!() };
+//! assert_eq!(load.connections, Some(20));
+//! ```
+
+mod get;
+mod load;
+mod paint;
+mod probe;
+mod rules;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub use get::{Endpoint, GetArgs};
+pub use load::{LoadArgs, Preset};
+pub use paint::{ColorChoice, Paint};
+pub use probe::{CheckLine, Outcome, ProbeArgs};
+pub use rules::RulesArgs;
+pub use watch::WatchArgs;
+
+/// `pulsecheck`: load testing, deployment probes and Prometheus rules for pulsecheck services.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pulsecheck",
+    version,
+    about = "Load tests, deployment probes, live views and Prometheus rules for pulsecheck services",
+    propagate_version = true
+)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Colors: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load-test a URL: latency spectrum, throughput, errors; budgets for CI.
+    Load(LoadArgs),
+    /// Validate a deployment: /health, /health/ready, /health/budget, /health/alerts.
+    Probe(ProbeArgs),
+    /// Print one endpoint of a running service, pretty.
+    Get(GetArgs),
+    /// Live terminal view of a running service (quit with q).
+    Watch(WatchArgs),
+    /// Prometheus recording and alerting rules from pulsecheck.toml's budgets and SLOs.
+    Rules(RulesArgs),
+}
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a budget or check failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: an error (bad input, unreachable target, ...).
+pub const EXIT_ERROR: u8 = 2;
+/// Exit code: interrupted with Ctrl-C (results so far were reported).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Why a command could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The load engine refused the settings or could not connect.
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
+    /// pulsecheck.toml is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::budget::ConfigError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An argument is invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// A request to the service failed.
+    #[error("{url}: {error}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// The failure.
+        error: crate::load::RequestError,
+    },
+    /// The terminal could not be set up.
+    #[error("terminal: {0}")]
+    Terminal(std::io::Error),
+}
+
+/// Runs a command; returns the process exit code (errors are for the caller to print, exit 2).
+pub async fn run(args: Args) -> Result<ExitCode, CliError> {
+    let paint = Paint::stdout(args.color);
+    match args.command {
+        Command::Load(a) => load::run(a, paint).await,
+        Command::Probe(a) => probe::run(a, paint).await,
+        Command::Get(a) => get::run(a, paint).await,
+        Command::Watch(a) => watch::run(a, args.color).await,
+        Command::Rules(a) => rules::run(a),
+    }
+}
+
+/// `60s`, `1m30s`, `500ms`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("`{s}` is not a duration"))
+        };
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (60s, 1m, 500ms): {e}"))
+}
+
+/// The admin token header, when there is a token.
+pub(crate) fn auth_headers(token: Option<&str>) -> Result<http::HeaderMap, CliError> {
+    let mut h = http::HeaderMap::new();
+    if let Some(t) = token.map(str::trim).filter(|t| !t.is_empty()) {
+        let v = http::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+            CliError::Usage("the admin token contains characters not allowed in a header".into())
+        })?;
+        h.insert(http::header::AUTHORIZATION, v);
+    }
+    h.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(h)
+}
+
+/// Writes `text` to `path`, or to stdout for `-`.
+pub(crate) fn write_out(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    if path.as_os_str() == "-" {
+        println!("{text}");
+        return Ok(());
+    }
+    std::fs::write(path, format!("{text}\n")).map_err(|source| CliError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn args_parse_like_the_design() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+        let a = Args::parse_from([
+            "pulsecheck",
+            "load",
+            "http://x/",
+            "-d",
+            "10s",
+            "--rate",
+            "100",
+            "--budget",
+            "p95=1000ms,errors=5%",
+            "--json",
+            "out.json",
+        ]);
+        let Command::Load(l) = a.command else {
+            panic!()
+        };
+        assert_eq!(l.duration, Some(Duration::from_secs(10)));
+        assert_eq!(l.rate, Some(100.0));
+        assert!(
+            Args::try_parse_from(["pulsecheck", "load", "http://x/", "-d", "1s", "-n", "5"])
+                .is_err()
+        );
+    }
+}

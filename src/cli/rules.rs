@@ -1,0 +1,43 @@
+//! `pulsecheck rules`: see [`crate::rules`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{CliError, EXIT_OK, write_out};
+
+/// `pulsecheck rules`.
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// pulsecheck.toml to read [default: PULSE_CONFIG, else ./pulsecheck.toml, else defaults];
+    /// PULSE_BUDGET_* overrides apply, as in the service.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Label matchers selecting the service's series, e.g. `job="academy-api"`.
+    #[arg(long, default_value = "")]
+    pub selector: String,
+    /// Labels the rules aggregate by (one alert per value).
+    #[arg(long, default_value = "job", value_delimiter = ',')]
+    pub by: Vec<String>,
+    /// Write to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub(super) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
+    let cfg = crate::budget::PulseConfig::load_from(a.config.as_deref())?;
+    let opts = crate::rules::RuleOptions {
+        selector: a.selector.trim().to_owned(),
+        by: a
+            .by
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    let yaml = crate::rules::generate(&cfg, &opts).map_err(|e| CliError::Usage(e.to_string()))?;
+    match &a.output {
+        Some(p) => write_out(p, yaml.trim_end())?,
+        None => print!("{yaml}"),
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}

@@ -1,0 +1,136 @@
+//! Bad input and misbehaving peers, over real local sockets: every case ends with a clear
+//! message and the right exit code, never a panic.
+#![cfg(feature = "cli")]
+
+mod cli_support;
+
+use cli_support::{closed_port, closing_server, json_file, run, silent_server, text, tmp};
+
+#[test]
+fn invalid_urls_are_refused_before_anything_is_sent() {
+    for url in [
+        "localhost:8080/x",
+        "ftp://example.com/",
+        "http://",
+        "not a url",
+    ] {
+        let o = run(&["load", url, "-n", "1"]);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("invalid URL"), "{url}: {stderr}");
+    }
+    let o = run(&["probe", "example.com"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("invalid URL"));
+}
+
+#[test]
+fn refused_connection_names_the_cause() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let o = run(&["load", &url, "-n", "5"]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("is the service running"), "{stderr}");
+}
+
+#[test]
+fn dns_failure_is_reported_as_dns() {
+    // .invalid never resolves (RFC 6761).
+    let o = run(&[
+        "load",
+        "http://pulsecheck-test.invalid/",
+        "-n",
+        "1",
+        "--timeout",
+        "5s",
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("dns: cannot resolve `pulsecheck-test.invalid`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tls_to_a_plain_http_server_is_a_tls_error() {
+    let server = cli_support::TestServer::start();
+    let url = format!("https://{}/", server.addr);
+    let o = run(&["load", &url, "-n", "1"]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tls:"), "{stderr}");
+    assert!(stderr.contains("plain HTTP"), "{stderr}");
+}
+
+#[test]
+fn a_server_that_drops_connections_mid_answer_counts_resets() {
+    let addr = closing_server();
+    let out_file = tmp("reset.json");
+    let o = run(&[
+        "load",
+        &format!("http://{addr}/"),
+        "-c",
+        "2",
+        "-n",
+        "20",
+        "--json",
+        out_file.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("no request was answered (20 reset)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Failed requests by kind"), "{stdout}");
+    let j = json_file(&out_file);
+    assert_eq!(j["errors_by_kind"]["reset"], 20);
+    assert_eq!(j["error_rate"], 1.0);
+    assert!(j["latency_ms"].is_null());
+}
+
+#[test]
+fn a_stalled_server_gives_timeouts() {
+    let addr = silent_server();
+    let out_file = tmp("stall.json");
+    let o = run(&[
+        "load",
+        &format!("http://{addr}/"),
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "--timeout",
+        "200ms",
+        "--json",
+        out_file.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let j = json_file(&out_file);
+    assert_eq!(j["errors_by_kind"]["timeout"], 4);
+    assert_eq!(j["error_samples"]["timeout"], "no answer within 200ms");
+}
+
+#[test]
+fn probe_get_and_watch_fail_cleanly_on_an_unreachable_service() {
+    let base = format!("http://127.0.0.1:{}", closed_port());
+    let o = run(&["probe", &base, "--json"]);
+    let (stdout, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["passed"], false);
+    for c in j["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "fail");
+        assert!(c["detail"].as_str().unwrap().contains("refused"), "{c}");
+    }
+    let o = run(&["get", "budget", &base]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("refused"));
+    let o = run(&["watch", &base, "--frames", "1", "--interval", "100ms"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o).0.contains("refused"));
+}
