@@ -31,6 +31,7 @@ pub mod layer;
 mod process;
 mod pulse;
 mod routes;
+pub mod system;
 pub mod telemetry;
 pub mod window;
 
