@@ -282,6 +282,7 @@ impl Pulse {
             health: self.inner.health.clone(),
             version: self.inner.version.clone().map(Arc::from),
             system: self.inner.system.clone(),
+            metrics_cache: Arc::default(),
         })
     }
 

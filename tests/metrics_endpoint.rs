@@ -405,3 +405,32 @@ async fn a_real_prometheus_scrapes_our_series_with_the_values_we_sent() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_render_is_reused_for_a_second_then_refreshed() {
+    // The system sample changes every 100 ms; the exposition only once the render is 1 s old.
+    let pulse = Pulse::builder()
+        .without_telemetry()
+        .config(PulseConfig::default())
+        .system_interval(Duration::from_millis(100))
+        .build()
+        .expect("pulse");
+    let addr = serve(&pulse).await;
+    let stamp = |body: &str| {
+        body.lines()
+            .find(|l| l.starts_with("pulsecheck_system_sample_timestamp_seconds "))
+            .map(str::to_owned)
+            .expect("timestamp line")
+    };
+    let (_, first) = scrape(addr).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, cached) = scrape(addr).await;
+    assert_eq!(stamp(&first), stamp(&cached), "re-rendered within the TTL");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, fresh) = scrape(addr).await;
+    assert_ne!(
+        stamp(&first),
+        stamp(&fresh),
+        "still the old render after 1.2 s"
+    );
+}

@@ -28,6 +28,7 @@ pub(crate) struct RouteState {
     pub(crate) health: Health,
     pub(crate) version: Option<Arc<str>>,
     pub(crate) system: crate::system::SystemMonitor,
+    pub(crate) metrics_cache: Arc<prometheus::RenderCache>,
 }
 
 /// The endpoints, for any router state.

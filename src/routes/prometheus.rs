@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus text exposition format (0.0.4), rendered from snapshots
 //! (aggregator windows, cached health, the latest system sample); nothing is probed or
-//! recomputed from raw requests.
+//! recomputed from raw requests. A render is reused for up to a second ([`RENDER_TTL`]).
 //!
 //! The aggregator keeps sliding windows, not all-time totals, so request figures are gauges
 //! with a `window` label (`1m`, `5m`, `1h`): counts, error ratio and latency percentiles per
@@ -9,6 +9,9 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,8 +25,30 @@ use crate::window::{Snapshot, Window};
 /// The content type of the text format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// How long a rendered exposition is served again: the aggregator folds once a second, so a
+/// newer render could not show newer request figures.
+pub(crate) const RENDER_TTL: Duration = Duration::from_secs(1);
+
+/// The latest rendered exposition. Scrapes within [`RENDER_TTL`] share it, and concurrent
+/// scrapes of a stale one wait for a single render, so hammering `/metrics` costs a lock and
+/// a reference count, not a render each.
+#[derive(Default)]
+pub(crate) struct RenderCache {
+    slot: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+}
+
 pub(super) async fn metrics(State(st): State<RouteState>) -> Response {
-    let body = render(&st);
+    let body = {
+        let mut slot = st.metrics_cache.slot.lock().await;
+        match &*slot {
+            Some((at, body)) if at.elapsed() < RENDER_TTL => body.clone(),
+            _ => {
+                let body = Bytes::from(render(&st));
+                *slot = Some((Instant::now(), body.clone()));
+                body
+            }
+        }
+    };
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
