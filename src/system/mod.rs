@@ -24,6 +24,7 @@
 //! ```
 
 mod metrics;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) mod procfs;
 mod sample;
 
@@ -40,6 +41,8 @@ pub const PULSE_SYSTEM_INTERVAL: &str = "PULSE_SYSTEM_INTERVAL";
 pub const PULSE_SYSTEM_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 /// Shortest interval the sampler accepts; shorter ones are raised to it.
 pub const PULSE_SYSTEM_INTERVAL_MIN: Duration = Duration::from_millis(100);
+/// Longest wait for the second sample, the first with a CPU %.
+const FIRST_REFRESH_MAX: Duration = Duration::from_secs(1);
 
 /// Why the system sampler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +96,8 @@ impl std::fmt::Debug for SystemMonitor {
 
 impl SystemMonitor {
     /// Takes a first sample, then starts a thread sampling every `interval` (at least
-    /// [`PULSE_SYSTEM_INTERVAL_MIN`]).
+    /// [`PULSE_SYSTEM_INTERVAL_MIN`]). The second sample comes after at most 1 s, since CPU
+    /// % needs two.
     pub fn start(interval: Duration) -> Result<Self, SystemError> {
         let interval = interval.max(PULSE_SYSTEM_INTERVAL_MIN);
         let (first, mut mark) = sample::take(None);
@@ -107,8 +111,12 @@ impl SystemMonitor {
         std::thread::Builder::new()
             .name("pulsecheck-system".into())
             .spawn(move || {
-                // A message or a dropped sender (stop, or the last handle gone) ends it.
-                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
+                // The second sample comes early so that CPU % (a delta) is known soon after
+                // start; then one per interval. A message or a dropped sender (stop, or the
+                // last handle gone) ends the loop.
+                let mut wait = interval.min(FIRST_REFRESH_MAX);
+                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
+                    wait = interval;
                     let Some(shared) = weak.upgrade() else { break };
                     let (s, m) = sample::take(mark);
                     mark = m;

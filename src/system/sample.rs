@@ -26,7 +26,8 @@ pub struct ProcessSample {
     /// Resident set size (`VmRSS`).
     pub rss_bytes: Option<u64>,
     /// CPU used since the previous sample, in percent of one core (as `top` shows it: 200
-    /// is two busy cores). The first sample averages over the process's life.
+    /// is two busy cores). `None` in the very first sample, which has nothing to compare
+    /// with; the sampler takes the second one at most 1 s later.
     pub cpu_percent: Option<f64>,
     /// [`ProcessSample::cpu_percent`] divided by the number of CPUs available: 0..=1, the
     /// OpenTelemetry `process.cpu.utilization`.
@@ -78,7 +79,8 @@ pub(crate) struct CpuMark {
     at: Instant,
 }
 
-/// Takes one sample; `previous` gives the CPU % its interval, else the process's lifetime.
+/// Takes one sample; CPU % is measured since `previous`, and absent without it.
+#[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
 pub(crate) fn take(previous: Option<CpuMark>) -> (SystemSample, Option<CpuMark>) {
     let now = Instant::now();
     let cpus = std::thread::available_parallelism()
@@ -105,17 +107,13 @@ pub(crate) fn take(previous: Option<CpuMark>) -> (SystemSample, Option<CpuMark>)
                 let cpu_s = user + system;
                 process.uptime_s =
                     boot_uptime.map(|up| round_ms(up - stat.start_ticks as f64 / hz));
-                let (used, elapsed) = match previous {
-                    Some(p) => (cpu_s - p.cpu_s, now.duration_since(p.at)),
-                    None => (
-                        cpu_s,
-                        Duration::from_secs_f64(process.uptime_s.unwrap_or(0.0)),
-                    ),
-                };
-                if elapsed > Duration::from_millis(1) {
-                    let pct = (used.max(0.0) / elapsed.as_secs_f64()) * 100.0;
-                    process.cpu_percent = Some(pct);
-                    process.cpu_utilization = cpus.map(|n| pct / 100.0 / n as f64);
+                if let Some(p) = previous {
+                    let elapsed = now.duration_since(p.at);
+                    if elapsed > Duration::from_millis(1) {
+                        let pct = ((cpu_s - p.cpu_s).max(0.0) / elapsed.as_secs_f64()) * 100.0;
+                        process.cpu_percent = Some(pct);
+                        process.cpu_utilization = cpus.map(|n| pct / 100.0 / n as f64);
+                    }
                 }
                 mark = Some(CpuMark { cpu_s, at: now });
             }
