@@ -69,6 +69,9 @@ ensure_tools() {
   # openssl CLI, and private redis-server processes driven with redis-cli.
   command -v openssl >/dev/null || apt_install openssl
   { command -v redis-server && command -v redis-cli; } >/dev/null || apt_install redis-server redis-tools
+  # tests/metrics_endpoint.rs: `promtool check metrics` and a real Prometheus server scraping
+  # /metrics, both from Debian's `prometheus` package.
+  { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
     command -v python3 >/dev/null || apt_install python3

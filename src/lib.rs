@@ -20,6 +20,7 @@
 //!
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
 //! - [`layer`]: the request instrumentation layer, usable on its own.
+//! - [`system`]: process and host resources sampled in the background (`/health/system`).
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -37,6 +38,7 @@ mod pulse;
 mod routes;
 #[cfg(feature = "cli")]
 pub mod rules;
+pub mod system;
 pub mod telemetry;
 pub mod window;
 

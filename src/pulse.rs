@@ -22,6 +22,9 @@ pub enum Error {
     /// A background thread could not start.
     #[error("cannot start the aggregator's ticker thread: {0}")]
     Ticker(#[source] std::io::Error),
+    /// The system sampler could not start (or `PULSE_SYSTEM_INTERVAL` is invalid).
+    #[error(transparent)]
+    System(#[from] crate::system::SystemError),
     /// `PULSE_DRAIN_DELAY` is not a duration.
     #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
     DrainDelay {
@@ -46,6 +49,7 @@ pub struct PulseBuilder {
     health: HealthBuilder,
     version: Option<String>,
     drain_delay: Option<Duration>,
+    system_interval: Option<Duration>,
 }
 
 impl std::fmt::Debug for dyn Recorder {
@@ -66,6 +70,7 @@ impl Default for PulseBuilder {
             health: Health::builder(),
             version: None,
             drain_delay: None,
+            system_interval: None,
         }
     }
 }
@@ -108,6 +113,14 @@ impl PulseBuilder {
     /// readiness already answers 503. Default 5 s, or `PULSE_DRAIN_DELAY`.
     pub fn drain_delay(mut self, delay: Duration) -> Self {
         self.drain_delay = Some(delay);
+        self
+    }
+
+    /// How often process and host resources are sampled for `/health/system`, `/metrics`
+    /// and the OTel `process.*`/`system.*` gauges (at least 100 ms). Defaults to 30 s, or
+    /// `PULSE_SYSTEM_INTERVAL`.
+    pub fn system_interval(mut self, interval: Duration) -> Self {
+        self.system_interval = Some(interval);
         self
     }
 
@@ -173,6 +186,10 @@ impl PulseBuilder {
                 _ => DRAIN_DELAY_DEFAULT,
             },
         };
+        let system_interval = match self.system_interval {
+            Some(i) => i,
+            None => crate::system::interval_from_env()?,
+        };
         let telemetry = match self.telemetry {
             Some(t) => Some(t.init()?),
             None => None,
@@ -197,6 +214,8 @@ impl PulseBuilder {
         };
         let health = self.health.build();
         crate::health::register_metrics(&health);
+        let system = crate::system::SystemMonitor::start(system_interval)?;
+        crate::system::register_metrics(&system);
         Ok(Pulse {
             inner: Arc::new(Inner {
                 telemetry: Mutex::new(telemetry),
@@ -206,6 +225,7 @@ impl PulseBuilder {
                 health,
                 version: self.version,
                 drain_delay,
+                system,
                 shutdown_notify: tokio::sync::Notify::new(),
             }),
         })
@@ -227,6 +247,7 @@ struct Inner {
     health: Health,
     version: Option<String>,
     drain_delay: Duration,
+    system: crate::system::SystemMonitor,
     shutdown_notify: tokio::sync::Notify,
 }
 
@@ -253,13 +274,15 @@ impl Pulse {
 
     /// The endpoints: `GET /health`, `/health/live`, `/health/ready`, `/health/detailed`
     /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
-    /// `/health/budget`. Merge them into your router, then add the layer.
+    /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         crate::routes::router(crate::routes::RouteState {
             aggregator: self.inner.aggregator.clone(),
             config: Arc::clone(&self.inner.config),
             health: self.inner.health.clone(),
             version: self.inner.version.clone().map(Arc::from),
+            system: self.inner.system.clone(),
+            metrics_cache: Arc::default(),
         })
     }
 
@@ -271,6 +294,11 @@ impl Pulse {
     /// The in-process aggregator.
     pub fn aggregator(&self) -> &Aggregator {
         &self.inner.aggregator
+    }
+
+    /// The process and host sampler.
+    pub fn system(&self) -> &crate::system::SystemMonitor {
+        &self.inner.system
     }
 
     /// The configuration in force.
@@ -325,6 +353,7 @@ impl Pulse {
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.begin_shutdown();
         self.inner.health.stop();
+        self.inner.system.stop();
         let telemetry = self
             .inner
             .telemetry

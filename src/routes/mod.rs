@@ -18,6 +18,8 @@ use crate::health::Health;
 use crate::window::{Aggregator, Window};
 
 mod health;
+mod prometheus;
+mod system;
 
 #[derive(Clone)]
 pub(crate) struct RouteState {
@@ -25,6 +27,8 @@ pub(crate) struct RouteState {
     pub(crate) config: Arc<PulseConfig>,
     pub(crate) health: Health,
     pub(crate) version: Option<Arc<str>>,
+    pub(crate) system: crate::system::SystemMonitor,
+    pub(crate) metrics_cache: Arc<prometheus::RenderCache>,
 }
 
 /// The endpoints, for any router state.
@@ -36,6 +40,8 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: RouteState) -> axu
         .route("/health/detailed", get(health::detailed))
         .route("/health/metrics", get(metrics))
         .route("/health/budget", get(budget))
+        .route("/health/system", get(system::system))
+        .route("/metrics", get(prometheus::metrics))
         .with_state(state)
 }
 

@@ -1,0 +1,601 @@
+//! `GET /metrics`: the Prometheus text exposition format (0.0.4), rendered from snapshots
+//! (aggregator windows, cached health, the latest system sample); nothing is probed or
+//! recomputed from raw requests. A render is reused for up to a second ([`RENDER_TTL`]).
+//!
+//! The aggregator keeps sliding windows, not all-time totals, so request figures are gauges
+//! with a `window` label (`1m`, `5m`, `1h`): counts, error ratio and latency percentiles per
+//! window, for the service and per route template. Cumulative histograms (for `rate()` and
+//! `histogram_quantile()`) are the OTLP metric `http.server.request.duration`'s job.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::RouteState;
+use crate::budget::{BudgetStatus, evaluate};
+use crate::health::{BreakerState, CheckStatus, HealthStatus};
+use crate::window::{Snapshot, Window};
+
+/// The content type of the text format.
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long a rendered exposition is served again: the aggregator folds once a second, so a
+/// newer render could not show newer request figures.
+pub(crate) const RENDER_TTL: Duration = Duration::from_secs(1);
+
+/// The latest rendered exposition. Scrapes within [`RENDER_TTL`] share it, and concurrent
+/// scrapes of a stale one wait for a single render, so hammering `/metrics` costs a lock and
+/// a reference count, not a render each.
+#[derive(Default)]
+pub(crate) struct RenderCache {
+    slot: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+}
+
+pub(super) async fn metrics(State(st): State<RouteState>) -> Response {
+    let body = {
+        let mut slot = st.metrics_cache.slot.lock().await;
+        match &*slot {
+            Some((at, body)) if at.elapsed() < RENDER_TTL => body.clone(),
+            _ => {
+                let body = Bytes::from(render(&st));
+                *slot = Some((Instant::now(), body.clone()));
+                body
+            }
+        }
+    };
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// Writes families one after the other: HELP and TYPE once, before the family's first
+/// sample (a family without samples writes nothing), label values escaped, and a repeated
+/// series dropped.
+struct Exposition {
+    out: String,
+    pending: Option<(&'static str, Kind, &'static str)>,
+    current: &'static str,
+    series: HashSet<String>,
+}
+
+impl Exposition {
+    fn new() -> Self {
+        Self {
+            out: String::with_capacity(16 * 1024),
+            pending: None,
+            current: "",
+            series: HashSet::new(),
+        }
+    }
+
+    fn family(&mut self, name: &'static str, kind: Kind, help: &'static str) {
+        self.pending = Some((name, kind, help));
+        self.current = name;
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        let mut line = String::with_capacity(64);
+        line.push_str(self.current);
+        if !labels.is_empty() {
+            line.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                line.push_str(k);
+                line.push_str("=\"");
+                escape_label_value(&mut line, v);
+                line.push('"');
+            }
+            line.push('}');
+        }
+        if !self.series.insert(line.clone()) {
+            tracing::debug!(target: "pulsecheck", series = %line, "duplicate series left out of /metrics");
+            return;
+        }
+        if let Some((name, kind, help)) = self.pending.take() {
+            let kind = match kind {
+                Kind::Gauge => "gauge",
+                Kind::Counter => "counter",
+            };
+            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        }
+        self.out.push_str(&line);
+        self.out.push(' ');
+        push_value(&mut self.out, value);
+        self.out.push('\n');
+    }
+
+    fn opt(&mut self, labels: &[(&str, &str)], value: Option<f64>) {
+        if let Some(v) = value {
+            self.sample(labels, v);
+        }
+    }
+}
+
+/// Escapes `\`, `"` and newline, as the text format requires in label values.
+pub(crate) fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn push_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// Percentile labels (`quantile` is reserved for summaries, whose counts are cumulative).
+type Pick = fn(&crate::window::Latency) -> f64;
+
+const SERVICE_PERCENTILES: [(&str, Pick); 5] = [
+    ("p50", |l| l.p50),
+    ("p90", |l| l.p90),
+    ("p95", |l| l.p95),
+    ("p99", |l| l.p99),
+    ("p999", |l| l.p999),
+];
+
+/// The whole exposition.
+pub(crate) fn render(st: &RouteState) -> String {
+    let mut e = Exposition::new();
+    let snaps: Vec<_> = Window::ALL
+        .iter()
+        .map(|w| st.aggregator.snapshot(*w))
+        .collect();
+    let sample = st.system.latest();
+
+    e.family(
+        "pulsecheck_build_info",
+        Kind::Gauge,
+        "Always 1; labels give the service and pulsecheck versions.",
+    );
+    e.sample(
+        &[
+            ("version", st.version.as_deref().unwrap_or("")),
+            ("pulsecheck_version", env!("CARGO_PKG_VERSION")),
+        ],
+        1.0,
+    );
+    e.family(
+        "pulsecheck_uptime_seconds",
+        Kind::Gauge,
+        "Seconds since the aggregator started.",
+    );
+    e.sample(&[], st.aggregator.uptime_s() as f64);
+
+    // --- The service over each window. ---
+    e.family(
+        "pulsecheck_window_requests",
+        Kind::Gauge,
+        "Requests in the sliding window.",
+    );
+    for s in &snaps {
+        e.sample(&[("window", s.window.as_str())], s.service.requests as f64);
+    }
+    e.family(
+        "pulsecheck_window_errors",
+        Kind::Gauge,
+        "Requests counted as errors in the sliding window (5xx unless configured otherwise).",
+    );
+    for s in &snaps {
+        e.sample(&[("window", s.window.as_str())], s.service.errors as f64);
+    }
+    e.family(
+        "pulsecheck_window_error_ratio",
+        Kind::Gauge,
+        "Errors divided by requests in the sliding window (0 without requests).",
+    );
+    for s in &snaps {
+        e.sample(&[("window", s.window.as_str())], s.service.error_rate);
+    }
+    e.family(
+        "pulsecheck_window_covered_seconds",
+        Kind::Gauge,
+        "Seconds of data the window covers (less than its length while the process is young).",
+    );
+    for s in &snaps {
+        e.sample(&[("window", s.window.as_str())], s.service.window_s as f64);
+    }
+    e.family(
+        "pulsecheck_window_request_duration_seconds",
+        Kind::Gauge,
+        "Request duration percentiles (label `percentile`: p50 .. p999) over the sliding window (absent without requests).",
+    );
+    for s in &snaps {
+        if let Some(l) = &s.service.latency_ms {
+            for (p, f) in SERVICE_PERCENTILES {
+                e.sample(
+                    &[("window", s.window.as_str()), ("percentile", p)],
+                    f(l) / 1e3,
+                );
+            }
+        }
+    }
+    e.family(
+        "pulsecheck_window_request_duration_max_seconds",
+        Kind::Gauge,
+        "Slowest request in the sliding window.",
+    );
+    for s in &snaps {
+        if let Some(l) = &s.service.latency_ms {
+            e.sample(&[("window", s.window.as_str())], l.max / 1e3);
+        }
+    }
+    e.family(
+        "pulsecheck_window_responses",
+        Kind::Gauge,
+        "Requests in the sliding window by response status code.",
+    );
+    for s in &snaps {
+        for (code, n) in &s.service.status_codes {
+            e.sample(&[("window", s.window.as_str()), ("code", code)], *n as f64);
+        }
+    }
+
+    // --- Each route template over each window (bounded by the layer's route cap). ---
+    let routes = |f: &mut dyn FnMut(&mut Exposition, &str, &str, &Snapshot), e: &mut Exposition| {
+        for s in &snaps {
+            for (route, r) in &s.routes {
+                f(e, s.window.as_str(), route, r);
+            }
+        }
+    };
+    e.family(
+        "pulsecheck_route_window_requests",
+        Kind::Gauge,
+        "Requests per route template in the sliding window.",
+    );
+    routes(
+        &mut |e, w, route, r| e.sample(&[("window", w), ("route", route)], r.requests as f64),
+        &mut e,
+    );
+    e.family(
+        "pulsecheck_route_window_errors",
+        Kind::Gauge,
+        "Errors per route template in the sliding window.",
+    );
+    routes(
+        &mut |e, w, route, r| e.sample(&[("window", w), ("route", route)], r.errors as f64),
+        &mut e,
+    );
+    e.family(
+        "pulsecheck_route_window_error_ratio",
+        Kind::Gauge,
+        "Errors divided by requests per route template in the sliding window.",
+    );
+    routes(
+        &mut |e, w, route, r| e.sample(&[("window", w), ("route", route)], r.error_rate),
+        &mut e,
+    );
+    e.family(
+        "pulsecheck_route_window_request_duration_seconds",
+        Kind::Gauge,
+        "Request duration percentiles (p50, p95, p99) per route template over the sliding window.",
+    );
+    routes(
+        &mut |e, w, route, r| {
+            if let Some(l) = &r.latency_ms {
+                for (p, v) in [("p50", l.p50), ("p95", l.p95), ("p99", l.p99)] {
+                    e.sample(
+                        &[("window", w), ("route", route), ("percentile", p)],
+                        v / 1e3,
+                    );
+                }
+            }
+        },
+        &mut e,
+    );
+    e.family(
+        "pulsecheck_route_window_responses",
+        Kind::Gauge,
+        "Requests per route template in the sliding window by status class (2xx, 4xx, ...).",
+    );
+    routes(
+        &mut |e, w, route, r| {
+            for (class, n) in &r.status_classes {
+                e.sample(
+                    &[("window", w), ("route", route), ("class", class)],
+                    *n as f64,
+                );
+            }
+        },
+        &mut e,
+    );
+
+    // --- Budgets, on the budget window's snapshot and the sampled RSS. ---
+    let budgets = &st.config.budgets;
+    if let Some(snap) = snaps.iter().find(|s| s.window == budgets.window) {
+        let report = evaluate(budgets, snap, sample.process.rss_bytes);
+        let labels = |l: &crate::budget::BudgetLine| -> Vec<(&'static str, String)> {
+            let mut v = vec![("budget", l.name.to_owned())];
+            if let Some(r) = &l.route {
+                v.push(("route", r.clone()));
+            }
+            v
+        };
+        e.family(
+            "pulsecheck_budget_limit",
+            Kind::Gauge,
+            "Each budget's limit, in the budget's unit (ms, ratio or MiB).",
+        );
+        for l in &report.budgets {
+            let owned = labels(l);
+            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            e.sample(&refs, l.limit);
+        }
+        e.family(
+            "pulsecheck_budget_value",
+            Kind::Gauge,
+            "Each budget's measured value, in the budget's unit (absent when nothing is measured).",
+        );
+        for l in &report.budgets {
+            let owned = labels(l);
+            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            e.opt(&refs, l.value);
+        }
+        e.family(
+            "pulsecheck_budget_utilization_ratio",
+            Kind::Gauge,
+            "Each budget's value divided by its limit (over 1 is over budget).",
+        );
+        for l in &report.budgets {
+            let owned = labels(l);
+            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            e.opt(&refs, l.utilization);
+        }
+        e.family(
+            "pulsecheck_budget_status",
+            Kind::Gauge,
+            "Each budget's status: 0 ok, 1 warning, 2 critical.",
+        );
+        for l in &report.budgets {
+            let owned = labels(l);
+            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            e.sample(
+                &refs,
+                match l.status {
+                    BudgetStatus::Ok => 0.0,
+                    BudgetStatus::Warning => 1.0,
+                    BudgetStatus::Critical => 2.0,
+                },
+            );
+        }
+    }
+
+    // --- Health, from the cached report (never a probe). ---
+    let report = st.health.cached_report();
+    e.family(
+        "pulsecheck_health_status",
+        Kind::Gauge,
+        "1 for the service's current health status, 0 for the others.",
+    );
+    for s in [
+        HealthStatus::Healthy,
+        HealthStatus::Degraded,
+        HealthStatus::Unhealthy,
+    ] {
+        e.sample(&[("status", s.as_str())], flag(report.status == s));
+    }
+    e.family(
+        "pulsecheck_ready",
+        Kind::Gauge,
+        "1 when the service is ready (critical checks pass, not shutting down).",
+    );
+    e.sample(&[], flag(report.ready));
+    e.family(
+        "pulsecheck_health_check_status",
+        Kind::Gauge,
+        "1 for each check's current status, 0 for the others.",
+    );
+    for c in &report.checks {
+        let critical = if c.critical { "true" } else { "false" };
+        for s in [
+            CheckStatus::Up,
+            CheckStatus::Warn,
+            CheckStatus::Down,
+            CheckStatus::Unknown,
+        ] {
+            e.sample(
+                &[
+                    ("check", &c.name),
+                    ("critical", critical),
+                    ("status", s.as_str()),
+                ],
+                flag(c.status() == s),
+            );
+        }
+    }
+    e.family(
+        "pulsecheck_health_check_duration_seconds",
+        Kind::Gauge,
+        "Duration of each check's latest probe.",
+    );
+    for c in &report.checks {
+        if let Some(r) = &c.result {
+            e.sample(&[("check", &c.name)], r.latency.as_secs_f64());
+        }
+    }
+    e.family(
+        "pulsecheck_health_check_age_seconds",
+        Kind::Gauge,
+        "Age of each check's cached result.",
+    );
+    for c in &report.checks {
+        if let Some(r) = &c.result {
+            e.sample(&[("check", &c.name)], r.age().as_secs_f64());
+        }
+    }
+    e.family(
+        "pulsecheck_circuit_breaker_state",
+        Kind::Gauge,
+        "1 for each circuit breaker's current state, 0 for the others.",
+    );
+    for (name, b) in st.health.breakers() {
+        let state = b.state();
+        for s in [
+            BreakerState::Closed,
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+        ] {
+            e.sample(
+                &[("breaker", name), ("state", s.as_str())],
+                flag(state == s),
+            );
+        }
+    }
+    let pools = super::system::pools(&report);
+    e.family(
+        "pulsecheck_pool_size",
+        Kind::Gauge,
+        "Maximum connections of each pool a health check reports (e.g. PostgreSQL).",
+    );
+    for (check, p) in &pools {
+        e.opt(&[("check", check)], p.pool_size.map(|v| v as f64));
+    }
+    e.family(
+        "pulsecheck_pool_connections",
+        Kind::Gauge,
+        "Connections of each pool a health check reports, by state (idle, in_use).",
+    );
+    for (check, p) in &pools {
+        e.opt(
+            &[("check", check), ("state", "idle")],
+            p.idle.map(|v| v as f64),
+        );
+        e.opt(
+            &[("check", check), ("state", "in_use")],
+            p.in_use.map(|v| v as f64),
+        );
+    }
+
+    // --- Process and host, from the latest system sample. ---
+    let (p, h) = (&sample.process, &sample.host);
+    e.family(
+        "pulsecheck_process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident set size of the process.",
+    );
+    e.opt(&[], p.rss_bytes.map(|v| v as f64));
+    e.family(
+        "pulsecheck_process_cpu_seconds_total",
+        Kind::Counter,
+        "CPU time used by the process, by mode.",
+    );
+    e.opt(&[("mode", "user")], p.cpu_user_s);
+    e.opt(&[("mode", "system")], p.cpu_system_s);
+    e.family("pulsecheck_process_cpu_utilization_ratio", Kind::Gauge, "CPU used by the process over the last sampling interval, divided by the CPUs available (0..1).");
+    e.opt(&[], p.cpu_utilization);
+    e.family(
+        "pulsecheck_process_threads",
+        Kind::Gauge,
+        "Threads of the process.",
+    );
+    e.opt(&[], p.threads.map(|v| v as f64));
+    e.family(
+        "pulsecheck_process_open_fds",
+        Kind::Gauge,
+        "Open file descriptors of the process.",
+    );
+    e.opt(&[], p.open_fds.map(|v| v as f64));
+    e.family(
+        "pulsecheck_process_uptime_seconds",
+        Kind::Gauge,
+        "Seconds since the process started.",
+    );
+    e.opt(&[], p.uptime_s);
+    e.family(
+        "pulsecheck_host_cpus",
+        Kind::Gauge,
+        "CPUs available to the process.",
+    );
+    e.opt(&[], h.cpus.map(|v| v as f64));
+    e.family(
+        "pulsecheck_host_memory_total_bytes",
+        Kind::Gauge,
+        "Total host memory (MemTotal).",
+    );
+    e.opt(&[], h.memory_total_bytes.map(|v| v as f64));
+    e.family(
+        "pulsecheck_host_memory_available_bytes",
+        Kind::Gauge,
+        "Host memory available without swapping (MemAvailable).",
+    );
+    e.opt(&[], h.memory_available_bytes.map(|v| v as f64));
+    e.family(
+        "pulsecheck_host_load_average",
+        Kind::Gauge,
+        "Host load average, per period (1m, 5m, 15m).",
+    );
+    e.opt(&[("period", "1m")], h.load_1m);
+    e.opt(&[("period", "5m")], h.load_5m);
+    e.opt(&[("period", "15m")], h.load_15m);
+    e.family(
+        "pulsecheck_system_sample_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time of the latest process and host sample.",
+    );
+    e.opt(
+        &[],
+        sample
+            .sampled_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64()),
+    );
+    e.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        let mut s = String::new();
+        escape_label_value(&mut s, "/a\\b\"c\nd/{id}");
+        assert_eq!(s, "/a\\\\b\\\"c\\nd/{id}");
+    }
+
+    #[test]
+    fn repeated_series_are_written_once_and_empty_families_not_at_all() {
+        let mut e = Exposition::new();
+        e.family("x_empty", Kind::Gauge, "nothing");
+        e.family("x", Kind::Counter, "help");
+        e.sample(&[("a", "1")], 1.0);
+        e.sample(&[("a", "1")], 2.0);
+        e.sample(&[("a", "2")], f64::INFINITY);
+        assert_eq!(
+            e.out,
+            "# HELP x help\n# TYPE x counter\nx{a=\"1\"} 1\nx{a=\"2\"} +Inf\n"
+        );
+    }
+}

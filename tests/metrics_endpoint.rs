@@ -1,0 +1,436 @@
+//! `GET /metrics` against real peers: Debian's `promtool check metrics` must accept the
+//! exposition (hostile route templates included), and a real Prometheus server scraping our
+//! endpoint every second must store our series with the values of the requests we sent.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use pulsecheck::Pulse;
+use pulsecheck::budget::PulseConfig;
+use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
+use pulsecheck::layer::{HttpMethod, RequestRecord};
+use serde_json::Value;
+
+/// Route templates a label value must survive: quotes, backslashes, braces and a newline.
+const QUOTED: &str = "/q/\"quoted\"/back\\slash/{id}";
+const NEWLINE: &str = "/nl/line\nbreak/{x}";
+
+struct Pool;
+impl Check for Pool {
+    fn name(&self) -> Cow<'static, str> {
+        "db".into()
+    }
+    async fn check(&self) -> Result<Observation, CheckError> {
+        Ok(Observation::pass()
+            .detail("pool_size", 10)
+            .detail("open", 3)
+            .detail("idle", 2)
+            .detail("in_use", 1))
+    }
+}
+
+struct Down;
+impl Check for Down {
+    fn name(&self) -> Cow<'static, str> {
+        "cache \"main\"".into()
+    }
+    async fn check(&self) -> Result<Observation, CheckError> {
+        Err(CheckError::new("connection refused"))
+    }
+}
+
+fn pulse() -> Pulse {
+    Pulse::builder()
+        .without_telemetry()
+        .service_version("9.9.9")
+        .config(PulseConfig::default())
+        .system_interval(Duration::from_millis(500))
+        .health_config(HealthConfig {
+            refresh: Refresh::OnDemand,
+            ..HealthConfig::default()
+        })
+        .check(Pool)
+        .check(Down)
+        .build()
+        .expect("pulse")
+}
+
+fn app(pulse: &Pulse) -> Router {
+    Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .route("/fail", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+        .route("/courses/{id}", get(|| async { "course" }))
+        .merge(pulse.routes())
+        .layer(pulse.layer())
+}
+
+async fn serve(pulse: &Pulse) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = app(pulse);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Sends the known traffic: 7 × 200 on `/ok`, 3 × 503 on `/fail`, 2 on `/courses/{id}`, and
+/// records 2 requests on the quoted route and 4 on the newline route into the aggregator.
+async fn traffic(pulse: &Pulse, addr: SocketAddr) {
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
+    for _ in 0..7 {
+        assert_eq!(get("/ok").await.expect("ok").status(), 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(get("/fail").await.expect("fail").status(), 503);
+    }
+    for _ in 0..2 {
+        assert_eq!(get("/courses/7").await.expect("course").status(), 200);
+    }
+    // No request line can carry these templates' bytes (clients percent-encode quotes and
+    // turn `\` into `/`), so they are recorded as the layer would record them.
+    for (template, n) in [(QUOTED, 2), (NEWLINE, 4)] {
+        let id = pulse.layer().route_table().resolve(template);
+        for _ in 0..n {
+            pulse.aggregator().record(&RequestRecord {
+                method: HttpMethod::Get,
+                route: Some(id),
+                status: 200,
+                duration: Duration::from_millis(12),
+                trace_id: None,
+            });
+        }
+    }
+    // Health results exist before the first scrape.
+    let _ = pulse.health().report().await;
+}
+
+async fn scrape(addr: SocketAddr) -> (String, String) {
+    let resp = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status(), 200);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (ct, resp.text().await.expect("body"))
+}
+
+/// Scrapes until the aggregator's ticker has folded the traffic (once a second).
+async fn scrape_after_tick(addr: SocketAddr) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = scrape(addr).await;
+        // Scrapes count too (the layer wraps the endpoints), so wait on the routes we drove.
+        if body.contains("pulsecheck_route_window_requests{window=\"1m\",route=\"/ok\"} 7")
+            && body.contains("{x}\"} 4")
+        {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "traffic never showed up:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn promtool(exposition: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool not runnable ({e}): install Debian's `prometheus` package (scripts/test.sh does)")
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_the_exposition_with_hostile_route_templates() {
+    let pulse = pulse();
+    let addr = serve(&pulse).await;
+    traffic(&pulse, addr).await;
+    let body = scrape_after_tick(addr).await;
+    let (ct, _) = scrape(addr).await;
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+
+    let (ok, report) = promtool(&body);
+    assert!(
+        ok,
+        "promtool rejected the exposition:\n{report}\n---\n{body}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "promtool lint findings:\n{report}"
+    );
+
+    // The escapes themselves, as the format defines them.
+    assert!(
+        body.contains(r#"route="/q/\"quoted\"/back\\slash/{id}""#),
+        "quoted route not escaped:\n{body}"
+    );
+    assert!(body.contains(r#"route="/nl/line\nbreak/{x}""#), "{body}");
+    assert!(body.contains(r#"check="cache \"main\"""#), "{body}");
+    // The values of the known traffic.
+    for line in [
+        "pulsecheck_route_window_requests{window=\"1m\",route=\"/ok\"} 7",
+        "pulsecheck_route_window_errors{window=\"1m\",route=\"/fail\"} 3",
+        "pulsecheck_route_window_error_ratio{window=\"1m\",route=\"/fail\"} 1",
+        "pulsecheck_window_responses{window=\"1m\",code=\"503\"} 3",
+        "pulsecheck_route_window_responses{window=\"1m\",route=\"/ok\",class=\"2xx\"} 7",
+        "pulsecheck_health_check_status{check=\"db\",critical=\"false\",status=\"up\"} 1",
+        "pulsecheck_health_check_status{check=\"cache \\\"main\\\"\",critical=\"false\",status=\"down\"} 1",
+        "pulsecheck_health_status{status=\"degraded\"} 1",
+        "pulsecheck_pool_size{check=\"db\"} 10",
+        "pulsecheck_pool_connections{check=\"db\",state=\"in_use\"} 1",
+        "pulsecheck_build_info{version=\"9.9.9\"",
+        "# TYPE pulsecheck_process_cpu_seconds_total counter",
+    ] {
+        assert!(body.contains(line), "missing `{line}` in:\n{body}");
+    }
+    // Each series once, each family's HELP/TYPE once.
+    let mut seen = BTreeSet::new();
+    for l in body.lines() {
+        let key = if l.starts_with('#') {
+            l.to_owned()
+        } else {
+            l.rsplit_once(' ').expect("sample line").0.to_owned()
+        };
+        assert!(seen.insert(key), "repeated line: {l}");
+    }
+    // Budget lines exist for the default budgets.
+    assert!(
+        body.contains("pulsecheck_budget_limit{budget=\"latency_p95_ms\"} 1000"),
+        "{body}"
+    );
+}
+
+#[test]
+fn promtool_rejects_what_a_broken_escape_would_produce() {
+    // Guards the test above: promtool really parses label values (an unescaped quote fails).
+    let (ok, _) = promtool("# HELP x y\n# TYPE x gauge\nx{route=\"/a\"b\"} 1\n");
+    assert!(!ok, "promtool accepted an unescaped quote");
+}
+
+struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+fn start_prometheus(target: SocketAddr) -> Prometheus {
+    let dir = std::env::temp_dir().join(format!("pulsecheck-prom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: pulsecheck\n    metrics_path: /metrics\n    \
+         static_configs:\n      - targets: ['{target}']\n"
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).expect("config");
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("prometheus not runnable ({e}): install Debian's `prometheus` package (scripts/test.sh does)")
+        });
+    Prometheus { child, dir, port }
+}
+
+impl Prometheus {
+    async fn query(&self, promql: &str) -> Vec<Value> {
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/query?query={}",
+            self.port,
+            percent_encode(promql)
+        );
+        let Ok(resp) = reqwest::get(url).await else {
+            return Vec::new();
+        };
+        let v: Value = resp.json().await.unwrap_or_default();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls `promql` until its only series has `want`, or panics with what was seen.
+    async fn expect_value(&self, promql: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            last = self.query(promql).await;
+            if let [one] = last.as_slice() {
+                let got = one["value"][1].as_str().and_then(|s| s.parse::<f64>().ok());
+                if got == Some(want) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+        panic!(
+            "{promql}: want {want}, last result {last:?}\nprometheus log tail:\n{}",
+            log.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_our_series_with_the_values_we_sent() {
+    let pulse = pulse();
+    let addr = serve(&pulse).await;
+    traffic(&pulse, addr).await;
+    scrape_after_tick(addr).await;
+    let prom = start_prometheus(addr);
+
+    prom.expect_value("up{job=\"pulsecheck\"}", 1.0).await;
+    prom.expect_value(
+        "pulsecheck_route_window_requests{window=\"1m\",route=\"/ok\"}",
+        7.0,
+    )
+    .await;
+    prom.expect_value(
+        "pulsecheck_window_responses{window=\"1m\",code=\"503\"}",
+        3.0,
+    )
+    .await;
+    prom.expect_value(
+        "pulsecheck_route_window_error_ratio{window=\"1m\",route=\"/fail\"}",
+        1.0,
+    )
+    .await;
+    prom.expect_value(
+        "pulsecheck_health_check_status{check=\"db\",status=\"up\"}",
+        1.0,
+    )
+    .await;
+    prom.expect_value("pulsecheck_pool_size{check=\"db\"}", 10.0)
+        .await;
+    prom.expect_value("pulsecheck_process_threads >= bool 1", 1.0)
+        .await;
+    prom.expect_value("pulsecheck_process_resident_memory_bytes > bool 0", 1.0)
+        .await;
+    // The whole scrape was accepted: Prometheus stored every sample and reported no error.
+    prom.expect_value("scrape_samples_scraped{job=\"pulsecheck\"} > bool 50", 1.0)
+        .await;
+
+    // Hostile route templates come back from Prometheus byte for byte.
+    let routes: BTreeSet<String> = prom
+        .query("pulsecheck_route_window_requests{window=\"1m\"}")
+        .await
+        .iter()
+        .filter_map(|s| s["metric"]["route"].as_str().map(str::to_owned))
+        .collect();
+    assert!(routes.contains(QUOTED), "{routes:?}");
+    assert!(routes.contains(NEWLINE), "{routes:?}");
+    prom.expect_value(
+        &format!(
+            "pulsecheck_route_window_requests{{window=\"1m\",route={}}}",
+            serde_json::to_string(QUOTED).expect("json")
+        ),
+        2.0,
+    )
+    .await;
+    prom.expect_value(
+        &format!(
+            "pulsecheck_route_window_requests{{window=\"1m\",route={}}}",
+            serde_json::to_string(NEWLINE).expect("json")
+        ),
+        4.0,
+    )
+    .await;
+
+    // A later request moves the stored value: Prometheus follows the endpoint.
+    reqwest::get(format!("http://{addr}/ok")).await.expect("ok");
+    prom.expect_value(
+        "pulsecheck_route_window_requests{window=\"1m\",route=\"/ok\"}",
+        8.0,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_render_is_reused_for_a_second_then_refreshed() {
+    // The system sample changes every 100 ms; the exposition only once the render is 1 s old.
+    let pulse = Pulse::builder()
+        .without_telemetry()
+        .config(PulseConfig::default())
+        .system_interval(Duration::from_millis(100))
+        .build()
+        .expect("pulse");
+    let addr = serve(&pulse).await;
+    let stamp = |body: &str| {
+        body.lines()
+            .find(|l| l.starts_with("pulsecheck_system_sample_timestamp_seconds "))
+            .map(str::to_owned)
+            .expect("timestamp line")
+    };
+    let (_, first) = scrape(addr).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, cached) = scrape(addr).await;
+    assert_eq!(stamp(&first), stamp(&cached), "re-rendered within the TTL");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, fresh) = scrape(addr).await;
+    assert_ne!(
+        stamp(&first),
+        stamp(&fresh),
+        "still the old render after 1.2 s"
+    );
+}
