@@ -49,6 +49,7 @@ pub struct PulseBuilder {
     health: HealthBuilder,
     version: Option<String>,
     drain_delay: Option<Duration>,
+    prometheus_route: bool,
     system_interval: Option<Duration>,
 }
 
@@ -70,6 +71,7 @@ impl Default for PulseBuilder {
             health: Health::builder(),
             version: None,
             drain_delay: None,
+            prometheus_route: true,
             system_interval: None,
         }
     }
@@ -106,6 +108,14 @@ impl PulseBuilder {
     /// Called once per status change of a check, off the request path.
     pub fn on_health_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
         self.health = self.health.on_transition(f);
+        self
+    }
+
+    /// Whether [`Pulse::routes`] includes `GET /metrics` (default `true`). Turn it off when
+    /// the service already serves its own `/metrics` (axum's router refuses two handlers for
+    /// one path).
+    pub fn prometheus_route(mut self, on: bool) -> Self {
+        self.prometheus_route = on;
         self
     }
 
@@ -225,6 +235,7 @@ impl PulseBuilder {
                 health,
                 version: self.version,
                 drain_delay,
+                prometheus_route: self.prometheus_route,
                 system,
                 shutdown_notify: tokio::sync::Notify::new(),
             }),
@@ -247,6 +258,7 @@ struct Inner {
     health: Health,
     version: Option<String>,
     drain_delay: Duration,
+    prometheus_route: bool,
     system: crate::system::SystemMonitor,
     shutdown_notify: tokio::sync::Notify,
 }
@@ -276,14 +288,17 @@ impl Pulse {
     /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
     /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        crate::routes::router(crate::routes::RouteState {
-            aggregator: self.inner.aggregator.clone(),
-            config: Arc::clone(&self.inner.config),
-            health: self.inner.health.clone(),
-            version: self.inner.version.clone().map(Arc::from),
-            system: self.inner.system.clone(),
-            metrics_cache: Arc::default(),
-        })
+        crate::routes::router(
+            crate::routes::RouteState {
+                aggregator: self.inner.aggregator.clone(),
+                config: Arc::clone(&self.inner.config),
+                health: self.inner.health.clone(),
+                version: self.inner.version.clone().map(Arc::from),
+                system: self.inner.system.clone(),
+                metrics_cache: Arc::default(),
+            },
+            self.inner.prometheus_route,
+        )
     }
 
     /// The dependency health state.

@@ -294,3 +294,29 @@ fn a_bad_drain_delay_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_prometheus_route_can_be_left_to_the_service() {
+    let p = Pulse::builder()
+        .without_telemetry()
+        .prometheus_route(false)
+        .build()
+        .expect("pulse");
+    // The service's own /metrics merges without a route conflict (axum panics on one).
+    let app = Router::new()
+        .route("/metrics", get(|| async { "own metrics" }))
+        .merge(p.routes())
+        .layer(p.layer());
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(&bytes[..], b"own metrics");
+    assert_eq!(get_json(&app, "/health/live").await.0, StatusCode::OK);
+}

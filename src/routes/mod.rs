@@ -32,17 +32,24 @@ pub(crate) struct RouteState {
 }
 
 /// The endpoints, for any router state.
-pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: RouteState) -> axum::Router<S> {
-    axum::Router::new()
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(
+    state: RouteState,
+    prometheus_route: bool,
+) -> axum::Router<S> {
+    let router = axum::Router::new()
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/health/detailed", get(health::detailed))
         .route("/health/metrics", get(metrics))
         .route("/health/budget", get(budget))
-        .route("/health/system", get(system::system))
-        .route("/metrics", get(prometheus::metrics))
-        .with_state(state)
+        .route("/health/system", get(system::system));
+    let router = if prometheus_route {
+        router.route("/metrics", get(prometheus::metrics))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
