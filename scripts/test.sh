@@ -69,8 +69,9 @@ ensure_tools() {
   # openssl CLI, and private redis-server processes driven with redis-cli.
   command -v openssl >/dev/null || apt_install openssl
   { command -v redis-server && command -v redis-cli; } >/dev/null || apt_install redis-server redis-tools
-  # tests/metrics_endpoint.rs: `promtool check metrics` and a real Prometheus server scraping
-  # /metrics, both from Debian's `prometheus` package.
+  # tests/metrics_endpoint.rs (`promtool check metrics`, a real Prometheus server scraping
+  # /metrics) and tests/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
+  # Debian's `prometheus` package.
   { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
@@ -80,8 +81,6 @@ ensure_tools() {
       || apt_install python3-aiosmtpd
     python3 -c 'import aiosmtpd' || { echo "aiosmtpd did not install" >&2; exit 1; }
   fi
-  # promtool checks and unit-tests the rules `pulsecheck rules` generates (tests/cli_rules.rs).
-  command -v promtool >/dev/null || apt_install prometheus
 }
 
 ensure_tools
