@@ -74,6 +74,21 @@ pub struct Measurement {
     pub unit: Option<Cow<'static, str>>,
 }
 
+impl Measurement {
+    /// A measurement named `name` (`responseTime`, `connections`, ...).
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Value>,
+        unit: Option<&'static str>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            unit: unit.map(Cow::Borrowed),
+        }
+    }
+}
+
 /// What a successful check saw.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
@@ -104,11 +119,7 @@ impl Observation {
         value: impl Into<Value>,
         unit: Option<&'static str>,
     ) -> Self {
-        self.measurements.push(Measurement {
-            name: name.into(),
-            value: value.into(),
-            unit: unit.map(Cow::Borrowed),
-        });
+        self.measurements.push(Measurement::new(name, value, unit));
         self
     }
 
@@ -158,11 +169,7 @@ impl CheckError {
         value: impl Into<Value>,
         unit: Option<&'static str>,
     ) -> Self {
-        self.measurements.push(Measurement {
-            name: name.into(),
-            value: value.into(),
-            unit: unit.map(Cow::Borrowed),
-        });
+        self.measurements.push(Measurement::new(name, value, unit));
         self
     }
 

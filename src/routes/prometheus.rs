@@ -342,52 +342,42 @@ pub(crate) fn render(st: &RouteState) -> String {
             }
             v
         };
-        e.family(
-            "pulsecheck_budget_limit",
-            Kind::Gauge,
-            "Each budget's limit, in the budget's unit (ms, ratio or MiB).",
-        );
-        for l in &report.budgets {
-            let owned = labels(l);
-            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            e.sample(&refs, l.limit);
-        }
-        e.family(
-            "pulsecheck_budget_value",
-            Kind::Gauge,
-            "Each budget's measured value, in the budget's unit (absent when nothing is measured).",
-        );
-        for l in &report.budgets {
-            let owned = labels(l);
-            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            e.opt(&refs, l.value);
-        }
-        e.family(
-            "pulsecheck_budget_utilization_ratio",
-            Kind::Gauge,
-            "Each budget's value divided by its limit (over 1 is over budget).",
-        );
-        for l in &report.budgets {
-            let owned = labels(l);
-            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            e.opt(&refs, l.utilization);
-        }
-        e.family(
-            "pulsecheck_budget_status",
-            Kind::Gauge,
-            "Each budget's status: 0 ok, 1 warning, 2 critical.",
-        );
-        for l in &report.budgets {
-            let owned = labels(l);
-            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            e.sample(
-                &refs,
-                match l.status {
-                    BudgetStatus::Ok => 0.0,
-                    BudgetStatus::Warning => 1.0,
-                    BudgetStatus::Critical => 2.0,
+        type Value = fn(&crate::budget::BudgetLine) -> Option<f64>;
+        let families: [(&'static str, &'static str, Value); 4] = [
+            (
+                "pulsecheck_budget_limit",
+                "Each budget's limit, in the budget's unit (ms, ratio or MiB).",
+                |l| Some(l.limit),
+            ),
+            (
+                "pulsecheck_budget_value",
+                "Each budget's measured value, in the budget's unit (absent when nothing is measured).",
+                |l| l.value,
+            ),
+            (
+                "pulsecheck_budget_utilization_ratio",
+                "Each budget's value divided by its limit (over 1 is over budget).",
+                |l| l.utilization,
+            ),
+            (
+                "pulsecheck_budget_status",
+                "Each budget's status: 0 ok, 1 warning, 2 critical.",
+                |l| {
+                    Some(match l.status {
+                        BudgetStatus::Ok => 0.0,
+                        BudgetStatus::Warning => 1.0,
+                        BudgetStatus::Critical => 2.0,
+                    })
                 },
-            );
+            ),
+        ];
+        for (name, help, value) in families {
+            e.family(name, Kind::Gauge, help);
+            for l in &report.budgets {
+                let owned = labels(l);
+                let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                e.opt(&refs, value(l));
+            }
         }
     }
 
