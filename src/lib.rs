@@ -24,6 +24,7 @@
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod alert;
 pub mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;

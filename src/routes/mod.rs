@@ -17,6 +17,7 @@ use crate::budget::{PulseConfig, evaluate, evaluate_slo};
 use crate::health::Health;
 use crate::window::{Aggregator, Window};
 
+mod alerts;
 mod health;
 mod prometheus;
 mod system;

@@ -1,0 +1,169 @@
+//! What an alert is, and what notifiers receive when one changes state.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
+
+/// How urgent an alert is. Budgets, health and resources use `warning`/`critical`; SLO
+/// burn-rate alerts use `page`/`ticket` (Google SRE workbook, ch. 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Look at it soon; nobody is woken.
+    Warning,
+    /// Something users notice is broken.
+    Critical,
+    /// An SLO burns its error budget slowly: open a ticket.
+    Ticket,
+    /// An SLO burns its error budget fast: wake someone up.
+    Page,
+}
+
+impl Severity {
+    /// `warning`, `critical`, `ticket` or `page`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+            Self::Ticket => "ticket",
+            Self::Page => "page",
+        }
+    }
+
+    /// Whether a human should be paged (critical or page).
+    pub fn is_urgent(self) -> bool {
+        matches!(self, Self::Critical | Self::Page)
+    }
+}
+
+/// One alert as a rule sees it at one evaluation: identity (name and labels), severity and
+/// the evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    /// Stable name, shared with the Prometheus rules of `pulsecheck rules` where one exists
+    /// (`PulsecheckLatencyP95Critical`, `PulsecheckSloErrorBudgetBurn`,
+    /// `PulsecheckDependencyDown`...).
+    pub name: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// What distinguishes this alert from others of the same name (`route`, `check`,
+    /// `slo`...). Together with `name` they make the alert's identity.
+    pub labels: BTreeMap<String, String>,
+    /// The observed value, in the unit of `threshold`.
+    pub value: Option<f64>,
+    /// The limit it is compared with.
+    pub threshold: Option<f64>,
+    /// One line for a human.
+    pub summary: String,
+    /// Trace ids of example slow or failed requests (exemplars), at most a few.
+    pub trace_ids: Vec<String>,
+}
+
+impl Alert {
+    /// A stable hexadecimal id of the name and labels (not of the severity, value or
+    /// summary): the same alert gets the same fingerprint in every process and release. Used
+    /// as PagerDuty's `dedup_key`.
+    pub fn fingerprint(&self) -> String {
+        // FNV-1a, 64 bits: stable across Rust versions, unlike `DefaultHasher`.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            // A separator that cannot occur in UTF-8, so ("ab","c") differs from ("a","bc").
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        eat(self.name.as_bytes());
+        for (k, v) in &self.labels {
+            eat(k.as_bytes());
+            eat(v.as_bytes());
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Where an alert stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    /// The condition holds, for less than the rule's `for`.
+    Pending,
+    /// The condition held for `for`; notifications were sent.
+    Firing,
+    /// It fired, then the condition stayed false for `keep_firing_for`.
+    Resolved,
+}
+
+/// A transition notifiers are told about: an alert started firing, or resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertEvent {
+    /// `firing` or `resolved`.
+    pub state: AlertState,
+    /// The alert, with the evidence of the evaluation that caused the transition (for a
+    /// resolution, the last firing evidence).
+    pub alert: Alert,
+    /// [`Alert::fingerprint`].
+    pub fingerprint: String,
+    /// When it started firing.
+    #[serde(serialize_with = "rfc3339")]
+    pub starts_at: SystemTime,
+    /// When it resolved (`None` while firing).
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub ends_at: Option<SystemTime>,
+    /// `service.name` of the process that raised it.
+    pub service: String,
+}
+
+pub(crate) fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*t))
+}
+
+pub(crate) fn rfc3339_opt<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(name: &str, labels: &[(&str, &str)]) -> Alert {
+        Alert {
+            name: name.into(),
+            severity: Severity::Warning,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: Some(1.0),
+            threshold: Some(0.5),
+            summary: "s".into(),
+            trace_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_identity_only() {
+        let a = alert("A", &[("route", "/x")]);
+        let mut b = a.clone();
+        b.value = Some(9.0);
+        b.severity = Severity::Critical;
+        b.summary = "other".into();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(
+            a.fingerprint(),
+            alert("A", &[("route", "/y")]).fingerprint()
+        );
+        assert_ne!(
+            alert("A", &[("ab", "c")]).fingerprint(),
+            alert("A", &[("a", "bc")]).fingerprint()
+        );
+        // Pinned: a change would re-page every open incident after an upgrade.
+        assert_eq!(alert("A", &[]).fingerprint().len(), 16);
+    }
+}

@@ -1,0 +1,1 @@
+//! Alert notifiers (webhook, Slack, PagerDuty, email, Alertmanager) behind a bounded queue.
