@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::alert::{AlertEvent, AlertSources, Alerts};
 use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
@@ -51,6 +52,19 @@ pub struct PulseBuilder {
     drain_delay: Option<Duration>,
     prometheus_route: bool,
     system_interval: Option<Duration>,
+    service_name: Option<String>,
+    alert_listeners: AlertListeners,
+}
+
+#[derive(Default)]
+struct AlertListeners(Vec<AlertListener>);
+
+type AlertListener = Box<dyn Fn(&AlertEvent) + Send + Sync>;
+
+impl std::fmt::Debug for AlertListeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} alert listeners", self.0.len())
+    }
 }
 
 impl std::fmt::Debug for dyn Recorder {
@@ -73,6 +87,8 @@ impl Default for PulseBuilder {
             drain_delay: None,
             prometheus_route: true,
             system_interval: None,
+            service_name: None,
+            alert_listeners: AlertListeners::default(),
         }
     }
 }
@@ -80,6 +96,8 @@ impl Default for PulseBuilder {
 impl PulseBuilder {
     /// `service.name` when `OTEL_SERVICE_NAME` is unset.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.service_name = Some(name.clone());
         self.telemetry = self.telemetry.map(|t| t.service_name(name));
         self
     }
@@ -108,6 +126,13 @@ impl PulseBuilder {
     /// Called once per status change of a check, off the request path.
     pub fn on_health_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
         self.health = self.health.on_transition(f);
+        self
+    }
+
+    /// Called for every alert that starts firing or resolves, on the alert evaluation task
+    /// (see [`crate::alert`]). Keep it quick; a panic is contained.
+    pub fn on_alert(mut self, f: impl Fn(&AlertEvent) + Send + Sync + 'static) -> Self {
+        self.alert_listeners.0.push(Box::new(f));
         self
     }
 
@@ -226,13 +251,35 @@ impl PulseBuilder {
         crate::health::register_metrics(&health);
         let system = crate::system::SystemMonitor::start(system_interval)?;
         crate::system::register_metrics(&system);
+        let config = Arc::new(config);
+        let service = self
+            .service_name
+            .or_else(|| {
+                std::env::var("OTEL_SERVICE_NAME")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+            })
+            .unwrap_or_else(|| "unknown_service".to_owned());
+        let mut alerts = Alerts::builder(AlertSources {
+            config: Arc::clone(&config),
+            aggregator: aggregator.clone(),
+            health: health.clone(),
+            system: system.clone(),
+            service,
+        });
+        for l in self.alert_listeners.0 {
+            alerts = alerts.on_event(l);
+        }
+        let alerts = alerts.build();
+        alerts.start();
         Ok(Pulse {
             inner: Arc::new(Inner {
                 telemetry: Mutex::new(telemetry),
                 layer,
                 aggregator,
-                config: Arc::new(config),
+                config,
                 health,
+                alerts,
                 version: self.version,
                 drain_delay,
                 prometheus_route: self.prometheus_route,
@@ -256,6 +303,7 @@ struct Inner {
     aggregator: Aggregator,
     config: Arc<PulseConfig>,
     health: Health,
+    alerts: Alerts,
     version: Option<String>,
     drain_delay: Duration,
     prometheus_route: bool,
@@ -288,6 +336,7 @@ impl Pulse {
     /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
     /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        self.inner.alerts.start();
         crate::routes::router(
             crate::routes::RouteState {
                 aggregator: self.inner.aggregator.clone(),
@@ -295,6 +344,7 @@ impl Pulse {
                 health: self.inner.health.clone(),
                 version: self.inner.version.clone().map(Arc::from),
                 system: self.inner.system.clone(),
+                alerts: self.inner.alerts.clone(),
                 metrics_cache: Arc::default(),
             },
             self.inner.prometheus_route,
@@ -304,6 +354,12 @@ impl Pulse {
     /// The dependency health state.
     pub fn health(&self) -> &Health {
         &self.inner.health
+    }
+
+    /// The alert engine (its background evaluation starts with the first tokio runtime that
+    /// sees [`PulseBuilder::build`] or [`Pulse::routes`]).
+    pub fn alerts(&self) -> &Alerts {
+        &self.inner.alerts
     }
 
     /// The in-process aggregator.
@@ -368,6 +424,7 @@ impl Pulse {
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.begin_shutdown();
         self.inner.health.stop();
+        self.inner.alerts.stop();
         self.inner.system.stop();
         let telemetry = self
             .inner

@@ -255,6 +255,8 @@ pub struct PulseConfig {
     pub budgets: Budgets,
     /// Service level objectives.
     pub slo: Vec<Slo>,
+    /// Alert evaluation and damping.
+    pub alerts: crate::alert::AlertSettings,
 }
 
 impl PulseConfig {
@@ -339,6 +341,27 @@ impl PulseConfig {
             }
             b.min_requests = v as u64;
         }
+        for (var, slot) in [
+            ("PULSE_ALERT_INTERVAL", &mut self.alerts.interval),
+            ("PULSE_ALERT_FOR", &mut self.alerts.pending_for),
+            (
+                "PULSE_ALERT_KEEP_FIRING_FOR",
+                &mut self.alerts.keep_firing_for,
+            ),
+        ] {
+            if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+                *slot = crate::alert::config::parse_duration(&v).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        field: var.into(),
+                        reason: format!(
+                            "`{}` is not a duration such as `30s`",
+                            v.chars().take(64).collect::<String>()
+                        ),
+                    }
+                })?;
+            }
+        }
+        let b = &mut self.budgets;
         if let Ok(v) = std::env::var("PULSE_BUDGET_WINDOW") {
             b.window = Window::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
                 field: "PULSE_BUDGET_WINDOW".into(),
@@ -400,6 +423,9 @@ impl PulseConfig {
             if !(100..=999).contains(s) {
                 return Err(bad("errors.statuses", "statuses are 100..=999"));
             }
+        }
+        if let Some((field, reason)) = self.alerts.problem() {
+            return Err(bad(field, reason));
         }
         let mut latency_slos = 0;
         for (i, s) in self.slo.iter().enumerate() {

@@ -29,6 +29,7 @@ pub(crate) struct RouteState {
     pub(crate) health: Health,
     pub(crate) version: Option<Arc<str>>,
     pub(crate) system: crate::system::SystemMonitor,
+    pub(crate) alerts: crate::alert::Alerts,
     pub(crate) metrics_cache: Arc<prometheus::RenderCache>,
 }
 
@@ -44,7 +45,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/health/detailed", get(health::detailed))
         .route("/health/metrics", get(metrics))
         .route("/health/budget", get(budget))
-        .route("/health/system", get(system::system));
+        .route("/health/system", get(system::system))
+        .route("/health/alerts", get(alerts::alerts))
+        .route("/health/status", get(alerts::status));
     let router = if prometheus_route {
         router.route("/metrics", get(prometheus::metrics))
     } else {

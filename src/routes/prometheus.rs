@@ -462,6 +462,32 @@ pub(crate) fn render(st: &RouteState) -> String {
             );
         }
     }
+    e.family(
+        "pulsecheck_alerts",
+        Kind::Gauge,
+        "1 for each pending or firing alert of the in-process engine (like Prometheus' ALERTS).",
+    );
+    let alerts = st.alerts.snapshot();
+    for a in alerts
+        .alerts
+        .iter()
+        .filter(|a| a.status != crate::alert::AlertState::Resolved)
+    {
+        let state = if a.status == crate::alert::AlertState::Firing {
+            "firing"
+        } else {
+            "pending"
+        };
+        let mut labels: Vec<(&str, &str)> = vec![
+            ("alertname", &a.name),
+            ("alertstate", state),
+            ("severity", a.severity.as_str()),
+        ];
+        // Rule labels (route, check, slo...) are fixed, valid names that never collide with
+        // the three above.
+        labels.extend(a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        e.sample(&labels, 1.0);
+    }
     let pools = super::system::pools(&report);
     e.family(
         "pulsecheck_pool_size",

@@ -1,0 +1,89 @@
+//! The `[alerts]` section of `pulsecheck.toml`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// When alerts are evaluated and how they are damped.
+///
+/// ```
+/// use pulsecheck::budget::PulseConfig;
+/// let cfg = PulseConfig::from_toml_str("[alerts]\nfor = \"1m\"\nkeep_firing_for = \"5m\"\n").unwrap();
+/// assert_eq!(cfg.alerts.pending_for, std::time::Duration::from_secs(60));
+/// assert!(PulseConfig::from_toml_str("[alerts]\ninterval = \"soon\"\n").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Time between evaluations (default 5 s; at least 100 ms).
+    #[serde(deserialize_with = "duration_de")]
+    pub interval: Duration,
+    /// How long a condition must hold before the alert fires (Prometheus `for`; default 30 s),
+    /// so one bad second does not page.
+    #[serde(rename = "for", deserialize_with = "duration_de")]
+    pub pending_for: Duration,
+    /// How long a firing alert keeps firing after its condition clears (Prometheus
+    /// `keep_firing_for`; default 1 m), so a flapping signal notifies once.
+    #[serde(deserialize_with = "duration_de")]
+    pub keep_firing_for: Duration,
+    /// How long resolved alerts stay listed in `/health/alerts` (default 15 m).
+    #[serde(deserialize_with = "duration_de")]
+    pub resolved_retention: Duration,
+    /// Transitions kept in the history (default 200).
+    pub history: usize,
+    /// Process CPU utilisation (0..1 of the CPUs available) from which
+    /// `PulsecheckProcessCpuHigh` fires (default 0.9).
+    pub cpu_utilization: f64,
+    /// Host memory utilisation (1 − available/total) from which `PulsecheckHostMemoryHigh`
+    /// fires (default 0.9).
+    pub host_memory_utilization: f64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            pending_for: Duration::from_secs(30),
+            keep_firing_for: Duration::from_secs(60),
+            resolved_retention: Duration::from_secs(15 * 60),
+            history: 200,
+            cpu_utilization: 0.9,
+            host_memory_utilization: 0.9,
+        }
+    }
+}
+
+fn duration_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!("`{s}` is not a duration such as `30s` or `5m`"))
+    })
+}
+
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    humantime::parse_duration(s).ok()
+}
+
+impl AlertSettings {
+    /// The first invalid field and why.
+    pub(crate) fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if self.interval < Duration::from_millis(100) {
+            return Some(("alerts.interval", "must be at least 100ms"));
+        }
+        if self.history == 0 || self.history > 100_000 {
+            return Some(("alerts.history", "must be 1..=100000"));
+        }
+        let fraction = |v: f64| v > 0.0 && v <= 1.0;
+        if !fraction(self.cpu_utilization) {
+            return Some(("alerts.cpu_utilization", "must be in (0, 1]"));
+        }
+        if !fraction(self.host_memory_utilization) {
+            return Some(("alerts.host_memory_utilization", "must be in (0, 1]"));
+        }
+        None
+    }
+}
