@@ -75,7 +75,7 @@ ensure_tools() {
   { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
   # tests/stack_config.rs: `docker-compose config` validates docker-compose.yml (no engine
   # needed) and `amtool check-config` collector/alertmanager.yml.
-  command -v docker-compose >/dev/null || apt_install docker-compose
+  command -v docker-compose >/dev/null || apt_install --no-install-recommends docker-compose
   command -v amtool >/dev/null || apt_install prometheus-alertmanager
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
