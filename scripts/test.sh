@@ -73,6 +73,10 @@ ensure_tools() {
   # /metrics) and tests/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
   # Debian's `prometheus` package.
   { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
+  # tests/stack_config.rs: `docker-compose config` validates docker-compose.yml (no engine
+  # needed) and `amtool check-config` collector/alertmanager.yml.
+  command -v docker-compose >/dev/null || apt_install --no-install-recommends docker-compose
+  command -v amtool >/dev/null || apt_install prometheus-alertmanager
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
     command -v python3 >/dev/null || apt_install python3
