@@ -38,10 +38,15 @@ fn probe_against_academy_reports_every_endpoint_and_404s_as_failures() {
         }
         any_fail |= c["status"] == "fail";
     }
-    // /health/budget is served today, and an idle service is within budget.
+    // An idle service is within budget and has no alert firing (rules need 30 s of a
+    // condition before firing).
     let budget = &checks[3];
     assert_eq!(budget["http_status"], 200, "{budget}");
     assert_eq!(budget["status"], "pass", "{budget}");
+    let alerts = &checks[4];
+    assert_eq!(alerts["http_status"], 200, "{alerts}");
+    assert_eq!(alerts["status"], "pass", "{alerts}");
+    assert_eq!(alerts["detail"], "no alert firing", "{alerts}");
     assert_eq!(j["passed"], !any_fail);
     assert_eq!(o.status.code(), Some(if any_fail { 1 } else { 0 }));
 
@@ -69,14 +74,13 @@ fn get_prints_endpoints_pretty_and_watch_renders_frames() {
     assert!(text(&o).0.contains("\"budgets\""));
     let o = run(&["get", "metrics", &base, "--window", "2d"]);
     assert_eq!(o.status.code(), Some(2));
-    // Something the service does not serve (yet): a clear message, exit 1.
     let o = run(&["get", "alerts", &base]);
-    if o.status.code() == Some(1) {
-        assert!(text(&o).1.contains("404 Not Found"), "{}", text(&o).1);
-    } else {
-        assert_eq!(o.status.code(), Some(0));
-        assert!(text(&o).0.contains("\"alerts\""));
-    }
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let v: Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert!(
+        v["alerts"].is_array() && v["thresholds"]["latency_p95_ms"].is_number(),
+        "{v}"
+    );
 
     let o = run(&["watch", &base, "--frames", "2", "--interval", "200ms"]);
     let (stdout, stderr) = text(&o);
