@@ -1,0 +1,253 @@
+//! Alerts end to end in one process: a dependency goes down, the background engine fires
+//! `PulsecheckDependencyDown`, the endpoints and `/metrics` show it, the listener hears it
+//! once; the dependency comes back and the alert resolves.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pulsecheck::Pulse;
+use pulsecheck::alert::{AlertEvent, AlertSettings, AlertState};
+use pulsecheck::budget::PulseConfig;
+use pulsecheck::health::{Check, CheckError, CheckExt, Observation};
+use serde_json::Value;
+
+#[derive(Clone)]
+struct Switch {
+    name: &'static str,
+    failing: Arc<AtomicBool>,
+}
+
+impl Check for Switch {
+    fn name(&self) -> Cow<'static, str> {
+        self.name.into()
+    }
+    async fn check(&self) -> Result<Observation, CheckError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(CheckError::new("connection refused"))
+        } else {
+            Ok(Observation::pass())
+        }
+    }
+}
+
+struct App {
+    base: String,
+    db: Arc<AtomicBool>,
+    cache: Arc<AtomicBool>,
+    events: Arc<Mutex<Vec<AlertEvent>>>,
+    client: reqwest::Client,
+}
+
+async fn app() -> App {
+    let db = Arc::new(AtomicBool::new(false));
+    let cache = Arc::new(AtomicBool::new(false));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let config = PulseConfig {
+        alerts: AlertSettings {
+            interval: Duration::from_millis(100),
+            pending_for: Duration::from_millis(300),
+            keep_firing_for: Duration::from_millis(500),
+            ..AlertSettings::default()
+        },
+        ..PulseConfig::default()
+    };
+    let fast = |s: Switch| {
+        s.ttl(Duration::from_millis(100))
+            .failure_ttl(Duration::from_millis(100))
+            .without_breaker()
+    };
+    let pulse = Pulse::builder()
+        .without_telemetry()
+        .config(config)
+        .check(
+            fast(Switch {
+                name: "db",
+                failing: Arc::clone(&db),
+            })
+            .critical(),
+        )
+        .check(
+            fast(Switch {
+                name: "cache",
+                failing: Arc::clone(&cache),
+            })
+            .non_critical(),
+        )
+        .on_alert(move |e| sink.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    let router: axum::Router = pulse.routes().layer(pulse.layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App {
+        base: format!("http://{addr}"),
+        db,
+        cache,
+        events,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl App {
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn events_for(&self, check: &str) -> Vec<AlertEvent> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e.alert.name == "PulsecheckDependencyDown"
+                    && e.alert.labels.get("check").map(String::as_str) == Some(check)
+            })
+            .cloned()
+            .collect()
+    }
+
+    async fn wait_for(&self, what: &str, mut f: impl FnMut(&App) -> bool) {
+        let start = Instant::now();
+        while !f(self) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn find<'a>(alerts: &'a Value, name: &str, check: &str) -> Option<&'a Value> {
+    alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name && a["labels"]["check"] == check)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependency_down_fires_shows_everywhere_and_resolves() {
+    let app = app().await;
+    // Healthy: no alerts; the status screen is ok.
+    app.wait_for("first evaluation with results", |_| true)
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let alerts = app.json("/health/alerts").await;
+    assert!(alerts["alerts"].as_array().unwrap().is_empty(), "{alerts}");
+    assert_eq!(alerts["thresholds"]["for_s"], 0.3);
+    assert!(alerts["evaluations"].as_u64().unwrap() >= 1);
+    assert_eq!(app.json("/health/status").await["status"], "ok");
+
+    // The critical dependency fails: pending, then firing after `for`, notified once.
+    app.db.store(true, Ordering::SeqCst);
+    app.cache.store(true, Ordering::SeqCst);
+    app.wait_for("db alert firing", |a| !a.events_for("db").is_empty())
+        .await;
+    let ev = app.events_for("db");
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].state, AlertState::Firing);
+    assert!(ev[0].alert.severity.is_urgent());
+    assert!(
+        ev[0].alert.summary.contains("connection refused"),
+        "{}",
+        ev[0].alert.summary
+    );
+    app.wait_for("cache alert firing", |a| !a.events_for("cache").is_empty())
+        .await;
+
+    let alerts = app.json("/health/alerts?status=firing").await;
+    let db = find(&alerts, "PulsecheckDependencyDown", "db").expect("db alert listed");
+    assert_eq!(db["severity"], "critical");
+    assert_eq!(db["status"], "firing");
+    assert!(db["since"].as_str().unwrap().ends_with('Z'));
+    let cache = find(&alerts, "PulsecheckDependencyDown", "cache").expect("cache alert listed");
+    assert_eq!(cache["severity"], "warning");
+    // Firing, most severe first.
+    assert_eq!(alerts["alerts"][0]["labels"]["check"], "db");
+
+    let status = app.json("/health/status").await;
+    assert_eq!(status["status"], "critical", "{status}");
+    assert_eq!(status["health"]["checks"]["db"], "down");
+    assert!(status["alerts"]["firing"].as_u64().unwrap() >= 2);
+
+    let (code, metrics) = app.get("/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(
+            "pulsecheck_alerts{alertname=\"PulsecheckDependencyDown\",alertstate=\"firing\",severity=\"critical\",check=\"db\"} 1"
+        ),
+        "{metrics}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; scripts/test.sh installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Back: resolved after keep_firing_for, one notification each way.
+    app.db.store(false, Ordering::SeqCst);
+    app.wait_for("db alert resolved", |a| a.events_for("db").len() == 2)
+        .await;
+    let ev = app.events_for("db");
+    assert_eq!(ev[1].state, AlertState::Resolved);
+    assert_eq!(ev[1].fingerprint, ev[0].fingerprint);
+    let alerts = app.json("/health/alerts?status=resolved").await;
+    assert!(
+        find(&alerts, "PulsecheckDependencyDown", "db").is_some(),
+        "{alerts}"
+    );
+    let history = &app.json("/health/alerts?history=500").await["history"];
+    let db_states: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["labels"]["check"] == "db")
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(db_states, ["pending", "firing", "resolved"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.events_for("db").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_query_parameters_are_refused_clearly() {
+    let app = app().await;
+    let (code, body) = app.get("/health/alerts?status=burning").await;
+    assert_eq!(code, 400);
+    assert!(body.contains("firing, pending, resolved"), "{body}");
+    let (code, body) = app.get("/health/alerts?history=lots").await;
+    assert_eq!(code, 400, "{body}");
+}
