@@ -92,15 +92,8 @@ impl Exposition {
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
-        self.sample_suffixed("", labels, value);
-    }
-
-    /// A sample named after the family plus `suffix` (a histogram's `_bucket`, `_sum`,
-    /// `_count`).
-    fn sample_suffixed(&mut self, suffix: &str, labels: &[(&str, &str)], value: f64) {
         let mut line = String::with_capacity(64);
         line.push_str(self.current);
-        line.push_str(suffix);
         if !labels.is_empty() {
             line.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
@@ -118,6 +111,15 @@ impl Exposition {
             tracing::debug!(target: "pulsecheck", series = %line, "duplicate series left out of /metrics");
             return;
         }
+        self.header();
+        self.out.push_str(&line);
+        self.out.push(' ');
+        push_value(&mut self.out, value);
+        self.out.push('\n');
+    }
+
+    /// The family's HELP and TYPE, before its first sample.
+    fn header(&mut self) {
         if let Some((name, kind, help)) = self.pending.take() {
             let kind = match kind {
                 Kind::Gauge => "gauge",
@@ -126,10 +128,34 @@ impl Exposition {
             };
             let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         }
-        self.out.push_str(&line);
-        self.out.push(' ');
-        push_value(&mut self.out, value);
-        self.out.push('\n');
+    }
+
+    /// One histogram series: a cumulative `_bucket` per `le`, `_sum` and `_count`. The labels
+    /// are escaped once for all its lines, and the series checked for repeats once.
+    fn histogram(&mut self, labels: &[(&str, &str)], les: &[String], buckets: &[u64], sum: f64) {
+        let mut l = String::with_capacity(96);
+        for (k, v) in labels {
+            l.push_str(k);
+            l.push_str("=\"");
+            escape_label_value(&mut l, v);
+            l.push_str("\",");
+        }
+        let key = format!("{}{{{l}}}", self.current);
+        if !self.series.insert(key) {
+            tracing::debug!(target: "pulsecheck", series = %l, "duplicate histogram left out of /metrics");
+            return;
+        }
+        self.header();
+        let name = self.current;
+        let mut cumulative = 0;
+        for (le, n) in les.iter().zip(buckets) {
+            cumulative += n;
+            let _ = writeln!(self.out, "{name}_bucket{{{l}le=\"{le}\"}} {cumulative}");
+        }
+        l.pop();
+        let _ = write!(self.out, "{name}_sum{{{l}}} ");
+        push_value(&mut self.out, sum);
+        let _ = writeln!(self.out, "\n{name}_count{{{l}}} {cumulative}");
     }
 
     fn opt(&mut self, labels: &[(&str, &str)], value: Option<f64>) {
@@ -202,23 +228,15 @@ fn cumulative(e: &mut Exposition, totals: &[RouteMethodTotals]) {
     );
     let les = le_labels();
     for t in totals {
-        let (route, method) = (t.route.as_str(), t.method.as_str());
-        let mut cumulative = 0;
-        for (le, n) in les.iter().zip(&t.totals.buckets) {
-            cumulative += n;
-            e.sample_suffixed(
-                "_bucket",
-                &[
-                    ("http_route", route),
-                    ("http_request_method", method),
-                    ("le", le),
-                ],
-                cumulative as f64,
-            );
-        }
-        let labels = [("http_route", route), ("http_request_method", method)];
-        e.sample_suffixed("_sum", &labels, t.totals.sum_seconds());
-        e.sample_suffixed("_count", &labels, cumulative as f64);
+        e.histogram(
+            &[
+                ("http_route", &t.route),
+                ("http_request_method", t.method.as_str()),
+            ],
+            les,
+            &t.totals.buckets,
+            t.totals.sum_seconds(),
+        );
     }
     e.family(
         "pulsecheck_http_server_requests_total",
