@@ -698,8 +698,12 @@ mod tests {
             format!("{h}_sum{{{l}}} 12.5\n"),
             format!("{h}_count{{{l}}} 4\n"),
             "# TYPE pulsecheck_http_server_requests_total counter\n".to_owned(),
-            format!("pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"200\"}} 3\n"),
-            format!("pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"5xx\"}} 1\n"),
+            format!(
+                "pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"200\"}} 3\n"
+            ),
+            format!(
+                "pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"5xx\"}} 1\n"
+            ),
         ] {
             assert!(e.out.contains(&line), "missing {line:?} in\n{}", e.out);
         }

@@ -47,9 +47,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cumulative::{
-    CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel,
-};
+pub use cumulative::{CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
 pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
 pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
 
