@@ -53,7 +53,8 @@ pub(crate) struct MethodCounters {
     /// Total duration in microseconds, rounded per request: nanoseconds would wrap after 584
     /// years of summed latency, which a busy slow route reaches in months.
     sum_us: AtomicU64,
-    /// `code << 48 | count`, 0 for a free word.
+    /// `code << 48 | count`, 0 for a free word. 48 bits hold 2.8e14 requests of one code on
+    /// one shard: nine years at a million requests a second.
     codes: [AtomicU64; CODE_SLOTS],
     /// Requests whose code found no free word, by class (index 0 for 1xx .. 4 for 5xx and
     /// anything above).
