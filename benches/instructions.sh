@@ -8,8 +8,12 @@ cd "$(dirname "$0")/.."
 n=${1:-2000}
 shift || true
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 2; }
-cargo bench --bench layer_instructions --no-run >/dev/null 2>&1
-bin=$(ls -t target/release/deps/layer_instructions-* | grep -v '\.d$' | head -1)
+# BIN=path measures a given build (e.g. a copy of the binary from before a change).
+if [ -z "${BIN:-}" ]; then
+  cargo bench --bench layer_instructions --no-run >/dev/null 2>&1
+  BIN=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/layer_instructions-* | grep -v '\.d$' | head -1)
+fi
+bin=$BIN
 if [ $# -gt 0 ]; then variants=("$@"); else mapfile -t variants < <(PULSE_PROBE_LIST=1 "$bin"); fi
 notes=$(mktemp)
 count() {

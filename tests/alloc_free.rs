@@ -1,5 +1,6 @@
 //! The aggregator's hot path allocates nothing: a counting global allocator sees zero
-//! allocations over many records once each series has been touched.
+//! allocations over many records once each series (and each method of it) has been touched,
+//! windows and all-time counters alike, including status codes past the exact table.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -38,13 +39,25 @@ fn recording_allocates_nothing() {
     let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
     let trace = Some(opentelemetry::trace::TraceId::from_bytes([7; 16]));
     let record = |i: u64| RequestRecord {
-        method: HttpMethod::Get,
+        method: if i % 5 == 0 {
+            HttpMethod::Post
+        } else {
+            HttpMethod::Get
+        },
         route: ids[(i % 3) as usize],
-        status: if i % 7 == 0 { 503 } else { 200 },
+        status: if i % 7 == 0 {
+            503
+        } else if i % 11 == 0 {
+            // Many distinct codes: more than a route's exact table holds.
+            100 + (i % 500) as u16
+        } else {
+            200
+        },
         duration: Duration::from_nanos(500 + i * 7919 % 50_000_000_000),
         trace_id: trace,
     };
-    // Warm up: each series' counters are allocated on its first request.
+    // Warm up: each series' counters are allocated on its first request, and each method's
+    // all-time counters on its first request (i % 3 and i % 5 meet every pair by 15).
     for i in 0..30 {
         agg.record(&record(i));
     }
@@ -68,4 +81,12 @@ fn recording_allocates_nothing() {
     agg.tick();
     let s = agg.snapshot(pulsecheck::window::Window::OneMinute);
     assert_eq!(s.service.requests, 100_030);
+    let totals = agg.totals();
+    assert_eq!(totals.len(), 6, "3 series × 2 methods");
+    let counted: u64 = totals.iter().map(|t| t.totals.count()).sum();
+    let by_status: u64 = totals
+        .iter()
+        .flat_map(|t| t.totals.status_codes.values())
+        .sum();
+    assert_eq!((counted, by_status), (100_030, 100_030));
 }

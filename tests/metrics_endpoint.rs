@@ -1,6 +1,8 @@
 //! `GET /metrics` against real peers: Debian's `promtool check metrics` must accept the
 //! exposition (hostile route templates included), and a real Prometheus server scraping our
-//! endpoint every second must store our series with the values of the requests we sent.
+//! endpoint every second must store our series with the values of the requests we sent, and
+//! compute `rate()` and `histogram_quantile()` over our all-time counters that match requests
+//! of known durations.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -22,6 +24,8 @@ use serde_json::Value;
 /// Route templates a label value must survive: quotes, backslashes, braces and a newline.
 const QUOTED: &str = "/q/\"quoted\"/back\\slash/{id}";
 const NEWLINE: &str = "/nl/line\nbreak/{x}";
+/// What `/slow` sleeps: inside the `(0.25, 0.5]` bucket, so its p95 must come out there.
+const SLOW: Duration = Duration::from_millis(300);
 
 struct Pool;
 impl Check for Pool {
@@ -67,7 +71,17 @@ fn app(pulse: &Pulse) -> Router {
     Router::new()
         .route("/ok", get(|| async { "ok" }))
         .route("/fail", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
-        .route("/courses/{id}", get(|| async { "course" }))
+        .route(
+            "/courses/{id}",
+            get(|| async { "course" }).post(|| async { StatusCode::CREATED }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(SLOW).await;
+                "slow"
+            }),
+        )
         .merge(pulse.routes())
         .layer(pulse.layer())
 }
@@ -82,8 +96,9 @@ async fn serve(pulse: &Pulse) -> SocketAddr {
     addr
 }
 
-/// Sends the known traffic: 7 × 200 on `/ok`, 3 × 503 on `/fail`, 2 on `/courses/{id}`, and
-/// records 2 requests on the quoted route and 4 on the newline route into the aggregator.
+/// Sends the known traffic: 7 × 200 on `/ok`, 3 × 503 on `/fail`, 2 GET and 1 POST (201) on
+/// `/courses/{id}`, 1 × 404 on a path no route matches, and records 2 requests on the quoted
+/// route and 4 on the newline route into the aggregator.
 async fn traffic(pulse: &Pulse, addr: SocketAddr) {
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
@@ -96,6 +111,13 @@ async fn traffic(pulse: &Pulse, addr: SocketAddr) {
     for _ in 0..2 {
         assert_eq!(get("/courses/7").await.expect("course").status(), 200);
     }
+    let created = client
+        .post(format!("http://{addr}/courses/7"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), 201);
+    assert_eq!(get("/no/such/page").await.expect("404").status(), 404);
     // No request line can carry these templates' bytes (clients percent-encode quotes and
     // turn `\` into `/`), so they are recorded as the layer would record them.
     for (template, n) in [(QUOTED, 2), (NEWLINE, 4)] {
@@ -212,6 +234,21 @@ async fn promtool_accepts_the_exposition_with_hostile_route_templates() {
         "pulsecheck_pool_connections{check=\"db\",state=\"in_use\"} 1",
         "pulsecheck_build_info{version=\"9.9.9\"",
         "# TYPE pulsecheck_process_cpu_seconds_total counter",
+        // All-time counters, by route template, method and status code.
+        "# TYPE pulsecheck_http_server_request_duration_seconds histogram",
+        "# TYPE pulsecheck_http_server_requests_total counter",
+        "pulsecheck_http_server_requests_total{http_route=\"/ok\",http_request_method=\"GET\",http_response_status_code=\"200\"} 7",
+        "pulsecheck_http_server_requests_total{http_route=\"/fail\",http_request_method=\"GET\",http_response_status_code=\"503\"} 3",
+        "pulsecheck_http_server_requests_total{http_route=\"/courses/{id}\",http_request_method=\"POST\",http_response_status_code=\"201\"} 1",
+        "pulsecheck_http_server_requests_total{http_route=\"(unmatched)\",http_request_method=\"GET\",http_response_status_code=\"404\"} 1",
+        "pulsecheck_http_server_request_duration_seconds_bucket{http_route=\"/ok\",http_request_method=\"GET\",le=\"+Inf\"} 7",
+        "pulsecheck_http_server_request_duration_seconds_count{http_route=\"/ok\",http_request_method=\"GET\"} 7",
+        "pulsecheck_http_server_request_duration_seconds_count{http_route=\"/courses/{id}\",http_request_method=\"GET\"} 2",
+        // 12 ms: past le 0.01, inside le 0.025.
+        "pulsecheck_http_server_request_duration_seconds_bucket{http_route=\"/nl/line\\nbreak/{x}\",http_request_method=\"GET\",le=\"0.01\"} 0",
+        "pulsecheck_http_server_request_duration_seconds_bucket{http_route=\"/nl/line\\nbreak/{x}\",http_request_method=\"GET\",le=\"0.025\"} 4",
+        "pulsecheck_http_server_request_duration_seconds_sum{http_route=\"/nl/line\\nbreak/{x}\",http_request_method=\"GET\"} 0.048",
+        "pulsecheck_http_server_request_duration_seconds_count{http_route=\"/q/\\\"quoted\\\"/back\\\\slash/{id}\",http_request_method=\"GET\"} 2",
     ] {
         assert!(body.contains(line), "missing `{line}` in:\n{body}");
     }
@@ -330,6 +367,23 @@ impl Prometheus {
             log.lines().rev().take(15).collect::<Vec<_>>().join("\n")
         );
     }
+
+    /// Polls `promql` until its only series is within `lo..=hi`, and returns it.
+    async fn expect_between(&self, promql: &str, lo: f64, hi: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            last = self.query(promql).await;
+            if let [one] = last.as_slice() {
+                let got = one["value"][1].as_str().and_then(|s| s.parse::<f64>().ok());
+                if let Some(v) = got.filter(|v| (lo..=hi).contains(v)) {
+                    return v;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("{promql}: want {lo}..={hi}, last result {last:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,6 +458,63 @@ async fn a_real_prometheus_scrapes_our_series_with_the_values_we_sent() {
         8.0,
     )
     .await;
+
+    // All-time counters: `rate()` and `histogram_quantile()` over requests sent while
+    // Prometheus scrapes every second. One `/slow` first, so that both routes' series exist
+    // before the burst and their rates are extrapolated alike.
+    let count_slow = "pulsecheck_http_server_request_duration_seconds_count{http_route=\"/slow\",http_request_method=\"GET\"}";
+    let failed = "pulsecheck_http_server_requests_total{http_route=\"/fail\",http_request_method=\"GET\",http_response_status_code=\"503\"}";
+    let get = |path: &'static str| reqwest::get(format!("http://{addr}{path}"));
+    assert_eq!(get("/slow").await.expect("slow").status(), 200);
+    prom.expect_value(count_slow, 1.0).await;
+    prom.expect_value(failed, 3.0).await;
+    let sent = Instant::now();
+    for i in 0..8 {
+        assert_eq!(get("/slow").await.expect("slow").status(), 200);
+        if i % 2 == 0 {
+            assert_eq!(get("/fail").await.expect("fail").status(), 503);
+        }
+    }
+    assert!(sent.elapsed() >= SLOW * 8);
+    prom.expect_value(count_slow, 9.0).await;
+    prom.expect_value(failed, 7.0).await;
+
+    // Every `/slow` request took 300 ms and a little: all 8 new ones in the (0.25, 0.5]
+    // bucket, so the p95 is interpolated inside it (0.25 + 0.95 × 0.25 = 0.4875).
+    let p95 = prom
+        .expect_between(
+            "histogram_quantile(0.95, sum by (le) (rate(pulsecheck_http_server_request_duration_seconds_bucket{http_route=\"/slow\"}[1m])))",
+            0.25,
+            0.5,
+        )
+        .await;
+    // The mean from `_sum` / `_count` is the requests' real duration, not a bucket bound.
+    let mean = prom
+        .expect_between(
+            "rate(pulsecheck_http_server_request_duration_seconds_sum{http_route=\"/slow\"}[1m]) / rate(pulsecheck_http_server_request_duration_seconds_count{http_route=\"/slow\"}[1m])",
+            0.3,
+            0.45,
+        )
+        .await;
+    // 8 requests went out: the extrapolated increase is about that (9 + 8 / seconds sampled,
+    // as the series started at 1).
+    let increase = prom
+        .expect_between(
+            "sum(increase(pulsecheck_http_server_requests_total{http_route=\"/slow\"}[1m]))",
+            7.0,
+            10.0,
+        )
+        .await;
+    // Error ratio of the burst: 4 × 503 among 12 requests, about a third (each series'
+    // extrapolation to the range's edges moves it by a few percent).
+    let ratio = prom
+        .expect_between(
+            "sum(rate(pulsecheck_http_server_requests_total{http_route=~\"/slow|/fail\",http_response_status_code=~\"5..\"}[1m])) / sum(rate(pulsecheck_http_server_requests_total{http_route=~\"/slow|/fail\"}[1m]))",
+            0.25,
+            0.4,
+        )
+        .await;
+    eprintln!("/slow p95 {p95} s, mean {mean} s, increase {increase}; error ratio {ratio}");
 }
 
 #[tokio::test]

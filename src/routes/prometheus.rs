@@ -2,13 +2,15 @@
 //! (aggregator windows, cached health, the latest system sample); nothing is probed or
 //! recomputed from raw requests. A render is reused for up to a second ([`RENDER_TTL`]).
 //!
-//! The aggregator keeps sliding windows, not all-time totals, so request figures are gauges
-//! with a `window` label (`1m`, `5m`, `1h`): counts, error ratio and latency percentiles per
-//! window, for the service and per route template. Cumulative histograms (for `rate()` and
-//! `histogram_quantile()`) are the OTLP metric `http.server.request.duration`'s job.
+//! Request figures come twice: all-time counters for `rate()` and `histogram_quantile()`
+//! (`pulsecheck_http_server_request_duration_seconds` by route and method on the
+//! semantic-convention buckets, `pulsecheck_http_server_requests_total` by route, method and
+//! status code), and gauges over the aggregator's sliding windows (`window` label `1m`, `5m`,
+//! `1h`): counts, error ratio and latency percentiles, for the service and per route template.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -20,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use super::RouteState;
 use crate::budget::{BudgetStatus, evaluate};
 use crate::health::{BreakerState, CheckStatus, HealthStatus};
-use crate::window::{Snapshot, Window};
+use crate::layer::DURATION_BOUNDARIES;
+use crate::window::{DURATION_BUCKETS, RouteMethodTotals, Snapshot, Window};
 
 /// The content type of the text format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -60,6 +63,7 @@ pub(super) async fn metrics(State(st): State<RouteState>) -> Response {
 enum Kind {
     Gauge,
     Counter,
+    Histogram,
 }
 
 /// Writes families one after the other: HELP and TYPE once, before the family's first
@@ -107,17 +111,51 @@ impl Exposition {
             tracing::debug!(target: "pulsecheck", series = %line, "duplicate series left out of /metrics");
             return;
         }
-        if let Some((name, kind, help)) = self.pending.take() {
-            let kind = match kind {
-                Kind::Gauge => "gauge",
-                Kind::Counter => "counter",
-            };
-            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        }
+        self.header();
         self.out.push_str(&line);
         self.out.push(' ');
         push_value(&mut self.out, value);
         self.out.push('\n');
+    }
+
+    /// The family's HELP and TYPE, before its first sample.
+    fn header(&mut self) {
+        if let Some((name, kind, help)) = self.pending.take() {
+            let kind = match kind {
+                Kind::Gauge => "gauge",
+                Kind::Counter => "counter",
+                Kind::Histogram => "histogram",
+            };
+            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        }
+    }
+
+    /// One histogram series: a cumulative `_bucket` per `le`, `_sum` and `_count`. The labels
+    /// are escaped once for all its lines, and the series checked for repeats once.
+    fn histogram(&mut self, labels: &[(&str, &str)], les: &[String], buckets: &[u64], sum: f64) {
+        let mut l = String::with_capacity(96);
+        for (k, v) in labels {
+            l.push_str(k);
+            l.push_str("=\"");
+            escape_label_value(&mut l, v);
+            l.push_str("\",");
+        }
+        let key = format!("{}{{{l}}}", self.current);
+        if !self.series.insert(key) {
+            tracing::debug!(target: "pulsecheck", series = %l, "duplicate histogram left out of /metrics");
+            return;
+        }
+        self.header();
+        let name = self.current;
+        let mut cumulative = 0;
+        for (le, n) in les.iter().zip(buckets) {
+            cumulative += n;
+            let _ = writeln!(self.out, "{name}_bucket{{{l}le=\"{le}\"}} {cumulative}");
+        }
+        l.pop();
+        let _ = write!(self.out, "{name}_sum{{{l}}} ");
+        push_value(&mut self.out, sum);
+        let _ = writeln!(self.out, "\n{name}_count{{{l}}} {cumulative}");
     }
 
     fn opt(&mut self, labels: &[(&str, &str)], value: Option<f64>) {
@@ -164,6 +202,64 @@ const SERVICE_PERCENTILES: [(&str, Pick); 5] = [
     ("p999", |l| l.p999),
 ];
 
+/// `le` label values, the semantic-convention boundaries formatted once.
+fn le_labels() -> &'static [String; DURATION_BUCKETS] {
+    static LABELS: OnceLock<[String; DURATION_BUCKETS]> = OnceLock::new();
+    LABELS.get_or_init(|| {
+        std::array::from_fn(|i| match DURATION_BOUNDARIES.get(i) {
+            Some(b) => {
+                let mut s = String::new();
+                push_value(&mut s, *b);
+                s
+            }
+            None => "+Inf".to_owned(),
+        })
+    })
+}
+
+/// The all-time families: a histogram per route and method (status left out: route ×
+/// method × 15 buckets is already the largest family), and a counter per route, method and
+/// status code.
+fn cumulative(e: &mut Exposition, totals: &[RouteMethodTotals]) {
+    e.family(
+        "pulsecheck_http_server_request_duration_seconds",
+        Kind::Histogram,
+        "Duration of HTTP server requests since the process started, by route template and method.",
+    );
+    let les = le_labels();
+    for t in totals {
+        e.histogram(
+            &[
+                ("http_route", &t.route),
+                ("http_request_method", t.method.as_str()),
+            ],
+            les,
+            &t.totals.buckets,
+            t.totals.sum_seconds(),
+        );
+    }
+    e.family(
+        "pulsecheck_http_server_requests_total",
+        Kind::Counter,
+        "HTTP server requests since the process started, by route template, method and status code (a class such as `4xx` for rare codes past a route's first 16).",
+    );
+    let mut code = String::with_capacity(4);
+    for t in totals {
+        for (status, n) in &t.totals.status_codes {
+            code.clear();
+            let _ = write!(code, "{status}");
+            e.sample(
+                &[
+                    ("http_route", &t.route),
+                    ("http_request_method", t.method.as_str()),
+                    ("http_response_status_code", &code),
+                ],
+                *n as f64,
+            );
+        }
+    }
+}
+
 /// The whole exposition.
 pub(crate) fn render(st: &RouteState) -> String {
     let mut e = Exposition::new();
@@ -191,6 +287,8 @@ pub(crate) fn render(st: &RouteState) -> String {
         "Seconds since the aggregator started.",
     );
     e.sample(&[], st.aggregator.uptime_s() as f64);
+
+    cumulative(&mut e, &st.aggregator.totals());
 
     // --- The service over each window. ---
     e.family(
@@ -593,6 +691,50 @@ pub(crate) fn render(st: &RouteState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_with_inf_sum_and_count() {
+        use crate::layer::HttpMethod;
+        use crate::window::{RequestTotals, StatusLabel};
+        let mut t = RequestTotals::default();
+        t.buckets[0] = 2;
+        t.buckets[3] = 1;
+        t.buckets[DURATION_BUCKETS - 1] = 1;
+        t.sum_us = 12_500_000;
+        t.status_codes.insert(StatusLabel::Code(200), 3);
+        t.status_codes.insert(StatusLabel::Class(5), 1);
+        let mut e = Exposition::new();
+        cumulative(
+            &mut e,
+            &[RouteMethodTotals {
+                route: "/a/\"{id}\"".into(),
+                method: HttpMethod::Get,
+                totals: t,
+            }],
+        );
+        let h = "pulsecheck_http_server_request_duration_seconds";
+        let l = r#"http_route="/a/\"{id}\"",http_request_method="GET""#;
+        for line in [
+            format!("# TYPE {h} histogram\n"),
+            format!("{h}_bucket{{{l},le=\"0.005\"}} 2\n"),
+            format!("{h}_bucket{{{l},le=\"0.025\"}} 2\n"),
+            format!("{h}_bucket{{{l},le=\"0.05\"}} 3\n"),
+            format!("{h}_bucket{{{l},le=\"10\"}} 3\n"),
+            format!("{h}_bucket{{{l},le=\"+Inf\"}} 4\n"),
+            format!("{h}_sum{{{l}}} 12.5\n"),
+            format!("{h}_count{{{l}}} 4\n"),
+            "# TYPE pulsecheck_http_server_requests_total counter\n".to_owned(),
+            format!(
+                "pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"200\"}} 3\n"
+            ),
+            format!(
+                "pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"5xx\"}} 1\n"
+            ),
+        ] {
+            assert!(e.out.contains(&line), "missing {line:?} in\n{}", e.out);
+        }
+        assert_eq!(e.out.matches("_bucket{").count(), DURATION_BUCKETS);
+    }
 
     #[test]
     fn label_values_escape_backslash_quote_and_newline() {

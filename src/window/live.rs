@@ -10,6 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use opentelemetry::trace::TraceId;
 
 use super::buckets;
+use super::cumulative::SeriesCounters;
 use super::slot::Slot;
 
 /// Status codes are 100..=999; one counter each.
@@ -37,6 +38,8 @@ pub(crate) struct LiveSeries {
     /// request that sets a new maximum (rare once a slot has data); never waited on.
     slowest: Mutex<Option<(u64, TraceId)>>,
     failures: Mutex<Vec<TraceId>>,
+    /// All-time counters per method, never drained (read by `/metrics`).
+    pub(crate) cumulative: SeriesCounters,
 }
 
 impl LiveSeries {
@@ -51,6 +54,7 @@ impl LiveSeries {
             status: (0..STATUS_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             slowest: Mutex::new(None),
             failures: Mutex::new(Vec::with_capacity(FAILURE_EXEMPLARS)),
+            cumulative: SeriesCounters::default(),
         }
     }
 
@@ -201,6 +205,19 @@ impl Shards {
         }
     }
 
+    /// Adds series `index`'s all-time counters of every shard to `out[method]`.
+    pub(crate) fn add_cumulative(
+        &self,
+        index: usize,
+        out: &mut [Option<super::RequestTotals>; crate::layer::HttpMethod::COUNT],
+    ) {
+        for shard in self.shards.iter() {
+            if let Some(s) = shard.series[index].get() {
+                s.cumulative.add_to(out);
+            }
+        }
+    }
+
     /// Bytes held by the live counters (for the memory benchmark).
     pub(crate) fn allocated_bytes(&self) -> usize {
         let per = std::mem::size_of::<LiveSeries>()
@@ -209,7 +226,8 @@ impl Shards {
             + FAILURE_EXEMPLARS * std::mem::size_of::<TraceId>();
         self.shards
             .iter()
-            .map(|s| s.series.iter().filter(|x| x.get().is_some()).count() * per)
+            .flat_map(|s| s.series.iter().filter_map(|x| x.get()))
+            .map(|x| per + x.cumulative.allocated_bytes())
             .sum()
     }
 }

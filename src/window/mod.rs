@@ -35,6 +35,7 @@
 
 pub mod buckets;
 mod clock;
+mod cumulative;
 mod live;
 mod rings;
 mod slot;
@@ -46,10 +47,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cumulative::{CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
 pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
 pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
 
-use crate::layer::{Recorder, RequestRecord, RouteId, RouteTable};
+use crate::layer::{HttpMethod, Recorder, RequestRecord, RouteId, RouteTable};
 use live::Shards;
 use rings::{LongHistory, SeriesWindows};
 use slot::Slot;
@@ -209,7 +211,8 @@ impl Aggregator {
         }
     }
 
-    /// Records one request. The hot path: a few relaxed atomic adds.
+    /// Records one request. The hot path: a few relaxed atomic adds into the windows and
+    /// the all-time counters.
     #[inline]
     pub fn record(&self, r: &RequestRecord) {
         let index = match r.route {
@@ -221,12 +224,61 @@ impl Aggregator {
             return;
         }
         let ns = u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX);
-        self.inner.shards.current().series(index).record(
+        let series = self.inner.shards.current().series(index);
+        series.record(
             r.status,
             ns,
             self.inner.errors.is_error(r.status),
             r.trace_id,
         );
+        series.cumulative.record(r.method, r.status, ns);
+    }
+
+    /// All-time counts (a duration histogram on the semantic-convention boundaries and
+    /// requests per status code) of every route and method that has seen a request, in route
+    /// id order (unmatched and overflow first). Read from the live counters: it includes
+    /// requests the ticker has not folded yet.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
+    /// use pulsecheck::window::{Aggregator, AggregatorConfig, StatusLabel};
+    ///
+    /// let routes = std::sync::Arc::new(RouteTable::default());
+    /// let agg = Aggregator::new(AggregatorConfig::default(), routes.clone());
+    /// let route = Some(routes.resolve("/users/{id}"));
+    /// for (ms, status) in [(3, 200), (40, 200), (900, 503)] {
+    ///     agg.record(&RequestRecord { method: HttpMethod::Get, route, status,
+    ///         duration: Duration::from_millis(ms), trace_id: None });
+    /// }
+    /// let all = agg.totals();
+    /// assert_eq!((all[0].route.as_str(), all[0].method), ("/users/{id}", HttpMethod::Get));
+    /// let t = &all[0].totals;
+    /// assert_eq!(t.count(), 3);
+    /// assert_eq!(t.buckets[0], 1); // le 0.005
+    /// assert_eq!(t.status_codes[&StatusLabel::Code(503)], 1);
+    /// assert!((t.sum_seconds() - 0.943).abs() < 1e-9);
+    /// ```
+    pub fn totals(&self) -> Vec<RouteMethodTotals> {
+        let mut out = Vec::new();
+        for index in 0..self.inner.shards.series_count() {
+            let mut per_method: [Option<RequestTotals>; HttpMethod::COUNT] = Default::default();
+            self.inner.shards.add_cumulative(index, &mut per_method);
+            if per_method.iter().all(Option::is_none) {
+                continue;
+            }
+            let route = self.series_name(index);
+            for (m, totals) in per_method.into_iter().enumerate() {
+                if let Some(totals) = totals {
+                    out.push(RouteMethodTotals {
+                        route: route.clone(),
+                        method: HttpMethod::ALL[m],
+                        totals,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Folds everything recorded since the last tick into the current second's slot, and
