@@ -20,12 +20,14 @@
 //!
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
 //! - [`layer`]: the request instrumentation layer, usable on its own.
+//! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
 //! - [`system`]: process and host resources sampled in the background (`/health/system`).
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod alert;
 pub mod budget;
+pub mod client;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "grpc")]

@@ -54,6 +54,7 @@ use opentelemetry::propagation::TextMapPropagator;
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
 pub use method::HttpMethod;
+pub(crate) use propagation::default_propagator;
 pub use propagation::TraceResponseHeaders;
 pub use recorder::{Recorder, RequestRecord};
 pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
