@@ -84,7 +84,7 @@ impl ClientSpan {
                 span.record("server.address", host.trim_matches(['[', ']']));
             }
             if let Some(port) = uri.port_u16().or_else(|| default_port(uri)) {
-                span.record("server.port", port);
+                span.record("server.port", i64::from(port));
             }
             span.record("url.full", url_full.as_str());
         }

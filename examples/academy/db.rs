@@ -154,7 +154,7 @@ impl Db {
         let rows: Vec<CourseRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
         });
-        tracing::Span::current().record("db.response.returned_rows", rows.len());
+        tracing::Span::current().record("db.response.returned_rows", rows.len() as i64);
         Ok(rows.into_iter().map(Course::from).collect())
     }
 

@@ -16,6 +16,8 @@ pub struct SmtpOptions<'a> {
     pub auth: Option<(&'a str, &'a str)>,
     /// `(cert, key)` PEM files: STARTTLS offered.
     pub starttls: Option<(&'a Path, &'a Path)>,
+    /// Also print one `MESSAGE {json}` line (from, to, subject, body) per message received.
+    pub messages: bool,
 }
 
 pub struct SmtpServer {
@@ -38,6 +40,9 @@ impl SmtpServer {
         }
         if let Some((cert, key)) = options.starttls {
             cmd.arg("--starttls").arg(cert).arg(key);
+        }
+        if options.messages {
+            cmd.arg("--messages");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -73,6 +78,16 @@ impl SmtpServer {
             _stdin: stdin,
             events,
         }
+    }
+
+    /// The messages received (needs `SmtpOptions::messages`), as JSON objects with `from`,
+    /// `to` (a list), `subject` and `body`.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.events()
+            .iter()
+            .filter_map(|l| l.strip_prefix("MESSAGE "))
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect()
     }
 
     /// The commands handled so far, waiting briefly for the last lines to arrive.
