@@ -27,9 +27,9 @@
 
 pub mod alert;
 pub mod budget;
-pub mod client;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod client;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;

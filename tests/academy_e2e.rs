@@ -239,11 +239,10 @@ async fn academy_with_every_peer_under_load() {
         "{rows:?}"
     );
     assert_eq!(rows.len(), 9, "bad input writes no row: {rows:?}");
-    let migrations: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&pg)
-            .await
-            .expect("sqlx migrations table");
+    let migrations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pg)
+        .await
+        .expect("sqlx migrations table");
     assert_eq!(migrations, 2);
     pg.close().await;
 
@@ -276,12 +275,16 @@ async fn academy_with_every_peer_under_load() {
         .iter()
         .find(|m| m["to"] == json!(["ada@example.com"]))
         .expect("ada's confirmation");
-    assert_eq!(ada["subject"], "You are enrolled: Rust for Backend Engineers");
-    assert!(
-        ada["body"].as_str().unwrap().contains("$199.00"),
-        "{ada}"
+    assert_eq!(
+        ada["subject"],
+        "You are enrolled: Rust for Backend Engineers"
     );
-    assert!(!messages.iter().any(|m| m["to"] == json!(["broke@example.com"])));
+    assert!(ada["body"].as_str().unwrap().contains("$199.00"), "{ada}");
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m["to"] == json!(["broke@example.com"]))
+    );
 
     // The stand-in: authenticated payment calls with idempotency keys and trace context.
     let seen = stand_in.seen();
@@ -292,7 +295,10 @@ async fn academy_with_every_peer_under_load() {
     assert_eq!(intents.len(), 8, "1 + 1 declined + 6 from the load");
     for s in &intents {
         assert_eq!(s.header("authorization"), format!("Bearer {STRIPE_KEY}"));
-        assert!(s.header("idempotency-key").starts_with("academy-enrollment-"));
+        assert!(
+            s.header("idempotency-key")
+                .starts_with("academy-enrollment-")
+        );
         assert!(s.body.contains("currency=usd"), "{}", s.body);
         assert!(s.header("traceparent").starts_with("00-"), "{s:?}");
     }
@@ -302,7 +308,11 @@ async fn academy_with_every_peer_under_load() {
         .collect();
     assert_eq!(orders.len(), 1);
     assert!(orders[0].header("authorization").starts_with("Bearer "));
-    assert!(orders[0].body.contains(r#""value":"149.00""#), "{}", orders[0].body);
+    assert!(
+        orders[0].body.contains(r#""value":"149.00""#),
+        "{}",
+        orders[0].body
+    );
 
     // Prometheus scraped the academy: its per-route series and the payment breakers.
     prom.wait_for(
@@ -361,9 +371,11 @@ async fn academy_with_every_peer_under_load() {
         attr_int(&client.attributes, "http.response.status_code"),
         Some(200)
     );
-    let server = wait_for("the enrollment SERVER span", Duration::from_secs(10), || {
-        by_id(&rx.store.spans(), &client.parent_span_id).cloned()
-    })
+    let server = wait_for(
+        "the enrollment SERVER span",
+        Duration::from_secs(10),
+        || by_id(&rx.store.spans(), &client.parent_span_id).cloned(),
+    )
     .await;
     assert_eq!(server.kind, SpanKind::Server as i32);
     assert_eq!(server.name, "POST /api/enrollments");
@@ -414,8 +426,14 @@ async fn academy_with_every_peer_under_load() {
             _ => None,
         })
         .collect();
-    assert!(cache_hits.contains(&true), "no cache hit among {cache_hits:?}");
-    assert!(cache_hits.contains(&false), "no cache miss among {cache_hits:?}");
+    assert!(
+        cache_hits.contains(&true),
+        "no cache hit among {cache_hits:?}"
+    );
+    assert!(
+        cache_hits.contains(&false),
+        "no cache miss among {cache_hits:?}"
+    );
     for name in [
         "INSERT academy_enrollments",
         "UPDATE academy_enrollments",
@@ -438,8 +456,7 @@ async fn academy_with_every_peer_under_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_provider_opens_the_shared_breaker_and_redis_outages_degrade_to_the_database()
-{
+async fn a_failing_provider_opens_the_shared_breaker_and_redis_outages_degrade_to_the_database() {
     let stand_in = stand_in::StandIn::start().await;
     stand_in.respond_at("/v1/payment_intents", 500);
     let dead_redis = format!("redis://127.0.0.1:{}/0", procs::free_port());

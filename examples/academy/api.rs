@@ -60,7 +60,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
             Self::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
-            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            Self::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
             Self::CourseFull => (
                 StatusCode::CONFLICT,
                 "course_full",
@@ -90,7 +94,10 @@ impl IntoResponse for ApiError {
             Self::PaymentFailed(provider) => (
                 StatusCode::BAD_GATEWAY,
                 "payment_provider_error",
-                format!("{} did not complete the payment; nothing was charged twice, retry later", provider.as_str()),
+                format!(
+                    "{} did not complete the payment; nothing was charged twice, retry later",
+                    provider.as_str()
+                ),
             ),
             Self::Internal(e) => {
                 tracing::error!(error = %e, "database error");
@@ -157,7 +164,9 @@ struct Valid {
 
 fn validate(body: NewEnrollment, payments: &Payments) -> Result<Valid, ApiError> {
     if body.course_id <= 0 {
-        return Err(ApiError::BadRequest("course_id must be a positive integer".into()));
+        return Err(ApiError::BadRequest(
+            "course_id must be a positive integer".into(),
+        ));
     }
     let email = body.email.trim();
     if email.len() > MAX_EMAIL_LEN {
@@ -165,9 +174,9 @@ fn validate(body: NewEnrollment, payments: &Payments) -> Result<Valid, ApiError>
             "email must be at most {MAX_EMAIL_LEN} characters"
         )));
     }
-    let email: lettre::Address = email
-        .parse()
-        .map_err(|_| ApiError::BadRequest("email must be an address such as ada@example.com".into()))?;
+    let email: lettre::Address = email.parse().map_err(|_| {
+        ApiError::BadRequest("email must be an address such as ada@example.com".into())
+    })?;
     let provider = match body.provider.as_deref().map(str::trim) {
         None | Some("") => payments.default_provider(),
         Some(name) => {
@@ -265,7 +274,10 @@ async fn create_enrollment(
                         .db
                         .settle_enrollment(id, EnrollmentStatus::Paid, Some(&receipt.id))
                         .await?;
-                    (id, json!({ "provider": provider.as_str(), "id": receipt.id }))
+                    (
+                        id,
+                        json!({ "provider": provider.as_str(), "id": receipt.id }),
+                    )
                 }
                 Err(e) => {
                     let settled = match e {
@@ -296,8 +308,17 @@ async fn create_enrollment(
             if sent { "sent" } else { "failed" }
         }
     };
-    let enrollment_status = if payment.is_null() { "confirmed" } else { "paid" };
-    tracing::info!(enrollment_id = id, course_id = course.id, status = enrollment_status, "enrollment created");
+    let enrollment_status = if payment.is_null() {
+        "confirmed"
+    } else {
+        "paid"
+    };
+    tracing::info!(
+        enrollment_id = id,
+        course_id = course.id,
+        status = enrollment_status,
+        "enrollment created"
+    );
     Ok((
         StatusCode::CREATED,
         Json(json!({

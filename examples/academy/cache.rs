@@ -114,9 +114,7 @@ enum Failure {
     Redis(redis::RedisError),
 }
 
-async fn bounded<T>(
-    command: impl Future<Output = redis::RedisResult<T>>,
-) -> Result<T, Failure> {
+async fn bounded<T>(command: impl Future<Output = redis::RedisResult<T>>) -> Result<T, Failure> {
     match tokio::time::timeout(REDIS_TIMEOUT, command).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Failure::Redis(e)),

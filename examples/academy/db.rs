@@ -152,7 +152,9 @@ impl Db {
     pub(crate) async fn courses(&self) -> Result<Vec<Course>, sqlx::Error> {
         let sql = format!("{COURSES}{GROUP} ORDER BY c.id");
         let rows: Vec<CourseRow> = on_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?
         });
         tracing::Span::current().record("db.response.returned_rows", rows.len() as i64);
         Ok(rows.into_iter().map(Course::from).collect())

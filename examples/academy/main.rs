@@ -133,8 +133,8 @@ async fn state() -> Result<AppState, Box<dyn std::error::Error>> {
                 })?),
                 None => CACHE_TTL_DEFAULT,
             };
-            let cache = CourseCache::new(&url, ttl)
-                .map_err(|_| "REDIS_URL is not a valid redis:// URL")?;
+            let cache =
+                CourseCache::new(&url, ttl).map_err(|_| "REDIS_URL is not a valid redis:// URL")?;
             Some(Arc::new(cache))
         }
         None => None,

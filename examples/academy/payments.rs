@@ -136,7 +136,10 @@ pub(crate) struct PendingCharge<'a> {
 }
 
 impl Payments {
-    pub(crate) fn new(stripe: Option<Stripe>, paypal: Option<Paypal>) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(
+        stripe: Option<Stripe>,
+        paypal: Option<Paypal>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
@@ -254,7 +257,10 @@ impl Stripe {
             .post(format!("{}/v1/payment_intents", self.base))
             .bearer_auth(&self.key.0)
             // A retried request for the same enrollment never charges twice.
-            .header("idempotency-key", format!("academy-enrollment-{enrollment}"))
+            .header(
+                "idempotency-key",
+                format!("academy-enrollment-{enrollment}"),
+            )
             .form(&form);
         let response = pulsecheck::client::send(request)
             .await

@@ -20,7 +20,8 @@ impl Prometheus {
     /// Starts Prometheus scraping `http://{target}/metrics` as job `job`.
     pub fn start(job: &str, target: SocketAddr) -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("pulsecheck-prom-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("pulsecheck-prom-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("temp dir");
         let config = format!(
