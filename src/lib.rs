@@ -20,6 +20,7 @@
 //!
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
 //! - [`layer`]: the request instrumentation layer, usable on its own.
+//! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
 //! - [`system`]: process and host resources sampled in the background (`/health/system`).
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
@@ -28,6 +29,7 @@ pub mod alert;
 pub mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod client;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;

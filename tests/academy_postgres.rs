@@ -68,7 +68,7 @@ async fn academy_serves_from_postgres_with_traced_queries() {
         .send()
         .await
         .unwrap();
-    assert_eq!(invalid.status(), 422);
+    assert_eq!(invalid.status(), 400);
 
     let insert = wait_for("the INSERT span", Duration::from_secs(20), || {
         rx.store

@@ -55,6 +55,7 @@ pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
 pub use method::HttpMethod;
 pub use propagation::TraceResponseHeaders;
+pub(crate) use propagation::default_propagator;
 pub use recorder::{Recorder, RequestRecord};
 pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
 pub use route::{DEFAULT_MAX_ROUTES, OVERFLOW_ROUTE, RouteId, RouteTable};

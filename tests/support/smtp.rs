@@ -29,6 +29,17 @@ impl SmtpServer {
     /// Starts the server on a free port and waits until it accepts connections. Panics with
     /// the reason when Python or aiosmtpd is missing (`scripts/test.sh` installs it).
     pub fn start(options: SmtpOptions<'_>) -> Self {
+        Self::start_with(options, false)
+    }
+
+    /// [`start`](Self::start), also recording every message received for
+    /// [`messages`](Self::messages).
+    #[allow(dead_code)] // tests/academy_e2e.rs
+    pub fn start_recording_messages(options: SmtpOptions<'_>) -> Self {
+        Self::start_with(options, true)
+    }
+
+    fn start_with(options: SmtpOptions<'_>, messages: bool) -> Self {
         let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
         let mut cmd = Command::new("python3");
@@ -38,6 +49,9 @@ impl SmtpServer {
         }
         if let Some((cert, key)) = options.starttls {
             cmd.arg("--starttls").arg(cert).arg(key);
+        }
+        if messages {
+            cmd.arg("--messages");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -73,6 +87,17 @@ impl SmtpServer {
             _stdin: stdin,
             events,
         }
+    }
+
+    /// The messages received (needs [`start_recording_messages`](Self::start_recording_messages)), as JSON objects with `from`,
+    /// `to` (a list), `subject` and `body`.
+    #[allow(dead_code)] // tests/academy_e2e.rs
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.events()
+            .iter()
+            .filter_map(|l| l.strip_prefix("MESSAGE "))
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect()
     }
 
     /// The commands handled so far, waiting briefly for the last lines to arrive.

@@ -1,12 +1,17 @@
 """A real SMTP server for tests/health_checks.rs, on aiosmtpd.
 
 Usage: smtp_server.py PORT [--auth USER:PASSWORD] [--starttls CERT KEY] [--implicit-tls CERT KEY]
+                      [--messages]
 
 Prints READY once it accepts connections, then one line per command it handled (EHLO, STARTTLS,
 AUTH <mechanism> ok|fail, MAIL, RCPT, DATA, QUIT), flushed, so the test can assert what the
-client did. Exits when its standard input closes (the test ended) or on SIGTERM.
+client did. With --messages, each received message is also printed as one line
+`MESSAGE {"from", "to", "subject", "body"}` (JSON). Exits when its standard input closes (the test ended) or on SIGTERM.
 """
 
+import email
+import email.policy
+import json
 import logging
 import ssl
 import sys
@@ -21,6 +26,9 @@ def log(line):
 
 
 class Recorder:
+    def __init__(self, messages=False):
+        self.messages = messages
+
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         log("EHLO")
@@ -42,6 +50,15 @@ class Recorder:
 
     async def handle_DATA(self, server, session, envelope):
         log("DATA")
+        if self.messages:
+            msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            body = msg.get_body(preferencelist=("plain",))
+            log("MESSAGE " + json.dumps({
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(msg.get("subject", "")),
+                "body": body.get_content() if body is not None else "",
+            }))
         return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope):
@@ -57,6 +74,7 @@ def main():
     port = int(args.pop(0))
     user = password = None
     starttls = implicit = None
+    messages = False
     while args:
         flag = args.pop(0)
         if flag == "--auth":
@@ -65,6 +83,8 @@ def main():
             starttls = (args.pop(0), args.pop(0))
         elif flag == "--implicit-tls":
             implicit = (args.pop(0), args.pop(0))
+        elif flag == "--messages":
+            messages = True
         else:
             raise SystemExit(f"unknown flag {flag}")
 
@@ -89,7 +109,7 @@ def main():
     if starttls:
         kwargs.update(tls_context=context(starttls), require_starttls=False)
     controller = Controller(
-        Recorder(),
+        Recorder(messages),
         hostname="127.0.0.1",
         port=port,
         ssl_context=context(implicit) if implicit else None,

@@ -1,5 +1,6 @@
 //! A local HTTP server standing in for Stripe and PayPal: records every request and answers
-//! with the status the test sets.
+//! with the status the test sets. Payment calls (`POST /v1/payment_intents`,
+//! `POST /v2/checkout/orders`) get the bodies the real APIs send.
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ impl Seen {
 
 struct Shared {
     status: AtomicU16,
+    /// Per-path statuses that win over `status`.
+    paths: Mutex<Vec<(String, u16)>>,
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -41,6 +44,7 @@ impl StandIn {
     pub async fn start() -> Self {
         let shared = Arc::new(Shared {
             status: AtomicU16::new(200),
+            paths: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
         });
         let app = Router::new()
@@ -57,6 +61,14 @@ impl StandIn {
         self.shared.status.store(status, Ordering::SeqCst);
     }
 
+    /// Answer later requests to `path` with `status` (other paths keep theirs).
+    #[allow(dead_code)] // tests/academy_e2e.rs
+    pub fn respond_at(&self, path: &str, status: u16) {
+        let mut paths = self.shared.paths.lock().unwrap();
+        paths.retain(|(p, _)| p != path);
+        paths.push((path.to_owned(), status));
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
     }
@@ -69,6 +81,7 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
+    let path = uri.path().to_owned();
     shared.seen.lock().unwrap().push(Seen {
         method,
         path_and_query: uri
@@ -78,10 +91,24 @@ async fn record(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
-    let status = StatusCode::from_u16(shared.status.load(Ordering::SeqCst)).unwrap();
-    // What a real API might put in a body: the check must never show it.
-    (
-        status,
-        r#"{"access_token":"A21AAbody-token-secret","available":[]}"#.to_owned(),
-    )
+    let code = shared
+        .paths
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, s)| *s)
+        .unwrap_or_else(|| shared.status.load(Ordering::SeqCst));
+    let status = StatusCode::from_u16(code).unwrap();
+    let n = shared.seen.lock().unwrap().len();
+    let body = match (path.as_str(), status.is_success()) {
+        ("/v1/payment_intents", true) => {
+            format!(r#"{{"id":"pi_standin_{n}","object":"payment_intent","status":"succeeded"}}"#)
+        }
+        ("/v1/payment_intents", false) if code == 402 => r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds"}}"#.to_owned(),
+        ("/v2/checkout/orders", true) => format!(r#"{{"id":"ORDER-STANDIN-{n}","status":"COMPLETED"}}"#),
+        // What a real API might put in a body: the check must never show it.
+        _ => r#"{"access_token":"A21AAbody-token-secret","available":[]}"#.to_owned(),
+    };
+    (status, body)
 }

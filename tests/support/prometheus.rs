@@ -1,0 +1,93 @@
+//! A real Prometheus server (Debian's `prometheus` package) scraping one target every second,
+//! with its own data directory and port, killed and removed when dropped.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::procs::free_port;
+
+pub struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `http://{target}/metrics` as job `job`.
+    pub fn start(job: &str, target: SocketAddr) -> Self {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("pulsecheck-prom-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: {job}\n    metrics_path: /metrics\n    \
+             static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).expect("config");
+        let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("prometheus not runnable ({e}): install Debian's `prometheus` package (scripts/test.sh does)")
+            });
+        Self { child, dir, port }
+    }
+
+    /// The instant vector for `promql` (empty when Prometheus is not answering yet).
+    pub async fn query(&self, promql: &str) -> Vec<Value> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let Ok(resp) = reqwest::Client::new()
+            .get(url)
+            .query(&[("query", promql)])
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        let v: Value = resp.json().await.unwrap_or_default();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls `promql` until `accept` takes its result, or panics with the last result and
+    /// the server's log.
+    pub async fn wait_for(
+        &self,
+        promql: &str,
+        within: Duration,
+        accept: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            last = self.query(promql).await;
+            if accept(&last) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+        panic!(
+            "{promql}: last result {last:?}\nprometheus log tail:\n{}",
+            log.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
