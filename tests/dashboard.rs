@@ -31,7 +31,9 @@ impl Check for Db {
         "db".into()
     }
     async fn check(&self) -> Result<Observation, CheckError> {
-        Ok(Observation::pass().detail("pool_size", 10).detail("in_use", 2))
+        Ok(Observation::pass()
+            .detail("pool_size", 10)
+            .detail("in_use", 2))
     }
 }
 
@@ -77,7 +79,11 @@ fn app(pulse: &Pulse) -> Router {
         .layer(pulse.layer())
 }
 
-async fn call(app: &Router, uri: &str, accept: Option<&str>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+async fn call(
+    app: &Router,
+    uri: &str,
+    accept: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut req = Request::get(uri);
     if let Some(a) = accept {
         req = req.header("accept", a);
@@ -124,7 +130,10 @@ async fn json_after_tick(app: &Router, query: &str, n: u64) -> Value {
         if sum(points(&d), "requests") >= n {
             return d;
         }
-        assert!(Instant::now() < deadline, "series never reached {n} requests: {d}");
+        assert!(
+            Instant::now() < deadline,
+            "series never reached {n} requests: {d}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -137,15 +146,26 @@ async fn json_composes_every_endpoint_and_the_series_holds_the_requests_sent() {
         assert_eq!(call(&app, "/ok", None).await.0, StatusCode::OK);
     }
     for _ in 0..5 {
-        assert_eq!(call(&app, "/fail", None).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            call(&app, "/fail", None).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
     for ms in [30, 60] {
-        assert_eq!(call(&app, &format!("/slow/{ms}"), None).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&app, &format!("/slow/{ms}"), None).await.0,
+            StatusCode::OK
+        );
     }
     let d = json_after_tick(&app, "", 27).await;
 
     assert_eq!(d["version"], "1.2.3");
-    assert!(d["generated_at"].as_str().expect("generated_at").ends_with('Z'));
+    assert!(
+        d["generated_at"]
+            .as_str()
+            .expect("generated_at")
+            .ends_with('Z')
+    );
     assert!(d["uptime_s"].is_u64());
     assert_eq!(d["window"], "5m");
     // As /health answers.
@@ -154,8 +174,14 @@ async fn json_composes_every_endpoint_and_the_series_holds_the_requests_sent() {
     assert_eq!(d["health"]["checks"][PAYMENTS]["status"], "down");
     assert_eq!(d["health"]["checks"][PAYMENTS]["circuit"], "closed");
     // As /health/budget answers.
-    let budgets = d.pointer("/budget/budgets").and_then(Value::as_array).expect("budgets");
-    assert!(budgets.iter().any(|b| b["name"] == "latency_p95_ms"), "{budgets:?}");
+    let budgets = d
+        .pointer("/budget/budgets")
+        .and_then(Value::as_array)
+        .expect("budgets");
+    assert!(
+        budgets.iter().any(|b| b["name"] == "latency_p95_ms"),
+        "{budgets:?}"
+    );
     assert!(d.pointer("/budget/slos").is_some_and(Value::is_array));
     // As /health/metrics answers, for the same window.
     let m = &d["metrics"];
@@ -170,8 +196,14 @@ async fn json_composes_every_endpoint_and_the_series_holds_the_requests_sent() {
     assert!(!pts.is_empty() && pts.len() <= 31, "{} points", pts.len());
     assert!(sum(pts, "requests") >= 27);
     assert!(sum(pts, "errors") >= 5);
-    let busy = pts.iter().find(|p| p["requests"].as_u64() > Some(0)).expect("a busy slot");
-    let (p50, p99) = (busy["p50"].as_f64().expect("p50"), busy["p99"].as_f64().expect("p99"));
+    let busy = pts
+        .iter()
+        .find(|p| p["requests"].as_u64() > Some(0))
+        .expect("a busy slot");
+    let (p50, p99) = (
+        busy["p50"].as_f64().expect("p50"),
+        busy["p99"].as_f64().expect("p99"),
+    );
     assert!(p50 > 0.0 && p99 >= p50 && p99 >= 29.0, "{busy}");
     assert!(busy["rps"].as_f64().expect("rps") > 0.0);
     assert!(busy["error_rate"].as_f64().expect("error_rate") > 0.0);
@@ -259,13 +291,21 @@ async fn browsers_get_the_page_with_a_csp_allowing_only_this_origin() {
         let (status, h, _) = call(&app, uri, accept).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
-            h["content-type"].to_str().expect("ct").starts_with("application/json"),
+            h["content-type"]
+                .to_str()
+                .expect("ct")
+                .starts_with("application/json"),
             "{uri} {accept:?}"
         );
         assert_eq!(h["vary"], "accept");
     }
     let (_, h, _) = call(&app, "/health/dashboard?format=html", None).await;
-    assert!(h["content-type"].to_str().expect("ct").starts_with("text/html"));
+    assert!(
+        h["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/html")
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -275,7 +315,10 @@ const TOKEN: &str = "s3cret-admin-token";
 
 /// Stands in for the admin auth layer: the page's data (`format=json`) needs the bearer
 /// token; the page itself does not.
-async fn require_token(req: Request<Body>, next: axum::middleware::Next) -> axum::response::Response {
+async fn require_token(
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let wants_data = req.uri().query().is_some_and(|q| q.contains("format=json"));
     let authorised = req
@@ -289,7 +332,9 @@ async fn require_token(req: Request<Body>, next: axum::middleware::Next) -> axum
 }
 
 async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
@@ -326,7 +371,11 @@ impl Drop for Browser {
 }
 
 fn chromium() -> PathBuf {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] {
+    for p in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
         if Path::new(p).exists() {
             return p.into();
         }
@@ -385,12 +434,16 @@ async fn launch() -> (Browser, String) {
                 return (browser, format!("ws://127.0.0.1:{port}{path}"));
             }
         }
-        assert!(Instant::now() < deadline, "Chromium did not open its DevTools port");
+        assert!(
+            Instant::now() < deadline,
+            "Chromium did not open its DevTools port"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A DevTools protocol connection: commands in order, events collected as they arrive.
 struct Cdp {
@@ -401,8 +454,14 @@ struct Cdp {
 
 impl Cdp {
     async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("DevTools WebSocket");
-        Self { ws, next_id: 0, events: Vec::new() }
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("DevTools WebSocket");
+        Self {
+            ws,
+            next_id: 0,
+            events: Vec::new(),
+        }
     }
 
     async fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
@@ -413,13 +472,22 @@ impl Cdp {
             msg["sessionId"] = json!(s);
         }
         self.ws
-            .send(tokio_tungstenite::tungstenite::Message::text(msg.to_string()))
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                msg.to_string(),
+            ))
             .await
             .expect("send to DevTools");
         loop {
-            let frame = self.ws.next().await.expect("DevTools closed").expect("DevTools read");
+            let frame = self
+                .ws
+                .next()
+                .await
+                .expect("DevTools closed")
+                .expect("DevTools read");
             let Ok(text) = frame.to_text() else { continue };
-            let Ok(v) = serde_json::from_str::<Value>(text) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
             if v["id"] == json!(id) {
                 assert!(v.get("error").is_none(), "{method} failed: {v}");
                 return v["result"].clone();
@@ -432,7 +500,9 @@ impl Cdp {
 
     /// Opens a tab on `url`, with console, log and network events on.
     async fn open(&mut self, url: &str) -> String {
-        let target = self.send(None, "Target.createTarget", json!({ "url": "about:blank" })).await;
+        let target = self
+            .send(None, "Target.createTarget", json!({ "url": "about:blank" }))
+            .await;
         let session = self
             .send(
                 None,
@@ -443,10 +513,16 @@ impl Cdp {
             .as_str()
             .expect("sessionId")
             .to_owned();
-        for domain in ["Runtime.enable", "Log.enable", "Network.enable", "Page.enable"] {
+        for domain in [
+            "Runtime.enable",
+            "Log.enable",
+            "Network.enable",
+            "Page.enable",
+        ] {
             self.send(Some(&session), domain, json!({})).await;
         }
-        self.send(Some(&session), "Page.navigate", json!({ "url": url })).await;
+        self.send(Some(&session), "Page.navigate", json!({ "url": url }))
+            .await;
         session
     }
 
@@ -476,7 +552,9 @@ impl Cdp {
     }
 
     fn events_of<'a>(&'a self, session: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.events.iter().filter(move |e| e["sessionId"] == json!(session))
+        self.events
+            .iter()
+            .filter(move |e| e["sessionId"] == json!(session))
     }
 }
 
@@ -526,14 +604,23 @@ fn assert_chart_drawn(page: &Value, chart: &str, series: &[&str]) {
             .unwrap_or_else(|| panic!("{chart}: no {name} line: {c}"));
         let pts = coords(p["d"].as_str().expect("d"));
         for &(x, y) in &pts {
-            assert!((46.0..=600.0).contains(&x) && (0.0..=150.0).contains(&y), "{chart}: {p}");
+            assert!(
+                (46.0..=600.0).contains(&x) && (0.0..=150.0).contains(&y),
+                "{chart}: {p}"
+            );
             top = top.min(y);
         }
         let mut xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
         xs.dedup();
-        assert!(xs.len() >= 2, "{chart}: {name} is not a line over time: {p}");
+        assert!(
+            xs.len() >= 2,
+            "{chart}: {name} is not a line over time: {p}"
+        );
     }
-    assert!(top < 60.0, "{chart}: nothing reaches the upper part of the plot: {c}");
+    assert!(
+        top < 60.0,
+        "{chart}: nothing reaches the upper part of the plot: {c}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -555,19 +642,59 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
         let banner = cdp
             .wait_for(&anon, "document.getElementById('banner') && !document.getElementById('banner').hidden && document.getElementById('banner').textContent", "the unauthorised banner")
             .await;
-        assert!(banner.as_str().expect("banner").contains("#token="), "{banner}");
+        assert!(
+            banner.as_str().expect("banner").contains("#token="),
+            "{banner}"
+        );
 
         // With the token in the fragment: it is taken out of the address bar and sent.
-        let tab = cdp.open(&format!("{origin}/health/dashboard#token={TOKEN}")).await;
-        cdp.wait_for(&tab, "+(document.body && document.body.getAttribute('data-rendered') || 0) >= 1", "the first render")
+        let tab = cdp
+            .open(&format!("{origin}/health/dashboard#token={TOKEN}"))
             .await;
+        cdp.wait_for(
+            &tab,
+            "+(document.body && document.body.getAttribute('data-rendered') || 0) >= 1",
+            "the first render",
+        )
+        .await;
         // The 1 m window (1 s slots) has several points after a few seconds of traffic; the
         // page fetches it at once, then keeps refreshing.
-        cdp.eval(&tab, "document.querySelector('nav button[data-window=\"1m\"]').click()").await;
+        cdp.eval(
+            &tab,
+            "document.querySelector('nav button[data-window=\"1m\"]').click()",
+        )
+        .await;
         cdp.wait_for(&tab, "+document.body.getAttribute('data-rendered') >= 3 && +document.getElementById('chart-latency').getAttribute('data-points') >= 3", "renders of the 1 m window")
             .await;
         let page = cdp.eval(&tab, READ_PAGE).await;
         load.abort();
+        // For a look by hand: PULSE_DASHBOARD_SCREENSHOT=/tmp/dashboard.png cargo nextest run
+        // --test dashboard
+        if let Some(path) = std::env::var_os("PULSE_DASHBOARD_SCREENSHOT") {
+            let shot = cdp
+                .send(
+                    Some(&tab),
+                    "Page.captureScreenshot",
+                    json!({ "format": "png" }),
+                )
+                .await;
+            let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+            std::fs::write(&path, png).expect("write the screenshot");
+            let dark = json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
+            cdp.send(Some(&tab), "Emulation.setEmulatedMedia", dark)
+                .await;
+            let shot = cdp
+                .send(
+                    Some(&tab),
+                    "Page.captureScreenshot",
+                    json!({ "format": "png" }),
+                )
+                .await;
+            let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+            let mut dark_path = path;
+            dark_path.push(".dark.png");
+            std::fs::write(dark_path, png).expect("write the screenshot");
+        }
 
         assert_eq!(page["banner"], Value::Null, "{page}");
         assert_eq!(page["hash"], "", "the token stays in the address bar");
@@ -575,16 +702,30 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
         assert_chart_drawn(&page, "latency", &["p50", "p95", "p99"]);
         assert_chart_drawn(&page, "throughput", &["rps"]);
         assert_chart_drawn(&page, "errors", &["error_rate"]);
-        assert!(page["p95"].as_str().expect("p95").ends_with(" ms"), "{page}");
+        assert!(
+            page["p95"].as_str().expect("p95").ends_with(" ms"),
+            "{page}"
+        );
         assert!(page["budgets"].as_u64() >= Some(3), "{page}");
         // The down dependency is listed, its name and error shown as text, not markup.
         let deps = page["deps"].as_array().expect("deps");
-        let payments = deps.iter().find(|d| d["name"] == PAYMENTS).unwrap_or_else(|| panic!("{page}"));
+        let payments = deps
+            .iter()
+            .find(|d| d["name"] == PAYMENTS)
+            .unwrap_or_else(|| panic!("{page}"));
         assert_eq!(payments["status"], "down");
         assert_eq!(payments["cells"][0], PAYMENTS);
-        assert!(payments["cells"][5].as_str().expect("error").contains("<script>"));
+        assert!(
+            payments["cells"][5]
+                .as_str()
+                .expect("error")
+                .contains("<script>")
+        );
         assert_eq!(page["injected"], 0);
-        assert!(deps.iter().any(|d| d["name"] == "db" && d["status"] == "up"));
+        assert!(
+            deps.iter()
+                .any(|d| d["name"] == "db" && d["status"] == "up")
+        );
 
         for session in [&anon, &tab] {
             let mut urls = Vec::new();
@@ -602,7 +743,9 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
                     // expected and is the only error allowed.
                     "Log.entryAdded" if p["entry"]["level"] == "error" => {
                         let status_401 = session == &anon
-                            && p["entry"]["text"].as_str().is_some_and(|t| t.contains("401"));
+                            && p["entry"]["text"]
+                                .as_str()
+                                .is_some_and(|t| t.contains("401"));
                         assert!(status_401, "logged error: {p}");
                     }
                     _ => {}
@@ -620,4 +763,28 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
     tokio::time::timeout(Duration::from_secs(90), run)
         .await
         .expect("the Chromium test took over 90 s");
+}
+
+/// Standard base64 (the screenshot's encoding); no crate for one optional debugging aid.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(value).collect();
+    bytes
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &v)| n | u32::from(v) << (18 - 6 * i));
+            let b = n.to_be_bytes();
+            b[1..c.len()].to_vec()
+        })
+        .collect()
 }

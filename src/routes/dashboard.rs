@@ -40,9 +40,10 @@ pub(crate) const MAX_ROUTES: usize = 20;
 /// auth layer can let these requests through: a browser cannot add an `Authorization` header
 /// when it navigates.
 pub(crate) fn wants_html(headers: &HeaderMap, query: Option<&str>) -> bool {
-    let format = query.into_iter().flat_map(|q| q.split('&')).find_map(|kv| {
-        kv.strip_prefix("format=")
-    });
+    let format = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("format="));
     match format {
         Some("html") => true,
         Some(_) => false,
@@ -218,8 +219,14 @@ mod tests {
         assert!(!wants_html(&accept("*/*"), None));
         assert!(!wants_html(&HeaderMap::new(), None));
         assert!(!wants_html(&accept("application/json"), None));
-        assert!(!wants_html(&accept("application/json, text/html;q=0.5"), None));
-        assert!(wants_html(&accept("text/html;q=0.9, application/json;q=0.9"), None));
+        assert!(!wants_html(
+            &accept("application/json, text/html;q=0.5"),
+            None
+        ));
+        assert!(wants_html(
+            &accept("text/html;q=0.9, application/json;q=0.9"),
+            None
+        ));
         assert!(!wants_html(&accept("text/html;q=0"), None));
         assert!(!wants_html(&accept(chrome), Some("window=1m&format=json")));
         assert!(wants_html(&accept("*/*"), Some("format=html")));
@@ -230,7 +237,14 @@ mod tests {
         assert_eq!(PAGE.matches(NONCE_MARK).count(), 2);
         // The SVG namespace is a name, not a request.
         let page = PAGE.replace("http://www.w3.org/2000/svg", "");
-        for needle in ["http://", "https://", "//cdn", "@import", "innerHTML", "eval("] {
+        for needle in [
+            "http://",
+            "https://",
+            "//cdn",
+            "@import",
+            "innerHTML",
+            "eval(",
+        ] {
             assert!(!page.contains(needle), "the page contains {needle}");
         }
     }

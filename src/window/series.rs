@@ -136,3 +136,103 @@ fn quantiles<const N: usize>(slot: &Slot, qs: [f64; N]) -> [Option<f64>; N] {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::layer::{HttpMethod, RequestRecord, RouteTable};
+    use crate::window::{Aggregator, AggregatorConfig, ManualClock};
+
+    fn record(agg: &Aggregator, ms: u64, status: u16) {
+        agg.record(&RequestRecord {
+            method: HttpMethod::Get,
+            route: None,
+            status,
+            duration: Duration::from_millis(ms),
+            trace_id: None,
+        });
+    }
+
+    /// 25 seconds: second `s` gets `s + 1` requests of `s + 1` ms, and one 503 every 10th.
+    fn aggregator() -> (Aggregator, u64) {
+        let start = 10_000;
+        let clock = ManualClock::new(start);
+        let agg = Aggregator::with_clock(
+            AggregatorConfig::default(),
+            Arc::new(RouteTable::default()),
+            clock.clone(),
+        );
+        for s in 0..25u64 {
+            for _ in 0..=s {
+                record(&agg, s + 1, 200);
+            }
+            if s % 10 == 0 {
+                record(&agg, 1, 503);
+            }
+            clock.advance(1);
+            agg.tick();
+        }
+        (agg, start)
+    }
+
+    #[test]
+    fn ten_second_points_are_contiguous_and_end_with_the_partial_slot() {
+        let (agg, start) = aggregator();
+        let s = agg.series(Window::FiveMinutes);
+        assert_eq!(s.step_s, 10);
+        let spans: Vec<(u64, u64, u64, u64)> = s
+            .points
+            .iter()
+            .map(|p| (p.t, p.span_s, p.requests, p.errors))
+            .collect();
+        // Seconds 0-9: 1+..+10 = 55 (+1 error); 10-19: 11+..+20 = 155 (+1); 20-24: 21+..+25.
+        assert_eq!(
+            spans,
+            [
+                (start, 10, 56, 1),
+                (start + 10, 10, 156, 1),
+                (start + 20, 5, 116, 1)
+            ]
+        );
+        let last = &s.points[2];
+        assert!((last.rps - 116.0 / 5.0).abs() < 1e-9);
+        // Seconds 20-24 hold latencies 1 ms (the 503) and 21..=25 ms.
+        let p50 = last.p50.unwrap();
+        assert!((23.0 * 0.98..23.0 * 1.02).contains(&p50), "{p50}");
+        assert!(last.p99.unwrap() <= 25.0 && last.p95.unwrap() >= p50);
+    }
+
+    #[test]
+    fn one_second_points_cover_the_last_minute_and_idle_slots_have_no_latency() {
+        let (agg, start) = aggregator();
+        let s = agg.series(Window::OneMinute);
+        assert_eq!(s.points.len(), 25);
+        assert_eq!(s.points[0].t, start);
+        assert_eq!(s.points[24].t, start + 24);
+        assert_eq!(s.points[24].requests, 25);
+        // Four requests of exactly 4 ms: the quantiles are bounded by the slot's extremes.
+        assert_eq!(s.points[3].p50, Some(4.0));
+        let s = agg.series(Window::OneHour);
+        assert_eq!((s.step_s, s.points.len()), (60, 1));
+        assert_eq!(s.points[0].requests, (1..=25).sum::<u64>() + 3);
+
+        let clock = ManualClock::new(5);
+        let agg = Aggregator::with_clock(
+            AggregatorConfig::default(),
+            Arc::new(RouteTable::default()),
+            clock.clone(),
+        );
+        assert!(agg.series(Window::FiveMinutes).points.is_empty());
+        record(&agg, 7, 200);
+        clock.advance(3);
+        agg.tick();
+        let s = agg.series(Window::OneMinute);
+        let got: Vec<(u64, u64, Option<f64>)> =
+            s.points.iter().map(|p| (p.t, p.requests, p.p99)).collect();
+        // Missed ticks are idle seconds; the request lands in the second of the tick.
+        assert_eq!(got, [(5, 0, None), (6, 0, None), (7, 1, Some(7.0))]);
+    }
+}
