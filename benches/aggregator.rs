@@ -16,6 +16,9 @@
 //!   requests/s in all) after 3700 simulated seconds (`ManualClock` + `tick`), so the 1 m, 5 m
 //!   and 1 h windows are all full. Baseline: exact p50, p95 and p99 of the same 5 minutes'
 //!   300,000 raw latencies (copy + `select_nth_unstable`), which is what the histograms spare.
+//! - `series/...`: `Aggregator::series`, the dashboard's per-slot history (count, errors and
+//!   p50/p95/p99 of each 1 s, 10 s or 1 min slot) on the same aggregator, against the same
+//!   baseline.
 //! - `tick/10_routes`: one fold of a second of 1000 requests over 10 routes.
 
 mod report;
@@ -259,6 +262,17 @@ fn snapshot_benches(c: &mut Criterion) {
     c.bench_function("snapshot/1h/10_routes", |b| {
         b.iter(|| black_box(agg.snapshot(Window::OneHour)))
     });
+    // The dashboard's chart history: one point per slot with its own p50/p95/p99.
+    assert_eq!(agg.series(Window::FiveMinutes).points.len(), 30);
+    c.bench_function("series/5m", |b| {
+        b.iter(|| black_box(agg.series(Window::FiveMinutes)))
+    });
+    c.bench_function("series/1m", |b| {
+        b.iter(|| black_box(agg.series(Window::OneMinute)))
+    });
+    c.bench_function("series/1h", |b| {
+        b.iter(|| black_box(agg.series(Window::OneHour)))
+    });
     c.bench_function("snapshot/5m/one_route_by_template", |b| {
         b.iter(|| black_box(agg.route_snapshot("/api/r0/{id}", Window::FiveMinutes)))
     });
@@ -351,6 +365,9 @@ fn main() {
             "snapshot/1h/10_routes",
             "snapshot/5m/one_route_by_template",
             "snapshot/5m/1_route",
+            "series/5m",
+            "series/1m",
+            "series/1h",
             "tick/10_routes",
         ],
         "snapshot/5m/baseline_exact_p50_p95_p99",

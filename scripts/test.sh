@@ -77,6 +77,8 @@ ensure_tools() {
   # needed) and `amtool check-config` collector/alertmanager.yml.
   command -v docker-compose >/dev/null || apt_install --no-install-recommends docker-compose
   command -v amtool >/dev/null || apt_install prometheus-alertmanager
+  # tests/dashboard.rs loads the HTML dashboard in headless Chromium (DevTools protocol).
+  command -v chromium >/dev/null || apt_install chromium
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
     command -v python3 >/dev/null || apt_install python3

@@ -173,6 +173,11 @@ impl Alerts {
         }
     }
 
+    /// `service.name` as notifications carry it.
+    pub fn service(&self) -> &str {
+        &self.inner.sources.service
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &AlertSettings {
         &self.inner.sources.config.alerts

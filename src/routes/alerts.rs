@@ -72,7 +72,6 @@ fn thresholds(st: &RouteState) -> Value {
 }
 
 /// The `/health/alerts` body, also embedded in the dashboard.
-#[allow(dead_code)] // the dashboard embeds it
 pub(crate) fn alerts_json(st: &RouteState) -> Value {
     let snap = st.alerts.snapshot();
     serde_json::to_value(body(st, &snap, None, DEFAULT_HISTORY)).unwrap_or(Value::Null)
@@ -154,6 +153,7 @@ pub(crate) fn status_json(st: &RouteState) -> Value {
     let overall = ["ok", "warning", "critical"][usize::from(level)];
     json!({
         "status": overall,
+        "service": st.alerts.service(),
         "version": st.version.as_deref(),
         "uptime_s": st.aggregator.uptime_s(),
         "health": {

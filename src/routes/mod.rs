@@ -1,5 +1,5 @@
-//! HTTP endpoints: health and probes (`health.rs`), and the aggregator's state
-//! (`/health/metrics`, `/health/budget`).
+//! HTTP endpoints: health and probes (`health.rs`), the aggregator's state
+//! (`/health/metrics`, `/health/budget`), and everything at once (`dashboard.rs`).
 //! Each answer costs a snapshot read, never a computation over raw requests, and is never
 //! cached by intermediaries (`Cache-Control: no-store`).
 
@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use crate::budget::{PulseConfig, evaluate, evaluate_slo};
 use crate::health::Health;
-use crate::window::{Aggregator, Window};
+use crate::window::{Aggregator, ServiceSnapshot, Window};
 
 mod alerts;
+mod dashboard;
 mod health;
 mod prometheus;
 mod system;
@@ -47,7 +48,8 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/health/budget", get(budget))
         .route("/health/system", get(system::system))
         .route("/health/alerts", get(alerts::alerts))
-        .route("/health/status", get(alerts::status));
+        .route("/health/status", get(alerts::status))
+        .route("/health/dashboard", get(dashboard::dashboard));
     let router = if prometheus_route {
         router.route("/metrics", get(prometheus::metrics))
     } else {
@@ -103,18 +105,20 @@ struct BudgetBody {
     slos: Vec<crate::budget::SloReport>,
 }
 
-async fn budget(State(st): State<RouteState>) -> Response {
+/// The `/health/budget` body; `snapshot` must be of the budgets' window.
+fn budget_body(st: &RouteState, snapshot: &ServiceSnapshot) -> BudgetBody {
     let b = &st.config.budgets;
-    let report = evaluate(
-        b,
-        &st.aggregator.snapshot(b.window),
-        crate::process::rss_bytes(),
-    );
+    let report = evaluate(b, snapshot, crate::process::rss_bytes());
     let slos = st
         .config
         .slo
         .iter()
         .map(|s| evaluate_slo(s, &st.aggregator, b.min_requests))
         .collect();
-    json(StatusCode::OK, &BudgetBody { report, slos })
+    BudgetBody { report, slos }
+}
+
+async fn budget(State(st): State<RouteState>) -> Response {
+    let snapshot = st.aggregator.snapshot(st.config.budgets.window);
+    json(StatusCode::OK, &budget_body(&st, &snapshot))
 }

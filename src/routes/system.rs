@@ -44,22 +44,28 @@ pub(crate) fn pools(report: &HealthReport) -> BTreeMap<String, Pool> {
         .collect()
 }
 
+/// The `/health/system` body.
 #[derive(Serialize)]
-struct Body<'a> {
+pub(super) struct Body {
     #[serde(flatten)]
-    sample: &'a SystemSample,
+    sample: SystemSample,
     interval_s: f64,
     pools: BTreeMap<String, Pool>,
 }
 
+/// The `/health/system` body, pools taken from `report`.
+pub(super) fn system_body(st: &RouteState, report: &HealthReport) -> Body {
+    Body {
+        // A copy of a few numbers: the body owns it, so callers can compose it.
+        sample: SystemSample::clone(&st.system.latest()),
+        interval_s: st.system.interval().as_secs_f64(),
+        pools: pools(report),
+    }
+}
+
 pub(super) async fn system(State(st): State<RouteState>) -> Response {
-    let sample = st.system.latest();
     json(
         StatusCode::OK,
-        &Body {
-            sample: &sample,
-            interval_s: st.system.interval().as_secs_f64(),
-            pools: pools(&st.health.cached_report()),
-        },
+        &system_body(&st, &st.health.cached_report()),
     )
 }

@@ -38,6 +38,7 @@ mod clock;
 mod cumulative;
 mod live;
 mod rings;
+mod series;
 mod slot;
 mod snapshot;
 
@@ -49,6 +50,7 @@ use std::time::Duration;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cumulative::{CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
 pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
+pub use series::{Series, SeriesPoint};
 pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
 
 use crate::layer::{HttpMethod, Recorder, RequestRecord, RouteId, RouteTable};
@@ -356,6 +358,35 @@ impl Aggregator {
             service: Snapshot::of(&state.service, window),
             routes,
         }
+    }
+
+    /// The service's history over `window`, one point per slot (1 s, 10 s or 1 min), for
+    /// charts. Reads the slots the ticker already folded, under the same lock as
+    /// [`Aggregator::snapshot`]; the hot path is not involved.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
+    /// use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
+    ///
+    /// let clock = ManualClock::new(1_000);
+    /// let agg = Aggregator::with_clock(AggregatorConfig::default(),
+    ///     std::sync::Arc::new(RouteTable::default()), clock.clone());
+    /// for status in [200, 200, 200, 503] {
+    ///     agg.record(&RequestRecord { method: HttpMethod::Get, route: None, status,
+    ///         duration: Duration::from_millis(20), trace_id: None });
+    /// }
+    /// clock.advance(1);
+    /// agg.tick();
+    /// let series = agg.series(Window::OneMinute);
+    /// assert_eq!(series.step_s, 1);
+    /// let last = series.points.last().unwrap();
+    /// assert_eq!((last.t, last.requests, last.errors), (1_000, 4, 1));
+    /// assert!((last.p50.unwrap() - 20.0).abs() < 0.5);
+    /// ```
+    pub fn series(&self, window: Window) -> Series {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        Series::of(&state.service, window, state.last_tick_s)
     }
 
     /// One route (by template) over `window`; `None` if it has no data.

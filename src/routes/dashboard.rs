@@ -1,0 +1,253 @@
+//! `GET /health/dashboard`: everything the other endpoints answer, in one JSON, or, for a
+//! browser, a self-contained HTML page that draws it and refreshes itself.
+//!
+//! Which one is served: `?format=json` or `?format=html` decide; otherwise HTML when the
+//! `Accept` header names `text/html` with a weight at least that of `application/json`
+//! (what browsers send), JSON for everything else (curl, scripts, the page's own fetches).
+//!
+//! The JSON is composed from the same body builders as `/health`, `/health/budget`,
+//! `/health/metrics`, `/health/system` and `/health/alerts`, plus [`Aggregator::series`] for
+//! the charts' history: snapshot reads only. Its size is bounded: at most 61 series points,
+//! the [`MAX_ROUTES`] busiest routes, and the configured checks.
+//!
+//! The page (`dashboard.html`) holds no data: it fetches the JSON from its own origin, with
+//! `Authorization: Bearer` when a token was given in the page's `#token=` fragment. Its
+//! `Content-Security-Policy` allows nothing but that same-origin fetch and its own inline
+//! script and style (by a per-response nonce), so it cannot load or send anything elsewhere.
+//!
+//! [`Aggregator::series`]: crate::window::Aggregator::series
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{RouteState, bad_request, json};
+use crate::window::{Series, ServiceSnapshot, Window};
+
+/// The page; `{{NONCE}}` is replaced per response.
+const PAGE: &str = include_str!("dashboard.html");
+const NONCE_MARK: &str = "{{NONCE}}";
+/// Routes listed in the JSON, busiest first; the rest are counted in `routes_omitted`.
+pub(crate) const MAX_ROUTES: usize = 20;
+
+/// Whether a request to `/health/dashboard` gets the HTML page rather than the JSON.
+///
+/// The page itself carries no data (it fetches the JSON with the bearer token), so an admin
+/// auth layer can let these requests through: a browser cannot add an `Authorization` header
+/// when it navigates.
+pub(crate) fn wants_html(headers: &HeaderMap, query: Option<&str>) -> bool {
+    let format = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("format="));
+    match format {
+        Some("html") => true,
+        Some(_) => false,
+        None => accepts_html(headers),
+    }
+}
+
+/// `text/html` named in `Accept` with a weight at least that of `application/json`.
+fn accepts_html(headers: &HeaderMap) -> bool {
+    let mut html: Option<f32> = None;
+    let mut json: Option<f32> = None;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let slot = match media.as_str() {
+                "text/html" => &mut html,
+                "application/json" => &mut json,
+                _ => continue,
+            };
+            *slot = Some(slot.map_or(q, |s| s.max(q)));
+        }
+    }
+    match html {
+        Some(h) if h > 0.0 => json.is_none_or(|j| h >= j),
+        _ => false,
+    }
+}
+
+/// The JSON body.
+#[derive(Serialize)]
+struct Body<H: Serialize, B: Serialize, S: Serialize> {
+    service: String,
+    version: Option<String>,
+    generated_at: String,
+    uptime_s: u64,
+    window: Window,
+    health: H,
+    budget: B,
+    metrics: Metrics,
+    series: Series,
+    alerts: serde_json::Value,
+    system: S,
+}
+
+/// The window's snapshot with at most [`MAX_ROUTES`] routes.
+#[derive(Serialize)]
+struct Metrics {
+    #[serde(flatten)]
+    snapshot: ServiceSnapshot,
+    routes_omitted: usize,
+}
+
+fn bounded(mut snapshot: ServiceSnapshot) -> Metrics {
+    let total = snapshot.routes.len();
+    if total > MAX_ROUTES {
+        let mut by_requests: Vec<(u64, String)> = snapshot
+            .routes
+            .iter()
+            .map(|(k, v)| (v.requests, k.clone()))
+            .collect();
+        by_requests.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, name) in by_requests.into_iter().skip(MAX_ROUTES) {
+            snapshot.routes.remove(&name);
+        }
+    }
+    Metrics {
+        routes_omitted: total - snapshot.routes.len(),
+        snapshot,
+    }
+}
+
+pub(super) async fn dashboard(
+    State(st): State<RouteState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    // Decided by the same function an auth layer uses to let the page through, on the raw
+    // query, so the two can never disagree about which requests get data.
+    if wants_html(&headers, raw.as_deref()) {
+        return page();
+    }
+    if q.get("format").is_some_and(|f| f != "json") {
+        return bad_request("format must be json or html");
+    }
+    let window = match q.get("window").map(String::as_str) {
+        None => Window::FiveMinutes,
+        Some(w) => match Window::parse(w) {
+            Some(w) => w,
+            None => return bad_request("window must be one of 1m, 5m, 1h"),
+        },
+    };
+    // As `/health` does: with background refresh (the default) a read of the cache; with
+    // on-demand refresh, the caller chose that readers trigger the shared probes.
+    let report = st.health.report().await;
+    let snapshot = st.aggregator.snapshot(window);
+    let budget_window = st.config.budgets.window;
+    let budget = if budget_window == window {
+        super::budget_body(&st, &snapshot)
+    } else {
+        super::budget_body(&st, &st.aggregator.snapshot(budget_window))
+    };
+    let body = Body {
+        service: st.alerts.service().to_owned(),
+        version: st.version.as_deref().map(str::to_owned),
+        generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        uptime_s: st.aggregator.uptime_s(),
+        window,
+        health: super::health::health_body(&st, &report),
+        budget,
+        metrics: bounded(snapshot),
+        series: st.aggregator.series(window),
+        alerts: super::alerts::alerts_json(&st),
+        system: super::system::system_body(&st, &report),
+    };
+    let mut r = json(StatusCode::OK, &body);
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    r
+}
+
+/// The page with a fresh nonce, and headers that keep it from loading anything external.
+fn page() -> Response {
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let body = PAGE.replace(NONCE_MARK, &nonce);
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    );
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::VARY, HeaderValue::from_static("accept"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // A nonce is 32 hex digits: always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn browsers_get_html_and_everything_else_json() {
+        let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,\
+                      image/webp,*/*;q=0.8";
+        assert!(wants_html(&accept(chrome), None));
+        assert!(!wants_html(&accept("*/*"), None));
+        assert!(!wants_html(&HeaderMap::new(), None));
+        assert!(!wants_html(&accept("application/json"), None));
+        assert!(!wants_html(
+            &accept("application/json, text/html;q=0.5"),
+            None
+        ));
+        assert!(wants_html(
+            &accept("text/html;q=0.9, application/json;q=0.9"),
+            None
+        ));
+        assert!(!wants_html(&accept("text/html;q=0"), None));
+        assert!(!wants_html(&accept(chrome), Some("window=1m&format=json")));
+        assert!(wants_html(&accept("*/*"), Some("format=html")));
+    }
+
+    #[test]
+    fn the_page_has_one_nonce_mark_per_inline_block_and_no_external_reference() {
+        assert_eq!(PAGE.matches(NONCE_MARK).count(), 2);
+        // The SVG namespace is a name, not a request.
+        let page = PAGE.replace("http://www.w3.org/2000/svg", "");
+        for needle in [
+            "http://",
+            "https://",
+            "//cdn",
+            "@import",
+            "innerHTML",
+            "eval(",
+        ] {
+            assert!(!page.contains(needle), "the page contains {needle}");
+        }
+    }
+}
