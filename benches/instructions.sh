@@ -9,7 +9,7 @@ n=${1:-2000}
 shift || true
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 2; }
 cargo bench --bench layer_instructions --no-run >/dev/null 2>&1
-bin=$(ls -t target/release/deps/layer_instructions-* | grep -v '\.d$' | head -1)
+bin=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/layer_instructions-* | grep -v '\.d$' | head -1)
 if [ $# -gt 0 ]; then variants=("$@"); else mapfile -t variants < <(PULSE_PROBE_LIST=1 "$bin"); fi
 notes=$(mktemp)
 count() {
