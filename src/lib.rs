@@ -21,11 +21,13 @@
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
 //! - [`layer`]: the request instrumentation layer, usable on its own.
 //! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
+//! - [`audit`]: the security audit trail (target `pulsecheck::audit`), rate-limited.
 //! - [`system`]: process and host resources sampled in the background (`/health/system`).
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod alert;
+pub mod audit;
 pub mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -45,7 +47,7 @@ pub mod system;
 pub mod telemetry;
 pub mod window;
 
-pub use pulse::{DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder};
+pub use pulse::{ADMIN_TOKEN_ENV, DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder};
 
 /// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses
 /// exactly the same versions (mismatched minor versions do not interoperate).

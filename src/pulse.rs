@@ -26,6 +26,16 @@ pub enum Error {
     /// The system sampler could not start (or `PULSE_SYSTEM_INTERVAL` is invalid).
     #[error(transparent)]
     System(#[from] crate::system::SystemError),
+    /// The admin token (`PULSE_ADMIN_TOKEN` or [`PulseBuilder::admin_token`]) is unusable.
+    /// An empty value is an error, not "no authentication": a templating slip must not open
+    /// the admin endpoints.
+    #[error("the admin token ({origin}) {reason}")]
+    AdminToken {
+        /// `PULSE_ADMIN_TOKEN` or `PulseBuilder::admin_token`.
+        origin: &'static str,
+        /// What is wrong with it (never the value).
+        reason: &'static str,
+    },
     /// `PULSE_DRAIN_DELAY` is not a duration.
     #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
     DrainDelay {
@@ -37,6 +47,58 @@ pub enum Error {
 /// Default time between the shutdown signal (readiness turns 503) and the server's stop, so
 /// load balancers see the pod leave before connections are refused.
 pub const DRAIN_DELAY_DEFAULT: Duration = Duration::from_secs(5);
+
+/// Environment variable holding the admin token.
+pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
+
+/// A secret that never appears in `Debug` output.
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The configured admin token, validated: `None` when neither the builder nor the
+/// environment sets one.
+fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
+    let (origin, token) = match from_builder {
+        Some(t) => ("PulseBuilder::admin_token", t),
+        None => match std::env::var(ADMIN_TOKEN_ENV) {
+            Ok(v) => (ADMIN_TOKEN_ENV, Secret(v)),
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::AdminToken {
+                    origin: ADMIN_TOKEN_ENV,
+                    reason: "is not valid UTF-8",
+                });
+            }
+        },
+    };
+    let t = token.0.as_str();
+    if t.trim().is_empty() {
+        return Err(Error::AdminToken {
+            origin,
+            reason: "is empty; unset it to leave the admin endpoints open, or set a token",
+        });
+    }
+    // It travels as `Authorization: Bearer <token>`: visible ASCII only, no spaces.
+    if !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::AdminToken {
+            origin,
+            reason: "must be visible ASCII without spaces (it is sent in an HTTP header)",
+        });
+    }
+    if t.len() < 16 {
+        tracing::warn!(
+            target: "pulsecheck",
+            length = t.len(),
+            "the admin token is shorter than 16 characters; use a long random value"
+        );
+    }
+    Ok(Some(token))
+}
 
 /// Builds a [`Pulse`]. See the [crate docs](crate) for an example.
 #[derive(Debug)]
@@ -54,6 +116,7 @@ pub struct PulseBuilder {
     system_interval: Option<Duration>,
     service_name: Option<String>,
     alert_listeners: AlertListeners,
+    admin_token: Option<Secret>,
 }
 
 #[derive(Default)]
@@ -89,6 +152,7 @@ impl Default for PulseBuilder {
             system_interval: None,
             service_name: None,
             alert_listeners: AlertListeners::default(),
+            admin_token: None,
         }
     }
 }
@@ -141,6 +205,21 @@ impl PulseBuilder {
     /// one path).
     pub fn prometheus_route(mut self, on: bool) -> Self {
         self.prometheus_route = on;
+        self
+    }
+
+    /// Require `Authorization: Bearer <token>` on every endpoint of [`Pulse::routes`] except
+    /// `/health`, `/health/live` and `/health/ready` (and show `/health`'s per-check details
+    /// only to callers with the token). Defaults to `PULSE_ADMIN_TOKEN`; without either the
+    /// endpoints are open. [`build`](Self::build) fails on a blank token.
+    ///
+    /// ```
+    /// use pulsecheck::Pulse;
+    /// let err = Pulse::builder().without_telemetry().admin_token("  ").build().unwrap_err();
+    /// assert!(err.to_string().contains("empty"));
+    /// ```
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(Secret(token.into()));
         self
     }
 
@@ -214,6 +293,7 @@ impl PulseBuilder {
         }
         config.slo.extend(self.slos);
         config.validate()?;
+        let admin_token = admin_token(self.admin_token)?;
         let drain_delay = match self.drain_delay {
             Some(d) => d,
             None => match std::env::var("PULSE_DRAIN_DELAY") {
@@ -272,6 +352,10 @@ impl PulseBuilder {
         }
         let alerts = alerts.build();
         alerts.start();
+        let admin = Arc::new(crate::routes::AdminAuth::new(
+            admin_token.as_ref().map(|t| t.0.as_str()),
+            layer.audit().clone(),
+        ));
         Ok(Pulse {
             inner: Arc::new(Inner {
                 telemetry: Mutex::new(telemetry),
@@ -284,6 +368,7 @@ impl PulseBuilder {
                 drain_delay,
                 prometheus_route: self.prometheus_route,
                 system,
+                admin,
                 shutdown_notify: tokio::sync::Notify::new(),
             }),
         })
@@ -308,6 +393,7 @@ struct Inner {
     drain_delay: Duration,
     prometheus_route: bool,
     system: crate::system::SystemMonitor,
+    admin: Arc<crate::routes::AdminAuth>,
     shutdown_notify: tokio::sync::Notify,
 }
 
@@ -335,6 +421,9 @@ impl Pulse {
     /// The endpoints: `GET /health`, `/health/live`, `/health/ready`, `/health/detailed`
     /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
     /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
+    ///
+    /// With an admin token ([`PulseBuilder::admin_token`]), every route but `/health`,
+    /// `/health/live` and `/health/ready` answers 401 without `Authorization: Bearer <token>`.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         self.inner.alerts.start();
         crate::routes::router(
@@ -346,9 +435,15 @@ impl Pulse {
                 system: self.inner.system.clone(),
                 alerts: self.inner.alerts.clone(),
                 metrics_cache: Arc::default(),
+                admin: Arc::clone(&self.inner.admin),
             },
             self.inner.prometheus_route,
         )
+    }
+
+    /// Whether the admin endpoints require a token.
+    pub fn admin_auth_enabled(&self) -> bool {
+        self.inner.admin.enabled()
     }
 
     /// The dependency health state.

@@ -1,6 +1,7 @@
-//! The aggregator's hot path allocates nothing: a counting global allocator sees zero
-//! allocations over many records once each series (and each method of it) has been touched,
-//! windows and all-time counters alike, including status codes past the exact table.
+//! The aggregator's hot path and the layer's error classification allocate nothing: a
+//! counting global allocator sees zero allocations over many records once each series (and
+//! each method of it) has been touched, windows and all-time counters alike, including status
+//! codes past the exact table.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -31,8 +32,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is process-wide: tests that read it run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn recording_allocates_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let routes = Arc::new(RouteTable::new(8));
     let ids = [Some(routes.resolve("/a")), Some(routes.resolve("/b")), None];
     let clock = ManualClock::new(0);
@@ -89,4 +94,24 @@ fn recording_allocates_nothing() {
         .flat_map(|t| t.totals.status_codes.values())
         .sum();
     assert_eq!((counted, by_status), (100_030, 100_030));
+}
+
+#[test]
+fn classifying_a_successful_response_allocates_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    use pulsecheck::layer::ErrorClass;
+    let ok = http::Response::new(());
+    let mut not_found = http::Response::new(());
+    *not_found.status_mut() = http::StatusCode::NOT_FOUND;
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut failed = 0;
+    for i in 0..100_000 {
+        let r = if i % 10 == 0 { &not_found } else { &ok };
+        if std::hint::black_box(ErrorClass::of_response(r)).is_some() {
+            failed += 1;
+        }
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(failed, 10_000);
+    assert_eq!(after - before, 0, "{} allocations", after - before);
 }

@@ -710,7 +710,8 @@ async fn access_log_paths(layer: PulseLayer) -> Vec<String> {
     capture
         .lines()
         .into_iter()
-        .filter(|l| l["message"] == "request completed")
+        // One access line per request, `request completed` or (the 404) `request failed`.
+        .filter(|l| l["target"] == "pulsecheck::access")
         .map(|l| {
             assert!(
                 l["request_id"].as_str().is_some_and(|r| r.len() == 36),

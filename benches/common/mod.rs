@@ -25,7 +25,7 @@ use pulsecheck::layer::{PulseLayer, RouteTable};
 use pulsecheck::window::{Aggregator, AggregatorConfig};
 use tracing_subscriber::layer::SubscriberExt;
 
-pub const VARIANTS: [&str; 16] = [
+pub const VARIANTS: [&str; 17] = [
     "bare",
     "noop_layer",
     "axum_tracing_opentelemetry/sampled",
@@ -35,6 +35,7 @@ pub const VARIANTS: [&str; 16] = [
     "otel_histogram_3_attrs",
     "layer/no_tracer",
     "layer/no_tracer_no_otel_metrics",
+    "layer/no_tracer_no_size_check",
     "layer/not_sampled",
     "layer/sampled",
     "layer/sampled_json_log",
@@ -235,6 +236,12 @@ pub fn setup(variant: &str) -> Setup {
     } else {
         (PulseLayer::new().metrics(false), None)
     };
+    // The `Content-Length` audit check off, to see what it costs.
+    let layer = if variant.ends_with("no_size_check") {
+        layer.max_request_bytes(None)
+    } else {
+        layer
+    };
     let (layer, aggregator) = if variant.starts_with("layer+agg/") {
         // The in-process aggregator as the recorder, sharing the layer's route table. No
         // ticker: folding happens once a second, off the request path.
@@ -247,6 +254,7 @@ pub fn setup(variant: &str) -> Setup {
     let (sampler, batch) = match variant {
         "layer/no_tracer"
         | "layer/no_tracer_no_otel_metrics"
+        | "layer/no_tracer_no_size_check"
         | "layer+agg/no_tracer"
         | "layer+agg/no_tracer_no_otel_metrics" => {
             // The global tracer provider, a no-op: spans off.

@@ -14,12 +14,13 @@ use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use pin_project_lite::pin_project;
 
+use super::classify::{DependencyFailure, ErrorClass};
 use super::instruments::{Instruments, MetricLabels};
 use super::method::HttpMethod;
 use super::recorder::RequestRecord;
 use super::request_id::RequestId;
 use super::route::RouteEntry;
-use super::{ACCESS_LOG_TARGET, Config};
+use super::{ACCESS_LOG_TARGET, Config, DEPENDENCY_ATTRIBUTE, ERROR_CLASS_ATTRIBUTE};
 
 pin_project! {
     /// Response future of [`PulseService`](super::PulseService).
@@ -36,6 +37,7 @@ pin_project! {
     enum Kind<F> {
         Future { #[pin] fut: F },
         Panicked { message: String },
+        Rejected { status: StatusCode },
     }
 }
 
@@ -85,6 +87,19 @@ impl<F> ResponseFuture<F> {
         }
     }
 
+    /// Answered by the layer itself, without calling the service.
+    pub(crate) fn rejected(
+        status: StatusCode,
+        cx: opentelemetry::Context,
+        state: RequestState,
+    ) -> Self {
+        Self {
+            kind: Kind::Rejected { status },
+            cx,
+            state: Some(state),
+        }
+    }
+
     pub(crate) fn panicked(
         message: String,
         cx: opentelemetry::Context,
@@ -114,6 +129,7 @@ impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Default,
+    E: 'static,
 {
     type Output = Result<Response<B>, E>;
 
@@ -128,6 +144,7 @@ where
                 Err(payload) => Outcome::Panic(panic_message(&*payload)),
             },
             KindProj::Panicked { message } => Outcome::Panic(std::mem::take(message)),
+            KindProj::Rejected { status } => Outcome::Rejected(*status),
         };
         let Some(state) = this.state.take() else {
             // Polled after completion: the inner future's contract is broken already.
@@ -135,38 +152,73 @@ where
         };
         Poll::Ready(match outcome {
             Outcome::Done(Ok(mut response)) => {
-                state.finish(this.cx, response.status(), None, Some(&mut response));
+                let status = response.status();
+                let failure = ErrorClass::of(status, response.extensions()).map(|class| Failure {
+                    class,
+                    error_type: None,
+                    dependency: response
+                        .extensions()
+                        .get::<DependencyFailure>()
+                        .map(|d| d.0),
+                    panic: None,
+                });
+                state.finish(this.cx, status, failure, Some(&mut response));
                 Ok(response)
             }
             Outcome::Done(Err(e)) => {
+                let class = ErrorClass::of_error(&e);
+                let failure = Failure {
+                    class,
+                    // Semantic conventions: a low-cardinality identifier when no status was
+                    // sent; `timeout` is one of their examples.
+                    error_type: Some(if class == ErrorClass::Timeout {
+                        "timeout"
+                    } else {
+                        "_OTHER"
+                    }),
+                    dependency: None,
+                    panic: None,
+                };
                 state.finish::<B>(
                     this.cx,
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    Some("_OTHER"),
+                    Some(failure),
                     None,
                 );
                 Err(e)
             }
+            Outcome::Rejected(status) => {
+                let mut response = Response::new(B::default());
+                *response.status_mut() = status;
+                let failure = ErrorClass::of(status, response.extensions()).map(|class| Failure {
+                    class,
+                    error_type: None,
+                    dependency: None,
+                    panic: None,
+                });
+                state.finish(this.cx, status, failure, Some(&mut response));
+                Ok(response)
+            }
             Outcome::Panic(message) => {
-                tracing::event!(
-                    target: "pulsecheck::panic",
-                    tracing::Level::ERROR,
-                    panic.message = %message,
-                    "request handler panicked; answered 500"
-                );
                 this.cx.span().add_event(
                     "exception",
                     vec![
                         KeyValue::new(semconv::EXCEPTION_TYPE, "panic"),
-                        KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+                        KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone()),
                     ],
                 );
                 let mut response = Response::new(B::default());
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                let failure = Failure {
+                    class: ErrorClass::Panic,
+                    error_type: None,
+                    dependency: None,
+                    panic: Some(message),
+                };
                 state.finish(
                     this.cx,
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    None,
+                    Some(failure),
                     Some(&mut response),
                 );
                 Ok(response)
@@ -178,6 +230,29 @@ where
 enum Outcome<T> {
     Done(T),
     Panic(String),
+    Rejected(StatusCode),
+}
+
+/// How a failed request failed.
+struct Failure {
+    class: ErrorClass,
+    /// `error.type` when no error status code says it (the inner service's error).
+    error_type: Option<&'static str>,
+    dependency: Option<&'static str>,
+    panic: Option<String>,
+}
+
+/// One access-log event at a level chosen at run time (`tracing::event!` needs a constant).
+macro_rules! access_event {
+    ($level:expr, $($fields:tt)+) => {
+        match $level {
+            tracing::Level::ERROR => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::ERROR, $($fields)+),
+            tracing::Level::WARN => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::WARN, $($fields)+),
+            tracing::Level::INFO => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::INFO, $($fields)+),
+            tracing::Level::DEBUG => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::DEBUG, $($fields)+),
+            tracing::Level::TRACE => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::TRACE, $($fields)+),
+        }
+    };
 }
 
 impl RequestState {
@@ -185,11 +260,12 @@ impl RequestState {
         self,
         cx: &opentelemetry::Context,
         status: StatusCode,
-        error_override: Option<&'static str>,
+        failure: Option<Failure>,
         response: Option<&mut Response<B>>,
     ) {
         let duration = self.start.elapsed();
         let code = status.as_u16();
+        let error_override = failure.as_ref().and_then(|f| f.error_type);
         let is_error = status.is_server_error() || error_override.is_some();
         let error_type: Option<opentelemetry::Value> = if !is_error {
             None
@@ -209,6 +285,12 @@ impl RequestState {
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, e.clone()));
             // The status code says it all: no description (semantic conventions).
             span.set_status(Status::error(""));
+        }
+        if let Some(f) = &failure {
+            span.set_attribute(KeyValue::new(ERROR_CLASS_ATTRIBUTE, f.class.as_str()));
+            if let Some(d) = f.dependency {
+                span.set_attribute(KeyValue::new(DEPENDENCY_ATTRIBUTE, d));
+            }
         }
 
         if let Some(response) = response {
@@ -238,29 +320,49 @@ impl RequestState {
             trace_id,
         });
 
-        if let Some(uri) = &self.access_path {
-            let ms = duration.as_secs_f64() * 1000.0;
-            if status.is_server_error() {
-                tracing::event!(
-                    target: ACCESS_LOG_TARGET,
-                    tracing::Level::WARN,
+        let ms = duration.as_secs_f64() * 1000.0;
+        match &failure {
+            None => {
+                if let Some(uri) = &self.access_path {
+                    tracing::event!(
+                        target: ACCESS_LOG_TARGET,
+                        tracing::Level::INFO,
+                        http.request.method = self.method.as_str(),
+                        url.path = uri.path(),
+                        http.response.status_code = code,
+                        duration_ms = ms,
+                        "request completed"
+                    );
+                }
+            }
+            // One line per failed request, at its class's level. Failures of the service
+            // itself are logged on probe paths too; a 503 from an unhealthy `/health` or a 401
+            // on `/metrics` (audited separately) are not, or probes would flood the log.
+            Some(f)
+                if self.access_path.is_some()
+                    || matches!(f.class, ErrorClass::ServerError | ErrorClass::Panic) =>
+            {
+                access_event!(
+                    f.class.level(),
                     http.request.method = self.method.as_str(),
-                    url.path = uri.path(),
+                    url.path = self.access_path.as_ref().map(|u| u.path()),
+                    http.route = self.route.as_ref().map(|r| &*r.template),
                     http.response.status_code = code,
                     duration_ms = ms,
+                    error.class = f.class.as_str(),
+                    // The status code for an HTTP error (semantic conventions), else what
+                    // failed: `timeout`, `_OTHER`, or the class of a marked 2xx.
+                    error.type = error_override.unwrap_or(if code >= 400 {
+                        status.as_str()
+                    } else {
+                        f.class.as_str()
+                    }),
+                    dependency = f.dependency,
+                    panic.message = f.panic.as_deref(),
                     "request failed"
                 );
-            } else {
-                tracing::event!(
-                    target: ACCESS_LOG_TARGET,
-                    tracing::Level::INFO,
-                    http.request.method = self.method.as_str(),
-                    url.path = uri.path(),
-                    http.response.status_code = code,
-                    duration_ms = ms,
-                    "request completed"
-                );
             }
+            Some(_) => {}
         }
         span.end();
     }

@@ -7,6 +7,13 @@
 //! handler's `tracing` spans, through tracing-opentelemetry, become its children, and log lines
 //! carry its trace id and the request id ([`RequestId::current`]).
 //!
+//! Each failed request is classified ([`ErrorClass`]: client error, server error, timeout,
+//! dependency failure, panic) and logged once, on target [`ACCESS_LOG_TARGET`], at the level
+//! of its class with `error.class` and `error.type`; the span gets [`ERROR_CLASS_ATTRIBUTE`].
+//! A panicking handler is caught here and answered 500 (so a tower-http `CatchPanicLayer`
+//! outside this layer never sees it; one inside turns it into a plain 500 first). Hostile
+//! request ids and oversized requests are reported to the [`AuditLog`].
+//!
 //! Add it with [`Router::layer`](axum::Router::layer) so that it runs inside routing and sees
 //! the route template ([`MatchedPath`](axum::extract::MatchedPath)); requests that match no route
 //! are named by their method only, never by their raw path.
@@ -34,7 +41,8 @@
 //! # }
 //! ```
 
-mod attributes;
+pub(crate) mod attributes;
+mod classify;
 mod context;
 mod future;
 mod instruments;
@@ -51,6 +59,9 @@ use http::HeaderName;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::TextMapPropagator;
 
+use crate::audit::AuditLog;
+
+pub use classify::{DependencyFailure, ErrorClass};
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
 pub use method::HttpMethod;
@@ -66,6 +77,15 @@ pub use service::PulseService;
 pub const REQUEST_ID_ATTRIBUTE: &str = "request.id";
 /// Target of the one access-log event per request.
 pub const ACCESS_LOG_TARGET: &str = "pulsecheck::access";
+
+/// Span attribute naming the [`ErrorClass`] of a failed request. Not a semantic convention
+/// (hence the namespace): `error.type` keeps its standard meaning.
+pub const ERROR_CLASS_ATTRIBUTE: &str = "pulsecheck.error.class";
+/// Span attribute naming the dependency of a [`DependencyFailure`].
+pub const DEPENDENCY_ATTRIBUTE: &str = "pulsecheck.dependency";
+/// Default [`PulseLayer::max_request_bytes`]: axum's default body limit, past which its
+/// extractors refuse a body anyway.
+pub const MAX_REQUEST_BYTES_DEFAULT: u64 = 2 * 1024 * 1024;
 
 /// The default request id header.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -87,6 +107,9 @@ pub(crate) struct Config {
     pub(crate) metrics: bool,
     pub(crate) instruments: Arc<OnceLock<instruments::Instruments>>,
     pub(crate) tracer: Arc<OnceLock<BoxedTracer>>,
+    pub(crate) audit: AuditLog,
+    pub(crate) max_request_bytes: Option<u64>,
+    pub(crate) reject_oversized: bool,
 }
 
 impl Config {
@@ -126,6 +149,9 @@ impl std::fmt::Debug for PulseLayer {
             .field("routes", &self.config.routes.capacity())
             .field("log_quiet_paths", &self.config.log_quiet_paths)
             .field("metrics", &self.config.metrics)
+            .field("audit", &self.config.audit)
+            .field("max_request_bytes", &self.config.max_request_bytes)
+            .field("reject_oversized", &self.config.reject_oversized)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +171,9 @@ impl PulseLayer {
                 metrics: true,
                 instruments: Arc::new(OnceLock::new()),
                 tracer: Arc::new(OnceLock::new()),
+                audit: AuditLog::default(),
+                max_request_bytes: Some(MAX_REQUEST_BYTES_DEFAULT),
+                reject_oversized: false,
             }),
         }
     }
@@ -220,6 +249,37 @@ impl PulseLayer {
         T::Span: Send + Sync + 'static,
     {
         self.config_mut().tracer = Arc::new(OnceLock::from(BoxedTracer::new(Box::new(tracer))));
+        self
+    }
+
+    /// Where security events (hostile headers, oversized requests, and with [`Pulse`]
+    /// the admin endpoints' denials) are reported. Defaults to [`AuditLog::default`].
+    ///
+    /// [`Pulse`]: crate::Pulse
+    pub fn audit_log(mut self, audit: AuditLog) -> Self {
+        self.config_mut().audit = audit;
+        self
+    }
+
+    /// The audit log this layer reports to.
+    pub fn audit(&self) -> &AuditLog {
+        &self.config.audit
+    }
+
+    /// A request whose `Content-Length` exceeds `limit` bytes is reported in the audit log
+    /// (and refused with 413 if [`reject_oversized`](Self::reject_oversized) is on); `None`
+    /// turns the check off. A chunked body has no declared length and is not seen here: limit
+    /// it where it is read (axum's `DefaultBodyLimit`). Defaults to
+    /// [`MAX_REQUEST_BYTES_DEFAULT`] (2 MiB).
+    pub fn max_request_bytes(mut self, limit: Option<u64>) -> Self {
+        self.config_mut().max_request_bytes = limit;
+        self
+    }
+
+    /// Answer 413 to requests over [`max_request_bytes`](Self::max_request_bytes) without
+    /// calling the service. Defaults to `false`: they are only logged.
+    pub fn reject_oversized(mut self, on: bool) -> Self {
+        self.config_mut().reject_oversized = on;
         self
     }
 

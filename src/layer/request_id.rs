@@ -21,6 +21,17 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(HeaderValue);
 
+/// Where a request's id came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdSource {
+    /// The client's header, valid.
+    Inbound,
+    /// No header: generated.
+    Generated,
+    /// The client's header was refused (its length in bytes): generated.
+    Rejected { len: usize },
+}
+
 impl RequestId {
     /// Accepts `value` only if it is 1..=128 characters of `[A-Za-z0-9._:-]`.
     ///
@@ -48,11 +59,23 @@ impl RequestId {
         Self(HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
     }
 
-    /// The first value of `name` in `headers` if it is valid, else a generated id.
-    pub(crate) fn from_headers_or_generate(headers: &HeaderMap, name: &HeaderName) -> (Self, bool) {
-        match headers.get(name).and_then(|v| Self::parse(v.as_bytes())) {
-            Some(id) => (id, true),
-            None => (Self::generate(), false),
+    /// The first value of `name` in `headers` if it is valid, else a generated id; and where
+    /// the id came from.
+    pub(crate) fn from_headers_or_generate(
+        headers: &HeaderMap,
+        name: &HeaderName,
+    ) -> (Self, IdSource) {
+        match headers.get(name) {
+            None => (Self::generate(), IdSource::Generated),
+            Some(v) => match Self::parse(v.as_bytes()) {
+                Some(id) => (id, IdSource::Inbound),
+                None => (
+                    Self::generate(),
+                    IdSource::Rejected {
+                        len: v.as_bytes().len(),
+                    },
+                ),
+            },
         }
     }
 
@@ -128,12 +151,14 @@ mod tests {
         let name = HeaderName::from_static("x-request-id");
         let mut headers = HeaderMap::new();
         headers.insert(&name, HeaderValue::from_static("abc-123"));
-        let (id, inbound) = RequestId::from_headers_or_generate(&headers, &name);
-        assert!(inbound);
+        let (id, source) = RequestId::from_headers_or_generate(&headers, &name);
+        assert_eq!(source, IdSource::Inbound);
         assert_eq!(id.as_str(), "abc-123");
         headers.insert(&name, HeaderValue::from_bytes(&[b'x'; 300]).unwrap());
-        let (id, inbound) = RequestId::from_headers_or_generate(&headers, &name);
-        assert!(!inbound);
+        let (id, source) = RequestId::from_headers_or_generate(&headers, &name);
+        assert_eq!(source, IdSource::Rejected { len: 300 });
         assert_eq!(id.as_str().len(), 36);
+        let (_, source) = RequestId::from_headers_or_generate(&HeaderMap::new(), &name);
+        assert_eq!(source, IdSource::Generated);
     }
 }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt, Tracer as _};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -15,8 +15,9 @@ use super::context::CxRequestId;
 use super::future::{ActiveRequest, RequestState, ResponseFuture, panic_message};
 use super::instruments::MetricLabels;
 use super::method::HttpMethod;
-use super::request_id::RequestId;
+use super::request_id::{IdSource, RequestId};
 use super::{Config, attributes, propagation};
+use crate::audit::Origin;
 
 /// The service produced by [`PulseLayer`](super::PulseLayer).
 #[derive(Clone)]
@@ -52,6 +53,14 @@ impl<S: std::fmt::Debug> std::fmt::Debug for PulseService<S> {
             .field("inner", &self.inner)
             .finish_non_exhaustive()
     }
+}
+
+/// The declared body length, if the header is a plain number.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    std::str::from_utf8(headers.get(http::header::CONTENT_LENGTH)?.as_bytes())
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn is_quiet_path(path: &str) -> bool {
@@ -142,6 +151,8 @@ fn start_span<B>(
 impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for PulseService<S>
 where
     S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    // `'static`: a timeout error is recognised by its type.
+    S::Error: 'static,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
@@ -160,7 +171,7 @@ where
             .extensions()
             .get::<MatchedPath>()
             .map(|p| config.routes.entry(p.as_str()));
-        let (request_id, _) =
+        let (request_id, id_source) =
             RequestId::from_headers_or_generate(req.headers(), &config.request_id_header);
         let scheme = attributes::scheme(&req);
         let protocol_version = attributes::protocol_version(req.version());
@@ -192,6 +203,38 @@ where
             active,
             config: Arc::clone(config),
         };
+
+        // Rare paths: reported inside the request's context, so that the audit lines carry its
+        // trace and request ids.
+        let oversized = config.max_request_bytes.and_then(|limit| {
+            let declared = content_length(req.headers())?;
+            (declared > limit).then_some((declared, limit))
+        });
+        if oversized.is_some() || matches!(id_source, IdSource::Rejected { .. }) {
+            let _attached = cx.clone().attach();
+            let origin = Origin::of(&req);
+            if let IdSource::Rejected { len } = id_source {
+                config.audit.header_rejected(
+                    &config.request_id_header,
+                    len,
+                    "request id is not 1-128 characters of [A-Za-z0-9._:-]; replaced",
+                    req.uri().path(),
+                    origin,
+                );
+            }
+            if let Some((declared, limit)) = oversized {
+                config.audit.oversized(
+                    declared,
+                    limit,
+                    config.reject_oversized,
+                    req.uri().path(),
+                    origin,
+                );
+                if config.reject_oversized {
+                    return ResponseFuture::rejected(StatusCode::PAYLOAD_TOO_LARGE, cx, state);
+                }
+            }
+        }
 
         let inner = &mut self.inner;
         let called = {

@@ -4,12 +4,14 @@
 
 use std::time::SystemTime;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::auth::Denied;
 use super::{RouteState, json as json_response};
+use crate::audit::Origin;
 use crate::health::{BreakerState, CheckReport, CheckStatus, HealthReport, HealthStatus};
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -90,9 +92,68 @@ pub(crate) fn health_body<'a>(
     }
 }
 
-pub(crate) async fn health(State(st): State<RouteState>) -> Response {
+/// `/health` for a caller without the admin token, when one is set: the overall status and
+/// each check's name, status and criticality (enough for a status page or a load balancer to
+/// tell what is wrong), but no error text (it can name hosts, users, versions), no latency
+/// and breaker state (they show an attacker when a dependency is struggling), no version
+/// (fingerprinting) and no uptime (restart times).
+#[derive(serde::Serialize)]
+struct PublicHealthBody<'a> {
+    status: HealthStatus,
+    checks: PublicCheckMap<'a>,
+    cached: bool,
+    age_ms: u64,
+}
+
+struct PublicCheckMap<'a>(&'a [CheckReport]);
+
+#[derive(serde::Serialize)]
+struct PublicCheckBody {
+    status: CheckStatus,
+    critical: bool,
+}
+
+impl serde::Serialize for PublicCheckMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for c in self.0 {
+            let body = PublicCheckBody {
+                status: c.status(),
+                critical: c.critical,
+            };
+            map.serialize_entry(&c.name, &body)?;
+        }
+        map.end()
+    }
+}
+
+pub(crate) async fn health(State(st): State<RouteState>, req: Request) -> Response {
+    let authorized = match st.admin.check(req.headers()) {
+        Ok(()) => true,
+        // A probe without credentials is normal; a wrong token is worth an audit line.
+        Err(Denied::Missing) => false,
+        Err(denied @ Denied::Invalid) => {
+            st.admin.report(denied, req.uri().path(), Origin::of(&req));
+            false
+        }
+    };
+    drop(req);
     let report = st.health.report().await;
-    json_response(report.status.http_status(), &health_body(&st, &report))
+    let status = report.status.http_status();
+    if authorized {
+        json_response(status, &health_body(&st, &report))
+    } else {
+        json_response(
+            status,
+            &PublicHealthBody {
+                status: report.status,
+                checks: PublicCheckMap(&report.checks),
+                cached: report.cached,
+                age_ms: report.age.as_millis() as u64,
+            },
+        )
+    }
 }
 
 pub(crate) async fn live(State(st): State<RouteState>) -> Response {

@@ -1,5 +1,6 @@
 //! HTTP endpoints: health and probes (`health.rs`), the aggregator's state
-//! (`/health/metrics`, `/health/budget`), and everything at once (`dashboard.rs`).
+//! (`/health/metrics`, `/health/budget`), alerts (`alerts.rs`) and everything at once
+//! (`dashboard.rs`), behind admin authentication (`auth.rs`) except for the probes.
 //! Each answer costs a snapshot read, never a computation over raw requests, and is never
 //! cached by intermediaries (`Cache-Control: no-store`).
 
@@ -17,7 +18,10 @@ use crate::budget::{PulseConfig, evaluate, evaluate_slo};
 use crate::health::Health;
 use crate::window::{Aggregator, ServiceSnapshot, Window};
 
+pub(crate) use auth::AdminAuth;
+
 mod alerts;
+mod auth;
 mod dashboard;
 mod health;
 mod prometheus;
@@ -32,17 +36,37 @@ pub(crate) struct RouteState {
     pub(crate) system: crate::system::SystemMonitor,
     pub(crate) alerts: crate::alert::Alerts,
     pub(crate) metrics_cache: Arc<prometheus::RenderCache>,
+    pub(crate) admin: Arc<AdminAuth>,
 }
 
-/// The endpoints, for any router state.
+/// The endpoints, for any router state: the public probes, and the admin routes behind the
+/// token when one is configured.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     state: RouteState,
     prometheus_route: bool,
 ) -> axum::Router<S> {
-    let router = axum::Router::new()
+    let public = axum::Router::new()
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+        .route("/health/ready", get(health::ready));
+    let admin = admin_routes(prometheus_route);
+    // `route_layer`: only matched admin routes answer 401; an unknown path still reaches the
+    // application's fallback.
+    let admin = if state.admin.enabled() {
+        admin.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.admin),
+            auth::require_admin,
+        ))
+    } else {
+        admin
+    };
+    public.merge(admin).with_state(state)
+}
+
+/// Every route here requires the admin token when one is set: add new endpoints here, not to
+/// the public probes.
+fn admin_routes(prometheus_route: bool) -> axum::Router<RouteState> {
+    let router = axum::Router::new()
         .route("/health/detailed", get(health::detailed))
         .route("/health/metrics", get(metrics))
         .route("/health/budget", get(budget))
@@ -50,12 +74,11 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/health/alerts", get(alerts::alerts))
         .route("/health/status", get(alerts::status))
         .route("/health/dashboard", get(dashboard::dashboard));
-    let router = if prometheus_route {
+    if prometheus_route {
         router.route("/metrics", get(prometheus::metrics))
     } else {
         router
-    };
-    router.with_state(state)
+    }
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {

@@ -1,0 +1,424 @@
+//! Admin authentication: with a token set, every endpoint but the probes needs
+//! `Authorization: Bearer <token>`, `/health` hides per-check details from callers without it,
+//! and denials reach the audit log without the token. In-process through the real router, and
+//! over a real socket through the academy example configured by `PULSE_ADMIN_TOKEN`.
+
+mod support;
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use pulsecheck::Pulse;
+use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
+use serde_json::Value;
+use tower::ServiceExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+const TOKEN: &str = "pc-admin-7f3a9c1e5b2d4f60a8e1";
+const ADMIN_PATHS: [&str; 5] = [
+    "/health/detailed",
+    "/health/metrics",
+    "/health/budget",
+    "/health/system",
+    "/metrics",
+];
+
+struct Db {
+    failing: bool,
+}
+
+impl Check for Db {
+    fn name(&self) -> Cow<'static, str> {
+        "db".into()
+    }
+    async fn check(&self) -> Result<Observation, CheckError> {
+        if self.failing {
+            Err(CheckError::new(
+                "connection refused by db.internal.example:5432",
+            ))
+        } else {
+            Ok(Observation::pass())
+        }
+    }
+}
+
+struct Cache;
+
+impl Check for Cache {
+    fn name(&self) -> Cow<'static, str> {
+        "cache".into()
+    }
+    async fn check(&self) -> Result<Observation, CheckError> {
+        Ok(Observation::pass())
+    }
+}
+
+fn pulse(token: Option<&str>, db_failing: bool) -> Pulse {
+    let mut b = Pulse::builder()
+        .without_telemetry()
+        .service_version("9.8.7")
+        .health_config(HealthConfig {
+            refresh: Refresh::OnDemand,
+            ..HealthConfig::default()
+        })
+        .check(Db {
+            failing: db_failing,
+        })
+        .check(Cache);
+    if let Some(t) = token {
+        b = b.admin_token(t);
+    }
+    b.build().expect("pulse")
+}
+
+fn app(p: &Pulse) -> Router {
+    Router::new().merge(p.routes()).layer(p.layer())
+}
+
+async fn call(
+    app: &Router,
+    path: &str,
+    auth: Option<&str>,
+) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let mut req = Request::get(path);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+/// Wrong credentials of every shape: none, another scheme, same length, shorter, longer, a
+/// prefix of the real token, the real token with a suffix, an empty bearer.
+fn wrong_credentials() -> Vec<Option<String>> {
+    let mut same_len = TOKEN.as_bytes().to_vec();
+    let last = same_len.len() - 1;
+    same_len[last] = if same_len[last] == b'0' { b'1' } else { b'0' };
+    vec![
+        None,
+        Some(format!("Basic {TOKEN}")),
+        Some(format!("Bearer {}", String::from_utf8(same_len).unwrap())),
+        Some("Bearer x".into()),
+        Some(format!("Bearer {}", "z".repeat(4096))),
+        Some(format!("Bearer {}", &TOKEN[..TOKEN.len() - 1])),
+        Some(format!("Bearer {}", &TOKEN[..8])),
+        Some(format!("Bearer {TOKEN}0")),
+        Some("Bearer ".into()),
+        Some(TOKEN.into()),
+    ]
+}
+
+#[tokio::test]
+async fn admin_endpoints_answer_401_without_the_right_token() {
+    let p = pulse(Some(TOKEN), false);
+    assert!(p.admin_auth_enabled());
+    let app = app(&p);
+    for path in ADMIN_PATHS {
+        for auth in wrong_credentials() {
+            let (status, headers, body) = call(&app, path, auth.as_deref()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with {auth:?}");
+            assert_eq!(headers["www-authenticate"], "Bearer", "{path}");
+            assert_eq!(headers["cache-control"], "no-store");
+            assert_eq!(json(&body), serde_json::json!({ "error": "unauthorized" }));
+        }
+        for auth in [format!("Bearer {TOKEN}"), format!("bearer  {TOKEN}")] {
+            let (status, _, body) = call(&app, path, Some(&auth)).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{path}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    // Unknown paths are not the admin router's: they still reach the fallback (404, not 401).
+    let (status, _, _) = call(&app, "/health/nothing-here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn probes_stay_public() {
+    let p = pulse(Some(TOKEN), false);
+    let app = app(&p);
+    for path in ["/health", "/health/live", "/health/ready"] {
+        let (status, _, body) = call(&app, path, None).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        // A wrong token does not lock a probe out either.
+        let (status, _, _) = call(&app, path, Some("Bearer wrong")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_every_endpoint_is_open() {
+    let p = pulse(None, false);
+    assert!(!p.admin_auth_enabled());
+    let app = app(&p);
+    for path in ADMIN_PATHS {
+        let (status, _, _) = call(&app, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (_, _, body) = call(&app, "/health", None).await;
+    let body = json(&body);
+    assert_eq!(body["version"], "9.8.7");
+    assert!(body["checks"]["db"]["latency_ms"].is_number(), "{body}");
+}
+
+#[tokio::test]
+async fn health_shows_details_only_to_authorized_callers() {
+    let p = pulse(Some(TOKEN), true);
+    let app = app(&p);
+
+    let (status, _, body) = call(&app, "/health", None).await;
+    // Same status code for everyone: a load balancer needs no token.
+    assert_eq!(status, StatusCode::OK);
+    let public = json(&body);
+    assert_eq!(public["status"], "degraded");
+    assert_eq!(
+        public["checks"],
+        serde_json::json!({
+            "db": { "status": "down", "critical": false },
+            "cache": { "status": "up", "critical": false },
+        })
+    );
+    let text = String::from_utf8_lossy(&body);
+    for hidden in [
+        "db.internal",
+        "latency_ms",
+        "circuit",
+        "9.8.7",
+        "uptime_s",
+        "error",
+    ] {
+        assert!(
+            !text.contains(hidden),
+            "{hidden} shown without the token: {text}"
+        );
+    }
+
+    let (status, _, body) = call(&app, "/health", Some(&format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let full = json(&body);
+    assert_eq!(full["status"], "degraded");
+    assert_eq!(full["version"], "9.8.7");
+    assert!(full["uptime_s"].is_number());
+    assert_eq!(
+        full["checks"]["db"]["error"],
+        "connection refused by db.internal.example:5432"
+    );
+    assert!(full["checks"]["db"]["latency_ms"].is_number(), "{full}");
+
+    // A wrong token gets the public view, like no token.
+    let (_, _, body) = call(&app, "/health", Some("Bearer nope")).await;
+    let wrong = json(&body);
+    assert_eq!(wrong["checks"], public["checks"]);
+    assert!(wrong.get("version").is_none(), "{wrong}");
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+    fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(pulsecheck::telemetry::log_layer(
+            pulsecheck::telemetry::LogFormat::Json,
+            move || writer.clone(),
+        ))
+        .with(tracing_subscriber::filter::LevelFilter::TRACE);
+    (capture, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn denials_are_audited_and_the_token_never_reaches_a_log() {
+    let (logs, _guard) = capture_logs();
+    let p = Pulse::builder()
+        .without_telemetry()
+        .layer(pulsecheck::layer::PulseLayer::new().log_health_requests(true))
+        .admin_token(TOKEN)
+        .build()
+        .expect("pulse");
+    let app = app(&p);
+    let prefix = format!("Bearer {}", &TOKEN[..12]);
+    for auth in [
+        None,
+        Some(prefix.as_str()),
+        Some("Bearer wrong-token-value"),
+    ] {
+        let (status, _, _) = call(&app, "/health/metrics", auth).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = call(&app, "/health/metrics", Some(&format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    // `/health` with a wrong token: public view, and audited.
+    call(&app, "/health", Some("Bearer wrong-token-value")).await;
+    // Build-time `Debug` of the facade must not show it either.
+    let debug = format!("{p:?}");
+
+    let text = logs.text();
+    for secret in [TOKEN, &TOKEN[..12], "wrong-token-value"] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{text}");
+        assert!(!debug.contains(secret), "{secret} in Debug: {debug}");
+    }
+    let audit: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["target"] == "pulsecheck::audit")
+        .collect();
+    let events: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|l| {
+            (
+                l["audit.event"].as_str().unwrap(),
+                l["url.path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("auth.missing", "/health/metrics"),
+            ("auth.invalid", "/health/metrics"),
+            ("auth.invalid", "/health/metrics"),
+            ("auth.invalid", "/health"),
+        ],
+        "{audit:#?}"
+    );
+    for l in &audit {
+        assert_eq!(l["level"], "WARN");
+        assert_eq!(l["message"], "admin request denied");
+        assert_eq!(l["suppressed"], 0);
+        assert!(l["request_id"].is_string(), "{l}");
+    }
+}
+
+#[test]
+fn a_blank_token_is_a_build_error_not_an_open_door() {
+    for blank in ["", "   ", "\t\n"] {
+        let err = Pulse::builder()
+            .without_telemetry()
+            .admin_token(blank)
+            .build()
+            .expect_err("blank token accepted");
+        let text = err.to_string();
+        assert!(text.contains("empty"), "{text}");
+    }
+    let err = Pulse::builder()
+        .without_telemetry()
+        .admin_token("has a space")
+        .build()
+        .expect_err("token with a space accepted");
+    assert!(!err.to_string().contains("has a space"), "{err}");
+}
+
+#[tokio::test]
+async fn academy_with_pulse_admin_token_over_a_real_socket() {
+    let academy = support::academy::Academy::spawn(&[("PULSE_ADMIN_TOKEN", TOKEN)]);
+    let client = reqwest::Client::new();
+    for path in ["/health/live", "/health/ready", "/health"] {
+        let r = client.get(academy.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    for path in ["/health/metrics", "/metrics", "/health/budget"] {
+        let r = client.get(academy.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let r = client
+            .get(academy.url(path))
+            .header("authorization", "Bearer not-the-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let r = client
+            .get(academy.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    // The application's own routes are not the admin router's.
+    let r = client
+        .get(academy.url("/api/courses"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let raw = academy.lines.lock().unwrap().join("\n");
+    assert!(!raw.contains(TOKEN), "token in the academy's output");
+    assert!(
+        !raw.contains("not-the-token"),
+        "presented token in the output"
+    );
+    let denied: Vec<Value> = academy
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["target"] == "pulsecheck::audit")
+        .collect();
+    assert_eq!(denied.len(), 6, "{denied:#?}");
+    for l in &denied {
+        assert_eq!(l["client.address"], "127.0.0.1", "{l}");
+        assert_eq!(l["network.peer.address"], "127.0.0.1", "{l}");
+    }
+}
+
+#[test]
+fn academy_refuses_to_start_with_an_empty_token() {
+    let (status, out) = support::academy::Academy::run_to_exit(&[("PULSE_ADMIN_TOKEN", "  ")]);
+    assert!(!status.success());
+    assert!(out.contains("PULSE_ADMIN_TOKEN"), "{out}");
+    assert!(out.contains("empty"), "{out}");
+}
