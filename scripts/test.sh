@@ -73,6 +73,8 @@ ensure_tools() {
   # /metrics) and tests/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
   # Debian's `prometheus` package.
   { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
+  # tests/alert_notify.rs posts alerts to a real Alertmanager (Debian's package) and lists them.
+  command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"
     command -v python3 >/dev/null || apt_install python3

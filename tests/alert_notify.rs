@@ -891,3 +891,98 @@ async fn outcomes_are_counted_as_opentelemetry_metrics() {
         "{points:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+/// Everything logged, for the secrets test.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn secrets_stay_out_of_logs_errors_and_debug() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // current_thread: the delivery tasks run on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (_failing, addr) =
+        Receiver::start(|_| (StatusCode::BAD_REQUEST, "invalid event").into_response()).await;
+    let (_hung, hung) = hanging_receiver().await;
+    let slack = SlackNotifier::new(&format!("http://{addr}/services/T0/B0/SLACKSECRET")).unwrap();
+    let pd = PagerDutyNotifier::new("ROUTINGSECRET")
+        .unwrap()
+        .base_url(&format!("http://{addr}"))
+        .unwrap();
+    let hook = WebhookNotifier::new(&format!(
+        "http://user:PASSSECRET@{hung}/h?token=QUERYSECRET"
+    ))
+    .unwrap()
+    .bearer_token("TOKENSECRET")
+    .unwrap();
+    // Nothing listens on port 1: connection refused, retried, given up.
+    let refused = WebhookNotifier::new("http://127.0.0.1:1/x/PATHSECRET")
+        .unwrap()
+        .named("refused");
+    let email = EmailNotifier::new(
+        SmtpCheck::from_url("smtp://u:SMTPSECRET@127.0.0.1:1?tls=none").unwrap(),
+        "a@b.c",
+        "d@e.f",
+    )
+    .unwrap();
+    let debug = format!("{slack:?} {pd:?} {hook:?} {refused:?} {email:?}");
+    let dispatcher = Dispatcher::builder()
+        .notifier(slack)
+        .notifier(pd)
+        .notifier(hook)
+        .notifier(refused)
+        .notifier(email)
+        .retry_policy(fast_retries(2).attempt_timeout(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    dispatcher.submit(firing(&alert("A", "s")));
+    assert!(
+        eventually(Duration::from_secs(10), || dispatcher
+            .stats()
+            .iter()
+            .all(|s| s.failed == 1))
+        .await,
+        "{:?}",
+        dispatcher.stats()
+    );
+    dispatcher.shutdown(Duration::from_secs(1)).await;
+
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("giving up"), "{logged}");
+    assert!(logged.contains("HTTP 400"), "{logged}");
+    let everything = format!("{logged}\n{debug}\n{dispatcher:?}");
+    for secret in [
+        "SLACKSECRET",
+        "ROUTINGSECRET",
+        "PASSSECRET",
+        "QUERYSECRET",
+        "TOKENSECRET",
+        "PATHSECRET",
+        "SMTPSECRET",
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked:\n{everything}"
+        );
+    }
+}
