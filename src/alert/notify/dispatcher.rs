@@ -333,7 +333,9 @@ impl DispatcherBuilder {
     }
 
     /// The repeat interval of the notifiers named `name`, overriding both
-    /// [`repeat_interval`](Self::repeat_interval) and the notifier's own.
+    /// [`repeat_interval`](Self::repeat_interval) and the notifier's own. For Alertmanager,
+    /// change `AlertmanagerNotifier::resend_interval`
+    /// instead: its `endsAt` must stay ahead of the next refresh.
     pub fn repeat_interval_for(mut self, name: &str, interval: Option<Duration>) -> Self {
         self.repeat_for
             .insert(name.to_owned(), interval.filter(|d| !d.is_zero()));
@@ -584,5 +586,42 @@ async fn sleep_until_opt(when: Option<Instant>) {
     match when {
         Some(when) => tokio::time::sleep_until(when).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::notify::NotifyFuture;
+
+    #[derive(Debug)]
+    struct Noop;
+
+    impl Notifier for Noop {
+        fn name(&self) -> &str {
+            "noop"
+        }
+        fn send<'a>(&'a self, _: &'a AlertEvent) -> NotifyFuture<'a> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn building_needs_a_runtime() {
+        let err = Dispatcher::builder().notifier(Noop).build().err();
+        assert_eq!(err, Some(NotifyConfigError::NoRuntime));
+    }
+
+    #[tokio::test]
+    async fn boxed_and_shared_notifiers_are_notifiers() {
+        let boxed: Box<dyn Notifier> = Box::new(Noop);
+        let shared: Arc<dyn Notifier> = Arc::new(Noop);
+        let dispatcher = Dispatcher::builder()
+            .notifier(boxed)
+            .notifier(shared)
+            .build()
+            .unwrap();
+        assert_eq!(dispatcher.notifier_names(), ["noop", "noop"]);
+        dispatcher.shutdown(Duration::from_secs(1)).await;
     }
 }
