@@ -76,7 +76,8 @@ ensure_tools() {
   # tests/stack_config.rs: `docker-compose config` validates docker-compose.yml (no engine
   # needed) and `amtool check-config` collector/alertmanager.yml.
   command -v docker-compose >/dev/null || apt_install --no-install-recommends docker-compose
-  command -v amtool >/dev/null || apt_install prometheus-alertmanager
+  # tests/alert_notify.rs also posts alerts to a real Alertmanager from the same package.
+  { command -v amtool && command -v prometheus-alertmanager; } >/dev/null || apt_install prometheus-alertmanager
   # tests/dashboard.rs loads the HTML dashboard in headless Chromium (DevTools protocol).
   command -v chromium >/dev/null || apt_install chromium
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then

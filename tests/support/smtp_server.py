@@ -4,9 +4,10 @@ Usage: smtp_server.py PORT [--auth USER:PASSWORD] [--starttls CERT KEY] [--impli
                       [--messages]
 
 Prints READY once it accepts connections, then one line per command it handled (EHLO, STARTTLS,
-AUTH <mechanism> ok|fail, MAIL, RCPT, DATA, QUIT), flushed, so the test can assert what the
-client did. With --messages, each received message is also printed as one line
-`MESSAGE {"from", "to", "subject", "body"}` (JSON). Exits when its standard input closes (the test ended) or on SIGTERM.
+AUTH <mechanism> ok|fail, MAIL, RCPT, DATA, QUIT; after DATA, `MESSAGE {json}` with the envelope,
+subject, headers and plain-text body), flushed, so the test can assert what the
+client did. (`--messages` is accepted for older callers; messages are always printed.) Exits
+when its standard input closes (the test ended) or on SIGTERM.
 """
 
 import email
@@ -50,15 +51,16 @@ class Recorder:
 
     async def handle_DATA(self, server, session, envelope):
         log("DATA")
-        if self.messages:
-            msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            body = msg.get_body(preferencelist=("plain",))
-            log("MESSAGE " + json.dumps({
-                "from": envelope.mail_from,
-                "to": list(envelope.rcpt_tos),
-                "subject": str(msg.get("subject", "")),
-                "body": body.get_content() if body is not None else "",
-            }))
+        # The whole message on one line, for tests of code that sends mail (alert emails).
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        log("MESSAGE " + json.dumps({
+            "from": envelope.mail_from,
+            "to": list(envelope.rcpt_tos),
+            "subject": str(message["subject"]),
+            "headers": {k: str(v) for k, v in message.items()},
+            "body": body.get_content() if body is not None else "",
+        }))
         return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope):

@@ -170,7 +170,7 @@ impl SmtpCheck {
         Ok(builder.build_rustls()?)
     }
 
-    fn step(&self, step: &str, e: impl std::error::Error) -> CheckError {
+    pub(crate) fn step(&self, step: &str, e: impl std::error::Error) -> CheckError {
         CheckError::new(format!(
             "{step} {}:{}: {}",
             self.host,
@@ -180,8 +180,11 @@ impl SmtpCheck {
     }
 }
 
-impl Check for SmtpCheck {
-    async fn check(&self) -> Result<Observation, CheckError> {
+impl SmtpCheck {
+    /// Connects, upgrades and authenticates as configured: an open session, ready for QUIT
+    /// (the check) or for a message (the alert email notifier), and the TLS mode it got
+    /// (`implicit`, `starttls` or `none`).
+    pub(crate) async fn session(&self) -> Result<(AsyncSmtpConnection, &'static str), CheckError> {
         let wrapper = match self.tls {
             SmtpTls::Wrapper => Some(self.tls_parameters()?),
             _ => None,
@@ -236,13 +239,19 @@ impl Check for SmtpCheck {
                 .map_err(|e| self.step("AUTH", e))?;
         }
 
-        conn.quit().await.map_err(|e| self.step("QUIT", e))?;
-
         let tls = match (self.tls, upgraded) {
             (SmtpTls::Wrapper, _) => "implicit",
             (_, true) => "starttls",
             _ => "none",
         };
+        Ok((conn, tls))
+    }
+}
+
+impl Check for SmtpCheck {
+    async fn check(&self) -> Result<Observation, CheckError> {
+        let (mut conn, tls) = self.session().await?;
+        conn.quit().await.map_err(|e| self.step("QUIT", e))?;
         Ok(Observation::pass()
             .detail("tls", tls)
             .detail("auth", self.credentials.is_some()))
