@@ -4,7 +4,11 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::alert::notify::Dispatcher;
 use crate::alert::{AlertEvent, AlertSources, Alerts};
+
+/// How long [`Pulse::shutdown`] waits for queued alert notifications.
+const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
@@ -36,6 +40,10 @@ pub enum Error {
         /// What is wrong with it (never the value).
         reason: &'static str,
     },
+    /// An alert notifier variable (`PULSE_WEBHOOK_URL`, `PULSE_SLACK_WEBHOOK_URL`...) is
+    /// invalid, or notifiers are configured outside a Tokio runtime.
+    #[error(transparent)]
+    Notify(#[from] crate::alert::notify::NotifyConfigError),
     /// `PULSE_DRAIN_DELAY` is not a duration.
     #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
     DrainDelay {
@@ -117,6 +125,7 @@ pub struct PulseBuilder {
     service_name: Option<String>,
     alert_listeners: AlertListeners,
     admin_token: Option<Secret>,
+    notifications: Option<Dispatcher>,
 }
 
 #[derive(Default)]
@@ -152,6 +161,7 @@ impl Default for PulseBuilder {
             system_interval: None,
             service_name: None,
             alert_listeners: AlertListeners::default(),
+            notifications: None,
             admin_token: None,
         }
     }
@@ -197,6 +207,15 @@ impl PulseBuilder {
     /// (see [`crate::alert`]). Keep it quick; a panic is contained.
     pub fn on_alert(mut self, f: impl Fn(&AlertEvent) + Send + Sync + 'static) -> Self {
         self.alert_listeners.0.push(Box::new(f));
+        self
+    }
+
+    /// Where alert notifications go, in place of the notifiers the environment configures
+    /// (`PULSE_WEBHOOK_URL`, `PULSE_SLACK_WEBHOOK_URL`, `PULSE_PAGERDUTY_ROUTING_KEY`,
+    /// `PULSE_ALERTMANAGER_URL`, `PULSE_ALERT_EMAIL_TO`). Start from
+    /// `Dispatcher::builder().with_env(service)?` to keep those and add your own.
+    pub fn notifications(mut self, dispatcher: Dispatcher) -> Self {
+        self.notifications = Some(dispatcher);
         self
     }
 
@@ -345,10 +364,20 @@ impl PulseBuilder {
             aggregator: aggregator.clone(),
             health: health.clone(),
             system: system.clone(),
-            service,
+            service: service.clone(),
         });
         for l in self.alert_listeners.0 {
             alerts = alerts.on_event(l);
+        }
+        // After telemetry: the dispatcher's counters come from the service's meter.
+        let notifications = match self.notifications {
+            Some(d) => Some(d),
+            None => Dispatcher::from_env(&service)?,
+        };
+        if let Some(d) = &notifications {
+            let d = d.clone();
+            alerts = alerts.on_event(move |e| d.submit(e.clone()));
+            tracing::info!(target: "pulsecheck", notifiers = ?notifications.as_ref().map(|d| d.notifier_names()), "alert notifications on");
         }
         let alerts = alerts.build();
         alerts.start();
@@ -364,6 +393,7 @@ impl PulseBuilder {
                 config,
                 health,
                 alerts,
+                notifications,
                 version: self.version,
                 drain_delay,
                 prometheus_route: self.prometheus_route,
@@ -389,6 +419,7 @@ struct Inner {
     config: Arc<PulseConfig>,
     health: Health,
     alerts: Alerts,
+    notifications: Option<Dispatcher>,
     version: Option<String>,
     drain_delay: Duration,
     prometheus_route: bool,
@@ -434,6 +465,7 @@ impl Pulse {
                 version: self.inner.version.clone().map(Arc::from),
                 system: self.inner.system.clone(),
                 alerts: self.inner.alerts.clone(),
+                notifications: self.inner.notifications.clone(),
                 metrics_cache: Arc::default(),
                 admin: Arc::clone(&self.inner.admin),
             },
@@ -455,6 +487,11 @@ impl Pulse {
     /// sees [`PulseBuilder::build`] or [`Pulse::routes`]).
     pub fn alerts(&self) -> &Alerts {
         &self.inner.alerts
+    }
+
+    /// The alert notifiers, when any is configured.
+    pub fn notifications(&self) -> Option<&Dispatcher> {
+        self.inner.notifications.as_ref()
     }
 
     /// The in-process aggregator.
@@ -521,6 +558,11 @@ impl Pulse {
         self.inner.health.stop();
         self.inner.alerts.stop();
         self.inner.system.stop();
+        if let Some(d) = &self.inner.notifications {
+            // Deliver what is queued (a resolve sent just before shutdown, say) within a
+            // bound, so a dead receiver cannot hold the process.
+            d.shutdown(NOTIFY_SHUTDOWN_TIMEOUT).await;
+        }
         let telemetry = self
             .inner
             .telemetry

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pulsecheck::Pulse;
+use pulsecheck::alert::notify::{Dispatcher, RetryPolicy, WebhookNotifier};
 use pulsecheck::alert::{AlertEvent, AlertSettings, AlertState};
 use pulsecheck::budget::PulseConfig;
 use pulsecheck::health::{Check, CheckError, CheckExt, Observation};
@@ -43,6 +44,10 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with(None).await
+}
+
+async fn app_with(dispatcher: Option<Dispatcher>) -> App {
     let db = Arc::new(AtomicBool::new(false));
     let cache = Arc::new(AtomicBool::new(false));
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -61,8 +66,11 @@ async fn app() -> App {
             .failure_ttl(Duration::from_millis(100))
             .without_breaker()
     };
-    let pulse = Pulse::builder()
-        .without_telemetry()
+    let mut builder = Pulse::builder().without_telemetry();
+    if let Some(d) = dispatcher {
+        builder = builder.notifications(d);
+    }
+    let pulse = builder
         .config(config)
         .check(
             fast(Switch {
@@ -250,4 +258,107 @@ async fn bad_query_parameters_are_refused_clearly() {
     assert!(body.contains("firing, pending, resolved"), "{body}");
     let (code, body) = app.get("/health/alerts?history=lots").await;
     assert_eq!(code, 400, "{body}");
+}
+
+/// A webhook receiver on loopback: records each JSON body, or (hanging) accepts and never
+/// answers.
+async fn receiver(hang: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push(v);
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_a_real_receiver_while_a_hanging_one_delays_nothing() {
+    let (good_url, good) = receiver(false).await;
+    let (hung_url, hung) = receiver(true).await;
+    let dispatcher = Dispatcher::builder()
+        .notifier(WebhookNotifier::new(&good_url).unwrap().named("good"))
+        .notifier(WebhookNotifier::new(&hung_url).unwrap().named("hung"))
+        .retry_policy(RetryPolicy::default().attempt_timeout(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    let app = app_with(Some(dispatcher)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.db.store(true, Ordering::SeqCst);
+    app.wait_for("db alert firing", |a| !a.events_for("db").is_empty())
+        .await;
+    // The healthy receiver gets the firing notification although the other one hangs.
+    let start = Instant::now();
+    while !good
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|v| v["state"] == "firing" && v["alert"]["labels"]["check"] == "db")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no firing notification"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !hung.lock().unwrap().is_empty(),
+        "the hanging receiver was called"
+    );
+    // Evaluation and requests go on at their pace while a delivery hangs.
+    let before = app.json("/health/alerts").await["evaluations"]
+        .as_u64()
+        .unwrap();
+    let t = Instant::now();
+    for _ in 0..20 {
+        let (code, _) = app.get("/health/live").await;
+        assert_eq!(code, 200);
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "{:?} for 20 probes",
+        t.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = app.json("/health/alerts").await;
+    let evaluated = after["evaluations"].as_u64().unwrap() - before;
+    assert!(
+        evaluated >= 5,
+        "{evaluated} evaluations in ~1 s at a 100 ms interval"
+    );
+    let stats = after["notifiers"].as_array().unwrap();
+    let hung_stats = stats.iter().find(|s| s["name"] == "hung").unwrap();
+    assert_eq!(hung_stats["sent"], 0, "{after}");
+    // Back: the healthy receiver hears the resolution with the same fingerprint.
+    app.db.store(false, Ordering::SeqCst);
+    let start = Instant::now();
+    loop {
+        let got = good.lock().unwrap().clone();
+        let db: Vec<&Value> = got
+            .iter()
+            .filter(|v| v["alert"]["labels"]["check"] == "db")
+            .collect();
+        if db.iter().any(|v| v["state"] == "resolved") {
+            assert_eq!(db.len(), 2, "one notification each way: {db:?}");
+            assert_eq!(db[0]["fingerprint"], db[1]["fingerprint"]);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no resolution: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

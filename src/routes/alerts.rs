@@ -29,6 +29,8 @@ struct AlertsBody<'a> {
     evaluated_at: Option<std::time::SystemTime>,
     evaluations: u64,
     history: &'a [HistoryEntry],
+    /// Delivery counts per notifier (empty when none is configured).
+    notifiers: Vec<crate::alert::notify::NotifierStats>,
 }
 
 fn opt_time<S: serde::Serializer>(
@@ -94,6 +96,11 @@ fn body<'a>(
         evaluated_at: snap.evaluated_at,
         evaluations: snap.evaluations,
         history: &h[h.len().saturating_sub(history)..],
+        notifiers: st
+            .notifications
+            .as_ref()
+            .map(|d| d.stats())
+            .unwrap_or_default(),
     }
 }
 

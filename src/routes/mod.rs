@@ -35,6 +35,7 @@ pub(crate) struct RouteState {
     pub(crate) version: Option<Arc<str>>,
     pub(crate) system: crate::system::SystemMonitor,
     pub(crate) alerts: crate::alert::Alerts,
+    pub(crate) notifications: Option<crate::alert::notify::Dispatcher>,
     pub(crate) metrics_cache: Arc<prometheus::RenderCache>,
     pub(crate) admin: Arc<AdminAuth>,
 }
