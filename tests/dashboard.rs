@@ -17,6 +17,7 @@ use axum::routing::get;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::BodyExt as _;
 use pulsecheck::Pulse;
+use pulsecheck::alert::AlertSettings;
 use pulsecheck::budget::PulseConfig;
 use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
 use serde_json::{Value, json};
@@ -53,7 +54,15 @@ fn pulse() -> Pulse {
     Pulse::builder()
         .without_telemetry()
         .service_version("1.2.3")
-        .config(PulseConfig::default())
+        // Alerts evaluated quickly and fired at once, so the page shows the down dependency's.
+        .config(PulseConfig {
+            alerts: AlertSettings {
+                interval: Duration::from_millis(200),
+                pending_for: Duration::ZERO,
+                ..AlertSettings::default()
+            },
+            ..PulseConfig::default()
+        })
         .system_interval(Duration::from_millis(500))
         .health_config(HealthConfig {
             refresh: Refresh::OnDemand,
@@ -577,6 +586,9 @@ const READ_PAGE: &str = r#"(() => {
     p95: document.getElementById('v-p95').textContent,
     banner: document.getElementById('banner').hidden ? null : document.getElementById('banner').textContent,
     hash: location.hash,
+    alerts: Array.from(document.querySelectorAll('#alerts li[data-alert]')).map(li => ({
+      name: li.getAttribute('data-alert'), text: li.textContent })),
+    alerts_injected: document.querySelectorAll('#alerts b, #alerts script').length,
   };
 })()"#;
 
@@ -666,6 +678,12 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
         .await;
         cdp.wait_for(&tab, "+document.body.getAttribute('data-rendered') >= 3 && +document.getElementById('chart-latency').getAttribute('data-points') >= 3", "renders of the 1 m window")
             .await;
+        cdp.wait_for(
+            &tab,
+            "!!document.querySelector('#alerts li[data-alert=\"PulsecheckDependencyDown\"]')",
+            "the dependency alert",
+        )
+        .await;
         let page = cdp.eval(&tab, READ_PAGE).await;
         load.abort();
         // For a look by hand: PULSE_DASHBOARD_SCREENSHOT=/tmp/dashboard.png cargo nextest run
@@ -722,6 +740,17 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
                 .contains("<script>")
         );
         assert_eq!(page["injected"], 0);
+        // Its alert fired (for = 0) and is listed with the check's name and error as text.
+        let alert = page["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .find(|a| a["name"] == "PulsecheckDependencyDown")
+            .unwrap_or_else(|| panic!("no dependency alert on the page: {page}"));
+        let text = alert["text"].as_str().expect("alert text");
+        assert!(text.contains(PAYMENTS) && text.contains("firing"), "{text}");
+        assert!(!text.contains("threshold null"), "{text}");
+        assert_eq!(page["alerts_injected"], 0);
         assert!(
             deps.iter()
                 .any(|d| d["name"] == "db" && d["status"] == "up")
