@@ -4,9 +4,8 @@
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_GRPC").is_none() {
-        return;
-    }
+    // Build scripts see the package's features as `cfg(feature)`: without `grpc` this is
+    // all there is.
     #[cfg(feature = "grpc")]
     if let Err(e) = grpc::generate() {
         println!("cargo::error=grpc health code generation failed: {e}");
