@@ -32,6 +32,7 @@ pub mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
+mod error_chain;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;

@@ -193,17 +193,7 @@ impl fmt::Display for CheckError {
 impl<E: std::error::Error> From<E> for CheckError {
     fn from(e: E) -> Self {
         // The source chain often holds the useful part ("connection refused").
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            let s = cause.to_string();
-            if !text.contains(&s) {
-                text.push_str(": ");
-                text.push_str(&s);
-            }
-            source = cause.source();
-        }
-        Self::new(text)
+        Self::new(crate::error_chain::error_chain(&e))
     }
 }
 

@@ -583,21 +583,6 @@ fn classify_io(e: &io::Error) -> ErrorKind {
     }
 }
 
-/// The error's message with its causes, `a: b: c`, without repeats.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let m = s.to_string();
-        if !out.contains(&m) {
-            out.push_str(": ");
-            out.push_str(&m);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 fn classify_hyper(e: &hyper::Error) -> RequestError {
     let mut kind = None;
     let mut cur: Option<&(dyn std::error::Error + 'static)> = e.source();
@@ -617,7 +602,7 @@ fn classify_hyper(e: &hyper::Error) -> RequestError {
     } else {
         ErrorKind::Other
     });
-    RequestError::new(kind, chain(e))
+    RequestError::new(kind, crate::error_chain::error_chain(e))
 }
 
 #[cfg(test)]

@@ -121,16 +121,7 @@ fn transport_error(shown: &str, e: reqwest::Error) -> NotifyError {
     let builder = e.is_builder();
     // `without_url`: the URL holds the secret (Slack's path, a token in a query).
     let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let s = cause.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = cause.source();
-    }
+    let text = crate::error_chain::error_chain(&e);
     let reason = format!("{shown}: {}", snippet(&text));
     if builder {
         NotifyError::permanent(reason)
