@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::config::AlertSettings;
-use super::event::{Alert, AlertEvent, AlertState, rfc3339, rfc3339_opt};
+use super::event::{Alert, AlertEvent, AlertState};
 
 /// One alert's place in the state machine.
 #[derive(Clone, Debug)]
@@ -36,10 +36,10 @@ pub struct AlertView {
     pub status: AlertState,
     /// When the current status began (pending: the condition; firing: the first
     /// notification; resolved: the resolution).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub since: SystemTime,
     /// When it started firing (absent while pending).
-    #[serde(serialize_with = "rfc3339_opt")]
+    #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
     pub fired_at: Option<SystemTime>,
     /// Observed value.
     pub value: Option<f64>,
@@ -59,7 +59,7 @@ pub struct AlertView {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HistoryEntry {
     /// When.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub at: SystemTime,
     /// Alert name.
     pub name: String,

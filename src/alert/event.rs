@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// How urgent an alert is. Budgets, health and resources use `warning`/`critical`; SLO
 /// burn-rate alerts use `page`/`ticket` (Google SRE workbook, ch. 5).
@@ -108,24 +108,13 @@ pub struct AlertEvent {
     /// [`Alert::fingerprint`].
     pub fingerprint: String,
     /// When it started firing.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub starts_at: SystemTime,
     /// When it resolved (`None` while firing).
-    #[serde(serialize_with = "rfc3339_opt")]
+    #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
     pub ends_at: Option<SystemTime>,
     /// `service.name` of the process that raised it.
     pub service: String,
-}
-
-pub(crate) fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_millis(*t))
-}
-
-pub(crate) fn rfc3339_opt<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => rfc3339(t, s),
-        None => s.serialize_none(),
-    }
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub struct AlertSources {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AlertsSnapshot {
     /// When the last evaluation ran (absent before the first).
-    #[serde(serialize_with = "event::rfc3339_opt")]
+    #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
     pub evaluated_at: Option<SystemTime>,
     /// Pending, firing and recently resolved alerts; firing first.
     pub alerts: Vec<AlertView>,

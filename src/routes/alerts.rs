@@ -25,22 +25,12 @@ pub(crate) struct AlertsQuery {
 struct AlertsBody<'a> {
     alerts: Vec<&'a AlertView>,
     thresholds: Value,
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
     evaluated_at: Option<std::time::SystemTime>,
     evaluations: u64,
     history: &'a [HistoryEntry],
     /// Delivery counts per notifier (empty when none is configured).
     notifiers: Vec<crate::alert::notify::NotifierStats>,
-}
-
-fn opt_time<S: serde::Serializer>(
-    t: &Option<std::time::SystemTime>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.collect_str(&humantime::format_rfc3339_millis(*t)),
-        None => s.serialize_none(),
-    }
 }
 
 /// Limits the rules compare against, so a reader sees why something fires.
@@ -186,7 +176,7 @@ pub(crate) fn status_json(st: &RouteState) -> Value {
         "alerts": {
             "firing": firing.len(),
             "list": firing.iter().map(|a| json!({
-                "name": a.name, "severity": a.severity, "since": humantime::format_rfc3339_millis(a.since).to_string(),
+                "name": a.name, "severity": a.severity, "since": crate::rfc3339::format(a.since),
                 "summary": a.summary, "labels": a.labels,
             })).collect::<Vec<_>>(),
         },

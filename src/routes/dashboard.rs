@@ -155,7 +155,7 @@ pub(super) async fn dashboard(
     let body = Body {
         service: st.alerts.service().to_owned(),
         version: st.version.as_deref().map(str::to_owned),
-        generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        generated_at: crate::rfc3339::format(SystemTime::now()),
         uptime_s: st.aggregator.uptime_s(),
         window,
         health: super::health::health_body(&st, &report),

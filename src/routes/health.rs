@@ -19,10 +19,6 @@ fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
 fn check_error(c: &CheckReport) -> Value {
     check_error_str(c).map_or(Value::Null, Value::from)
 }
@@ -208,14 +204,14 @@ fn not_ready(reason: &str, checks: &[&str]) -> Response {
 
 /// `application/health+json` (draft-inadarei-api-health-check-06).
 pub(crate) fn detailed_body(st: &RouteState, report: &HealthReport) -> Value {
-    let now = rfc3339(SystemTime::now());
+    let now = crate::rfc3339::format(SystemTime::now());
     let mut checks = Map::new();
     for c in &report.checks {
         let status = c.status().health_json();
         let time = c
             .result
             .as_ref()
-            .map_or_else(|| now.clone(), |r| rfc3339(r.time));
+            .map_or_else(|| now.clone(), |r| crate::rfc3339::format(r.time));
         let output = check_error(c);
         let mut response_time = json!({
             "componentId": c.name,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 #[cfg(target_os = "linux")]
 use super::procfs;
@@ -12,7 +12,7 @@ use super::procfs;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SystemSample {
     /// When the sample was taken (RFC 3339 in JSON).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub sampled_at: SystemTime,
     /// This process.
     pub process: ProcessSample,
@@ -66,10 +66,6 @@ impl SystemSample {
     pub fn cpu_seconds(&self) -> Option<f64> {
         Some(self.process.cpu_user_s? + self.process.cpu_system_s?)
     }
-}
-
-fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_millis(*t))
 }
 
 /// What the previous sample left for computing CPU % over the interval.
