@@ -37,4 +37,6 @@ pub use config::{
     Slo, SloKind,
 };
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
+#[cfg(feature = "cli")]
+pub(crate) use slo::window_name;
 pub use slo::{Severity, SloReport, TIERS, Tier, TierReport, evaluate_slo};

@@ -99,7 +99,8 @@ pub struct SloReport {
     pub alert: Option<Severity>,
 }
 
-fn window_name(minutes: u64) -> String {
+/// `5m`, `6h`, `3d`: the largest whole unit, as Prometheus writes ranges.
+pub(crate) fn window_name(minutes: u64) -> String {
     if minutes % (24 * 60) == 0 {
         format!("{}d", minutes / (24 * 60))
     } else if minutes % 60 == 0 {

@@ -31,6 +31,7 @@
 
 use std::fmt::Write as _;
 
+use crate::budget::window_name;
 use crate::budget::{PulseConfig, Severity, SloKind, TIERS};
 use crate::layer::DURATION_BOUNDARIES;
 
@@ -83,16 +84,6 @@ pub enum RulesError {
 fn q(s: &str) -> String {
     // A JSON string is a valid YAML double-quoted scalar.
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-fn window_name(minutes: u64) -> String {
-    if minutes % (24 * 60) == 0 {
-        format!("{}d", minutes / (24 * 60))
-    } else if minutes % 60 == 0 {
-        format!("{}h", minutes / 60)
-    } else {
-        format!("{minutes}m")
-    }
 }
 
 fn label_ok(l: &str) -> bool {
