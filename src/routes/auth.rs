@@ -108,14 +108,6 @@ pub(crate) async fn require_admin(
     req: Request,
     next: Next,
 ) -> Response {
-    // The dashboard page itself holds no data and a browser cannot add a header when it
-    // navigates: let the page through, guard the JSON it fetches. The handler decides page
-    // or JSON with the same function, so the two cannot disagree.
-    if req.uri().path() == "/health/dashboard"
-        && super::dashboard::wants_html(req.headers(), req.uri().query())
-    {
-        return next.run(req).await;
-    }
     match auth.check(req.headers()) {
         Ok(()) => next.run(req).await,
         Err(denied) => {
@@ -123,6 +115,21 @@ pub(crate) async fn require_admin(
             unauthorized()
         }
     }
+}
+
+/// Middleware for `/health/dashboard`: the page itself holds no data and a browser cannot
+/// add a header when it navigates, so the page goes through and the JSON it fetches needs
+/// the token. The handler decides page or JSON with the same function, so the two cannot
+/// disagree.
+pub(crate) async fn require_admin_for_data(
+    state: State<Arc<AdminAuth>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if super::dashboard::wants_html(req.headers(), req.uri().query()) {
+        return next.run(req).await;
+    }
+    require_admin(state, req, next).await
 }
 
 #[cfg(test)]

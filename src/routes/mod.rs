@@ -51,17 +51,25 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready));
     let admin = admin_routes(prometheus_route);
+    let dashboard = axum::Router::new().route("/health/dashboard", get(dashboard::dashboard));
     // `route_layer`: only matched admin routes answer 401; an unknown path still reaches the
     // application's fallback.
-    let admin = if state.admin.enabled() {
-        admin.route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.admin),
-            auth::require_admin,
-        ))
+    let (admin, dashboard) = if state.admin.enabled() {
+        let auth = Arc::clone(&state.admin);
+        (
+            admin.route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&auth),
+                auth::require_admin,
+            )),
+            dashboard.route_layer(axum::middleware::from_fn_with_state(
+                auth,
+                auth::require_admin_for_data,
+            )),
+        )
     } else {
-        admin
+        (admin, dashboard)
     };
-    public.merge(admin).with_state(state)
+    public.merge(admin).merge(dashboard).with_state(state)
 }
 
 /// Every route here requires the admin token when one is set: add new endpoints here, not to
@@ -73,8 +81,7 @@ fn admin_routes(prometheus_route: bool) -> axum::Router<RouteState> {
         .route("/health/budget", get(budget))
         .route("/health/system", get(system::system))
         .route("/health/alerts", get(alerts::alerts))
-        .route("/health/status", get(alerts::status))
-        .route("/health/dashboard", get(dashboard::dashboard));
+        .route("/health/status", get(alerts::status));
     if prometheus_route {
         router.route("/metrics", get(prometheus::metrics))
     } else {
