@@ -422,3 +422,51 @@ fn academy_refuses_to_start_with_an_empty_token() {
     assert!(out.contains("PULSE_ADMIN_TOKEN"), "{out}");
     assert!(out.contains("empty"), "{out}");
 }
+
+/// The dashboard page (no data) goes to a browser without the token; its JSON does not, however
+/// the client asks for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_page_is_public_and_its_json_needs_the_token() {
+    let p = pulse(Some(TOKEN), false);
+    let app = app(&p);
+    let get = |uri: &'static str, accept: &'static str, auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::get(uri).header("accept", accept);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (resp.status(), ct)
+        }
+    };
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let (status, ct) = get("/health/dashboard", html, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    for (uri, accept) in [
+        ("/health/dashboard", "application/json"),
+        ("/health/dashboard", "*/*"),
+        ("/health/dashboard?format=json", html),
+    ] {
+        let (status, _) = get(uri, accept, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} {accept}");
+    }
+    // An encoded key is not `format` to the handler either: it serves the page, not data.
+    let (status, ct) = get("/health/dashboard?form%61t=json", html, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let (status, ct) = get(
+        "/health/dashboard?format=json",
+        html,
+        Some(format!("Bearer {TOKEN}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.starts_with("application/json"), "{ct}");
+}
