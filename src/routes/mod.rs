@@ -24,6 +24,7 @@ mod alerts;
 mod auth;
 mod dashboard;
 mod health;
+pub(crate) mod monitoring;
 mod prometheus;
 mod system;
 
@@ -47,11 +48,11 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     prometheus_route: bool,
 ) -> axum::Router<S> {
     let public = axum::Router::new()
-        .route("/health", get(health::health))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready));
+        .route(monitoring::HEALTH, get(health::health))
+        .route(monitoring::LIVE, get(health::live))
+        .route(monitoring::READY, get(health::ready));
     let admin = admin_routes(prometheus_route);
-    let dashboard = axum::Router::new().route("/health/dashboard", get(dashboard::dashboard));
+    let dashboard = axum::Router::new().route(monitoring::DASHBOARD, get(dashboard::dashboard));
     // `route_layer`: only matched admin routes answer 401; an unknown path still reaches the
     // application's fallback.
     let (admin, dashboard) = if state.admin.enabled() {
@@ -76,14 +77,14 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
 /// the public probes.
 fn admin_routes(prometheus_route: bool) -> axum::Router<RouteState> {
     let router = axum::Router::new()
-        .route("/health/detailed", get(health::detailed))
-        .route("/health/metrics", get(metrics))
-        .route("/health/budget", get(budget))
-        .route("/health/system", get(system::system))
-        .route("/health/alerts", get(alerts::alerts))
-        .route("/health/status", get(alerts::status));
+        .route(monitoring::DETAILED, get(health::detailed))
+        .route(monitoring::METRICS_JSON, get(metrics))
+        .route(monitoring::BUDGET, get(budget))
+        .route(monitoring::SYSTEM, get(system::system))
+        .route(monitoring::ALERTS, get(alerts::alerts))
+        .route(monitoring::STATUS, get(alerts::status));
     if prometheus_route {
-        router.route("/metrics", get(prometheus::metrics))
+        router.route(monitoring::PROMETHEUS, get(prometheus::metrics))
     } else {
         router
     }
