@@ -227,3 +227,91 @@ fn no_count_is_lost_with_threads_recording_during_ticks_and_snapshots() {
 fn clock_ticks_within_hour(ticks: u64) -> bool {
     ticks < 3500
 }
+
+/// A low-traffic series recorded while the ticker drains it: every request lands whole in
+/// some slot. Before, a request racing the drain could have its status (its count) in one slot
+/// and its bucket in the next, where a zero-count slot was dropped: the first slot's quantiles
+/// came back `None` and were shown as 0 ms, so a quiet route's p99 read 0 and its budget
+/// passed.
+#[test]
+fn a_request_racing_the_drain_keeps_its_count_and_latency_together() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let routes = Arc::new(RouteTable::new(4));
+    let id = routes.resolve("/quiet");
+    let clock = ManualClock::new(0);
+    let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let recorded = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (agg, stop, recorded) = (agg.clone(), stop.clone(), recorded.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                agg.record(&RequestRecord {
+                    method: HttpMethod::Get,
+                    route: Some(id),
+                    status: if i % 7 == 0 { 503 } else { 200 },
+                    // 2..=9 ms: no quantile of any slot can honestly be under 1 ms.
+                    duration: Duration::from_millis(2 + i % 8),
+                    trace_id: None,
+                });
+                recorded.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+                // A trickle: a few requests per slot, so a slot often holds only a racer.
+                for _ in 0..200 {
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    let mut bad_points = Vec::new();
+    let mut bad_snapshots = Vec::new();
+    let mut ticks = 0;
+    while ticks < 3_000 {
+        // A few requests per slot: wait for them, so the ticker does not outrun the writer.
+        let before = recorded.load(Ordering::Relaxed);
+        while recorded.load(Ordering::Relaxed) < before + 3 {
+            std::thread::yield_now();
+        }
+        clock.advance(1);
+        agg.tick();
+        ticks += 1;
+        let series = agg.series(Window::OneMinute);
+        let last = series.points.last().expect("a point per tick");
+        if last.requests > 0 && (last.p50.is_none() || last.p99.is_none()) {
+            bad_points.push((ticks, last.requests, last.p50, last.p99));
+        }
+        let snap = agg.snapshot(Window::OneMinute).service;
+        if snap.requests > 0 {
+            match &snap.latency_ms {
+                Some(l) if l.p50 >= 1.0 && l.p99 >= 1.0 && l.p999 >= 1.0 => {}
+                other => bad_snapshots.push((ticks, snap.requests, other.clone())),
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    clock.advance(1);
+    agg.tick();
+    assert!(clock_ticks_within_hour(ticks));
+    let total = recorded.load(Ordering::Relaxed);
+    assert!(total > 1_000, "the writer recorded only {total} requests");
+    let s = agg.snapshot(Window::OneHour);
+    assert_eq!(s.service.requests, total, "requests lost");
+    assert_eq!(s.routes["/quiet"].requests, total, "route requests lost");
+    assert_eq!(s.service.errors, total.div_ceil(7), "errors lost");
+    let by_status: u64 = s.service.status_codes.values().sum();
+    assert_eq!(by_status, total, "status counts lost");
+    assert!(
+        bad_points.is_empty(),
+        "{} of {ticks} one-second points had requests but no quantile, e.g. {:?}",
+        bad_points.len(),
+        &bad_points[..bad_points.len().min(5)]
+    );
+    assert!(
+        bad_snapshots.is_empty(),
+        "{} of {ticks} snapshots had requests but a quantile under 1 ms or none, e.g. {:?}",
+        bad_snapshots.len(),
+        &bad_snapshots[..bad_snapshots.len().min(3)]
+    );
+}

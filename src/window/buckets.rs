@@ -54,6 +54,15 @@ pub fn lower(i: usize) -> u64 {
     raw_lower(i + FIRST)
 }
 
+/// The largest value of bucket `i`, in nanoseconds (the last bucket ends at [`MAX_NS`]).
+pub fn upper(i: usize) -> u64 {
+    if i + 1 >= COUNT {
+        MAX_NS
+    } else {
+        lower(i + 1) - 1
+    }
+}
+
 /// The value reported for bucket `i`: its midpoint, in nanoseconds.
 pub fn midpoint(i: usize) -> f64 {
     let raw = i + FIRST;
@@ -61,20 +70,31 @@ pub fn midpoint(i: usize) -> f64 {
 }
 
 /// The nearest-rank `q`-quantile (0 < q ≤ 1) of `total` values counted in `buckets`, as the
-/// bucket midpoint clamped to the observed `[min, max]`.
+/// bucket midpoint bounded by the observed `[min, max]`.
+///
+/// `None` only when `buckets` holds nothing: should `total` exceed what the buckets hold, a
+/// rank past their end is their highest value, never a missing figure. Bounds with
+/// `min > max` never panic.
 pub fn quantile(buckets: &[u64], total: u64, q: f64, min: u64, max: u64) -> Option<f64> {
     if total == 0 {
         return None;
     }
     let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let bound = |i: usize| midpoint(i).max(min as f64).min(max as f64);
     let mut seen = 0u64;
+    let mut highest = None;
     for (i, &c) in buckets.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
         seen += c;
+        highest = Some(i);
         if seen >= rank {
-            return Some(midpoint(i).clamp(min as f64, max as f64));
+            // max/min rather than clamp: no panic, whatever the bounds.
+            return Some(bound(i));
         }
     }
-    None
+    highest.map(bound)
 }
 
 #[cfg(test)]
@@ -115,5 +135,21 @@ mod tests {
         assert_eq!(index(MIN_NS), (0, false));
         assert_eq!(index(u64::MAX), (COUNT - 1, true));
         assert_eq!(index(MAX_NS), (COUNT - 1, false));
+    }
+
+    #[test]
+    fn quantile_never_panics_and_is_missing_only_without_values() {
+        let mut b = vec![0u64; COUNT];
+        let (i, _) = index(5_000_000);
+        b[i] = 3;
+        // Inverted bounds (a drain raced a request): a value, no panic.
+        assert!(quantile(&b, 3, 0.99, 9_000_000, 1_000_000).is_some());
+        // A count larger than the buckets hold: the highest value, not None.
+        let q = quantile(&b, 4, 0.99, MIN_NS, MAX_NS).unwrap();
+        assert!((q - 5e6).abs() / 5e6 <= RELATIVE_ERROR_BOUND);
+        assert_eq!(quantile(&vec![0; COUNT], 4, 0.5, MIN_NS, MAX_NS), None);
+        for i in 0..COUNT {
+            assert!(upper(i) >= lower(i) && (i + 1 == COUNT || upper(i) + 1 == lower(i + 1)));
+        }
     }
 }

@@ -20,9 +20,9 @@ pub(crate) const FAILURE_EXEMPLARS: usize = 4;
 
 /// One series' counters in one shard. Aligned so that neighbouring series never share a line.
 ///
-/// A request does three atomic adds (its bucket, its status, the latency sum); the count and
-/// the errors are derived from the status counters when the slot is drained, and the minimum
-/// and maximum are only written when a request sets a new extreme.
+/// A request does three atomic adds (its bucket, its status, the latency sum); the count is
+/// derived from the buckets and the errors from the status counters when the slot is drained,
+/// and the minimum and maximum are only written when a request sets a new extreme.
 #[repr(align(128))]
 pub(crate) struct LiveSeries {
     /// Requests recorded since the last drain that may not be drained yet: a hint that the
@@ -100,7 +100,8 @@ impl LiveSeries {
     }
 
     /// Drains the counters into `slot`. A request racing with the drain lands either in this
-    /// slot or the next, never nowhere.
+    /// slot or the next, never nowhere; its parts (bucket, status, sum, extremes) may land in
+    /// different slots, which [`Slot::settle_extremes`] and the bucket-derived count allow for.
     fn drain_into(&self, slot: &mut Slot, errors: &super::ErrorPolicy) {
         // Cleared before reading: a request racing with this drain sets it again, and is
         // drained next time if not now.
@@ -113,16 +114,20 @@ impl LiveSeries {
             .min_ns
             .min(self.min_ns.swap(u64::MAX, Ordering::Relaxed));
         slot.max_ns = slot.max_ns.max(self.max_ns.swap(0, Ordering::Relaxed));
+        // The count is the histogram's: a request racing this drain may have its bucket
+        // here and its status in the next slot (or the reverse), but a slot's quantiles are
+        // always over exactly the requests it counts.
         for (i, b) in self.buckets.iter().enumerate() {
             if b.load(Ordering::Relaxed) != 0 {
-                slot.add_bucket(i, u64::from(b.swap(0, Ordering::Relaxed)));
+                let n = u64::from(b.swap(0, Ordering::Relaxed));
+                slot.add_bucket(i, n);
+                slot.count += n;
             }
         }
         for (code, s) in self.status.iter().enumerate() {
             if s.load(Ordering::Relaxed) != 0 {
                 let n = u64::from(s.swap(0, Ordering::Relaxed));
                 slot.add_status(code as u16, n);
-                slot.count += n;
                 if errors.is_error(code as u16) {
                     slot.errors += n;
                 }
@@ -203,6 +208,7 @@ impl Shards {
                 s.drain_into(slot, errors);
             }
         }
+        slot.settle_extremes();
     }
 
     /// Adds series `index`'s all-time counters of every shard to `out[method]`.

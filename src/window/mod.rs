@@ -317,7 +317,7 @@ impl Aggregator {
         for (i, windows) in series.iter_mut().enumerate() {
             let mut slot = Slot::default();
             self.inner.shards.drain(i, &mut slot, &self.inner.errors);
-            if slot.count > 0 {
+            if !slot.is_empty() {
                 total.merge(&slot);
                 windows
                     .get_or_insert_with(|| SeriesWindows::aligned(before))

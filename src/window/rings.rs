@@ -143,9 +143,9 @@ impl SeriesWindows {
 
     /// Whether the series has had no request in the last hour (it can be dropped).
     pub(crate) fn is_idle(&self) -> bool {
-        self.minutes.totals.count == 0
-            && self.minutes_pending.count == 0
-            && self.seconds.totals.count == 0
+        self.minutes.totals.is_empty()
+            && self.minutes_pending.is_empty()
+            && self.seconds.totals.is_empty()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

@@ -101,7 +101,7 @@ fn point(slot: &Slot, t: u64, span_s: u64) -> SeriesPoint {
         error_rate: if n == 0 {
             0.0
         } else {
-            slot.errors as f64 / n as f64
+            (slot.errors as f64 / n as f64).min(1.0)
         },
         rps: n as f64 / span_s.max(1) as f64,
         p50,

@@ -80,6 +80,38 @@ impl Slot {
         self.failures.push(t);
     }
 
+    /// Whether the slot holds nothing. A slot can hold statuses without a count (their
+    /// requests' buckets were drained a slot earlier), and must still be kept.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0 && self.status.is_empty() && self.errors == 0
+    }
+
+    /// Makes the extremes agree with the histogram. The minimum and maximum are drained apart
+    /// from the buckets, so a racing request can leave a slot with requests but without their
+    /// extremes (`min > max`, or an extreme outside the buckets it counts): such an extreme is
+    /// replaced by the bound of the first or last bucket, and a slot without requests keeps
+    /// none, so no reader ever sees `min > max`.
+    pub(crate) fn settle_extremes(&mut self) {
+        let (Some(&first), Some(&last)) = (self.idx.first(), self.idx.last()) else {
+            self.min_ns = u64::MAX;
+            self.max_ns = 0;
+            return;
+        };
+        let (first, last) = (usize::from(first), usize::from(last));
+        let lo = buckets::lower(first);
+        let hi = buckets::upper(last);
+        let in_range = |v: u64| v.clamp(buckets::MIN_NS, buckets::MAX_NS);
+        if in_range(self.min_ns) > buckets::upper(first) {
+            self.min_ns = lo;
+        }
+        if in_range(self.max_ns) < buckets::lower(last) {
+            self.max_ns = hi;
+        }
+        if self.min_ns > self.max_ns {
+            (self.min_ns, self.max_ns) = (lo, hi);
+        }
+    }
+
     pub(crate) fn buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
         self.idx
             .iter()
@@ -89,7 +121,7 @@ impl Slot {
 
     /// Adds `other` into this slot (building 10 s and 1 min slots, and the service series).
     pub(crate) fn merge(&mut self, other: &Slot) {
-        if other.count == 0 {
+        if other.is_empty() {
             return;
         }
         self.count += other.count;
@@ -155,8 +187,12 @@ impl Default for Totals {
 }
 
 impl Totals {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0 && self.status.is_empty() && self.errors == 0
+    }
+
     pub(crate) fn add(&mut self, s: &Slot) {
-        if s.count == 0 {
+        if s.is_empty() {
             return;
         }
         self.count += s.count;
@@ -172,7 +208,7 @@ impl Totals {
     }
 
     pub(crate) fn sub(&mut self, s: &Slot) {
-        if s.count == 0 {
+        if s.is_empty() {
             return;
         }
         self.count -= s.count;
@@ -190,5 +226,40 @@ impl Totals {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremes_drained_apart_from_their_buckets_are_settled() {
+        let (i, _) = buckets::index(5_000_000);
+        // The request's bucket is here, its extremes went to the next slot.
+        let mut s = Slot::default();
+        s.add_bucket(i, 1);
+        s.count = 1;
+        s.settle_extremes();
+        assert!(s.min_ns <= 5_000_000 && s.max_ns >= 5_000_000 && s.min_ns <= s.max_ns);
+        // Extremes without a request: none kept.
+        let mut e = Slot {
+            min_ns: 7,
+            max_ns: 9,
+            ..Slot::default()
+        };
+        e.settle_extremes();
+        assert_eq!((e.min_ns, e.max_ns), (u64::MAX, 0));
+        // Honest extremes, including a clamped one below the range, are kept.
+        let mut k = Slot {
+            min_ns: 500,
+            max_ns: 5_000_000,
+            ..Slot::default()
+        };
+        k.add_bucket(0, 1);
+        k.add_bucket(i, 1);
+        k.count = 2;
+        k.settle_extremes();
+        assert_eq!((k.min_ns, k.max_ns), (500, 5_000_000));
     }
 }

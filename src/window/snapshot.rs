@@ -184,17 +184,21 @@ impl Snapshot {
             min.clamp(buckets::MIN_NS, buckets::MAX_NS),
             max.clamp(buckets::MIN_NS, buckets::MAX_NS),
         );
-        let q = |p: f64| buckets::quantile(&totals.buckets, n, p, qmin, qmax).map_or(0.0, ms);
-        let latency_ms = (n > 0).then(|| Latency {
-            avg: ms(totals.sum_ns as f64 / n as f64),
-            min: ms(min as f64),
-            max: ms(max as f64),
-            p50: q(0.50),
-            p90: q(0.90),
-            p95: q(0.95),
-            p99: q(0.99),
-            p999: q(0.999),
-        });
+        // A quantile is never stood in for by 0: without one, latency is absent.
+        let q = |p: f64| buckets::quantile(&totals.buckets, n, p, qmin, qmax).map(ms);
+        let latency_ms = (|| {
+            (n > 0).then_some(())?;
+            Some(Latency {
+                avg: ms(totals.sum_ns as f64 / n as f64),
+                min: ms(min as f64),
+                max: ms(max as f64),
+                p50: q(0.50)?,
+                p90: q(0.90)?,
+                p95: q(0.95)?,
+                p99: q(0.99)?,
+                p999: q(0.999)?,
+            })
+        })();
         let mut status_classes = BTreeMap::new();
         for (code, c) in &totals.status {
             *status_classes
@@ -209,10 +213,12 @@ impl Snapshot {
             window_s,
             requests: n,
             errors: totals.errors,
+            // Bounded: at a slot edge a racing request's status can be counted a slot before
+            // its latency.
             error_rate: if n == 0 {
                 0.0
             } else {
-                totals.errors as f64 / n as f64
+                (totals.errors as f64 / n as f64).min(1.0)
             },
             throughput_rpm: n as f64 * 60.0 / window_s as f64,
             throughput_trend_pct,
