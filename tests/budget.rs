@@ -273,6 +273,11 @@ fn config_errors_name_the_field() {
             "budgets.routes.\"/x\".p95_ms",
         ),
         ("[errors]\nstatuses = [42]\n", "errors.statuses"),
+        (
+            "[errors]\nstatuses = [499]\ncount_cancelled = false\n",
+            "errors.count_cancelled",
+        ),
+        ("[errors]\ncount_cancelled = \"no\"\n", "count_cancelled"),
         ("not toml at all", "expected"),
     ] {
         let err = PulseConfig::from_toml_str(toml).unwrap_err().to_string();

@@ -211,6 +211,10 @@ pub struct Errors {
     pub classes: Vec<u16>,
     /// Extra statuses counted as errors (e.g. `429`). Defaults to none.
     pub statuses: Vec<u16>,
+    /// Whether a request the client gave up on (recorded as
+    /// [`CANCELLED_STATUS`](crate::layer::CANCELLED_STATUS), 499) counts as an error: it was
+    /// not served. Decides for 499 whatever `classes` says. Defaults to `true`.
+    pub count_cancelled: bool,
 }
 
 impl Default for Errors {
@@ -218,12 +222,21 @@ impl Default for Errors {
         Self {
             classes: vec![5],
             statuses: Vec::new(),
+            count_cancelled: true,
         }
     }
 }
 
 impl Errors {
     /// As an [`ErrorPolicy`].
+    ///
+    /// ```
+    /// use pulsecheck::budget::PulseConfig;
+    /// let quiet = PulseConfig::from_toml_str("[errors]\nclasses = [4, 5]\ncount_cancelled = false\n").unwrap();
+    /// let p = quiet.errors.policy();
+    /// assert!(p.is_error(404) && p.is_error(503) && !p.is_error(499));
+    /// assert!(PulseConfig::default().errors.policy().is_error(499));
+    /// ```
     pub fn policy(&self) -> ErrorPolicy {
         let mut p = ErrorPolicy::none();
         for c in &self.classes {
@@ -232,7 +245,11 @@ impl Errors {
         for s in &self.statuses {
             p = p.with_status(*s);
         }
-        p
+        if self.count_cancelled {
+            p.with_status(crate::layer::CANCELLED_STATUS)
+        } else {
+            p.without_status(crate::layer::CANCELLED_STATUS)
+        }
     }
 }
 
@@ -423,6 +440,17 @@ impl PulseConfig {
             if !(100..=999).contains(s) {
                 return Err(bad("errors.statuses", "statuses are 100..=999"));
             }
+        }
+        if !self.errors.count_cancelled
+            && self
+                .errors
+                .statuses
+                .contains(&crate::layer::CANCELLED_STATUS)
+        {
+            return Err(bad(
+                "errors.count_cancelled",
+                "is false but errors.statuses lists 499 (cancelled); keep one",
+            ));
         }
         if let Some((field, reason)) = self.alerts.problem() {
             return Err(bad(field, reason));

@@ -36,6 +36,7 @@ pub struct DependencyFailure(pub &'static str);
 /// | `timeout` | 408 or 504, or the inner service failed with a tower or tokio `Elapsed` | WARN |
 /// | `server_error` | any other 5xx, or an error from the inner service | ERROR |
 /// | `client_error` | any other 4xx | INFO |
+/// | `cancelled` | dropped before its response: the client hung up ([`CANCELLED_STATUS`](super::CANCELLED_STATUS)) | WARN |
 ///
 /// ```
 /// use http::{Response, StatusCode};
@@ -62,6 +63,9 @@ pub enum ErrorClass {
     DependencyFailure,
     /// The handler panicked.
     Panic,
+    /// The request was dropped before its response: the client hung up (or a layer outside
+    /// this one gave up on it). Recorded as [`CANCELLED_STATUS`](super::CANCELLED_STATUS).
+    Cancelled,
 }
 
 impl ErrorClass {
@@ -102,6 +106,7 @@ impl ErrorClass {
             Self::Timeout => "timeout",
             Self::DependencyFailure => "dependency_failure",
             Self::Panic => "panic",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -109,7 +114,7 @@ impl ErrorClass {
     pub fn level(self) -> tracing::Level {
         match self {
             Self::ClientError => tracing::Level::INFO,
-            Self::Timeout | Self::DependencyFailure => tracing::Level::WARN,
+            Self::Timeout | Self::DependencyFailure | Self::Cancelled => tracing::Level::WARN,
             Self::ServerError | Self::Panic => tracing::Level::ERROR,
         }
     }

@@ -20,14 +20,21 @@ use super::method::HttpMethod;
 use super::recorder::RequestRecord;
 use super::request_id::RequestId;
 use super::route::RouteEntry;
-use super::{ACCESS_LOG_TARGET, Config, DEPENDENCY_ATTRIBUTE, ERROR_CLASS_ATTRIBUTE};
+use super::{
+    ACCESS_LOG_TARGET, CANCELLED_ERROR_TYPE, CANCELLED_STATUS, Config, DEPENDENCY_ATTRIBUTE,
+    ERROR_CLASS_ATTRIBUTE,
+};
 
 pin_project! {
     /// Response future of [`PulseService`](super::PulseService).
+    ///
+    /// Dropped before it completes (the client hung up and hyper dropped it), it still
+    /// records the request, once, as [`CANCELLED_STATUS`](super::CANCELLED_STATUS).
     pub struct ResponseFuture<F> {
+        // Declared first, so dropped first: the handler's own spans and guards go before the
+        // server span ends.
         #[pin]
         kind: Kind<F>,
-        cx: opentelemetry::Context,
         state: Option<RequestState>,
     }
 }
@@ -41,7 +48,13 @@ pin_project! {
     }
 }
 
+/// Everything needed to record the request, whichever way it ends: [`RequestState::finish`]
+/// with a response, or [`Drop`] without one.
 pub(crate) struct RequestState {
+    /// The request's context (its server span and request id).
+    pub(crate) cx: opentelemetry::Context,
+    /// Set once the request is recorded, so a drop after a response records nothing more.
+    pub(crate) recorded: bool,
     pub(crate) start: Instant,
     pub(crate) method: HttpMethod,
     pub(crate) route: Option<Arc<RouteEntry>>,
@@ -79,35 +92,24 @@ impl Drop for ActiveRequest {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(fut: F, cx: opentelemetry::Context, state: RequestState) -> Self {
+    pub(crate) fn new(fut: F, state: RequestState) -> Self {
         Self {
             kind: Kind::Future { fut },
-            cx,
             state: Some(state),
         }
     }
 
     /// Answered by the layer itself, without calling the service.
-    pub(crate) fn rejected(
-        status: StatusCode,
-        cx: opentelemetry::Context,
-        state: RequestState,
-    ) -> Self {
+    pub(crate) fn rejected(status: StatusCode, state: RequestState) -> Self {
         Self {
             kind: Kind::Rejected { status },
-            cx,
             state: Some(state),
         }
     }
 
-    pub(crate) fn panicked(
-        message: String,
-        cx: opentelemetry::Context,
-        state: RequestState,
-    ) -> Self {
+    pub(crate) fn panicked(message: String, state: RequestState) -> Self {
         Self {
             kind: Kind::Panicked { message },
-            cx,
             state: Some(state),
         }
     }
@@ -135,9 +137,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let Some(request_cx) = this.state.as_ref().map(|s| s.cx.clone()) else {
+            // Polled after completion: the inner future's contract is broken already.
+            return Poll::Pending;
+        };
         // The request's context is current while the handler runs: its `tracing` spans become
         // children of the server span, and log lines and records carry its ids.
-        let _attached = this.cx.clone().attach();
+        let _attached = request_cx.attach();
         let outcome = match this.kind.project() {
             KindProj::Future { fut } => match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                 Ok(poll) => Outcome::Done(ready!(poll)),
@@ -147,7 +153,6 @@ where
             KindProj::Rejected { status } => Outcome::Rejected(*status),
         };
         let Some(state) = this.state.take() else {
-            // Polled after completion: the inner future's contract is broken already.
             return Poll::Pending;
         };
         Poll::Ready(match outcome {
@@ -162,7 +167,7 @@ where
                         .map(|d| d.0),
                     panic: None,
                 });
-                state.finish(this.cx, status, failure, Some(&mut response));
+                state.finish(status, failure, Some(&mut response));
                 Ok(response)
             }
             Outcome::Done(Err(e)) => {
@@ -179,12 +184,7 @@ where
                     dependency: None,
                     panic: None,
                 };
-                state.finish::<B>(
-                    this.cx,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Some(failure),
-                    None,
-                );
+                state.finish::<B>(StatusCode::INTERNAL_SERVER_ERROR, Some(failure), None);
                 Err(e)
             }
             Outcome::Rejected(status) => {
@@ -196,11 +196,11 @@ where
                     dependency: None,
                     panic: None,
                 });
-                state.finish(this.cx, status, failure, Some(&mut response));
+                state.finish(status, failure, Some(&mut response));
                 Ok(response)
             }
             Outcome::Panic(message) => {
-                this.cx.span().add_event(
+                state.cx.span().add_event(
                     "exception",
                     vec![
                         KeyValue::new(semconv::EXCEPTION_TYPE, "panic"),
@@ -216,7 +216,6 @@ where
                     panic: Some(message),
                 };
                 state.finish(
-                    this.cx,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     Some(failure),
                     Some(&mut response),
@@ -256,34 +255,50 @@ macro_rules! access_event {
 }
 
 impl RequestState {
+    /// Records a request that was answered (500 when the inner service failed).
     fn finish<B>(
-        self,
-        cx: &opentelemetry::Context,
+        mut self,
         status: StatusCode,
         failure: Option<Failure>,
         response: Option<&mut Response<B>>,
     ) {
+        self.recorded = true;
+        self.record(Some(status), failure, response);
+    }
+
+    /// Records the request once: span, duration metric, recorder, access log. `status` is
+    /// `None` for a request dropped before its response.
+    fn record<B>(
+        &self,
+        status: Option<StatusCode>,
+        failure: Option<Failure>,
+        response: Option<&mut Response<B>>,
+    ) {
         let duration = self.start.elapsed();
-        let code = status.as_u16();
+        let code = status.map_or(CANCELLED_STATUS, |s| s.as_u16());
         let error_override = failure.as_ref().and_then(|f| f.error_type);
-        let is_error = status.is_server_error() || error_override.is_some();
+        let is_error = status.is_some_and(|s| s.is_server_error()) || error_override.is_some();
         let error_type: Option<opentelemetry::Value> = if !is_error {
             None
         } else if let Some(e) = error_override {
             Some(e.into())
         } else {
-            Some(status.as_str().to_owned().into())
+            Some(code.to_string().into())
         };
 
-        let span = cx.span();
+        let span = self.cx.span();
         let span_context = span.span_context().clone();
-        span.set_attribute(KeyValue::new(
-            semconv::HTTP_RESPONSE_STATUS_CODE,
-            i64::from(code),
-        ));
+        // No response, no status code (semantic conventions): `error.type` says why.
+        if status.is_some() {
+            span.set_attribute(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(code),
+            ));
+        }
         if let Some(e) = &error_type {
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, e.clone()));
-            // The status code says it all: no description (semantic conventions).
+            // The status code or `error.type` says it all: no description (semantic
+            // conventions).
             span.set_status(Status::error(""));
         }
         if let Some(f) = &failure {
@@ -306,7 +321,7 @@ impl RequestState {
             instruments.record_duration(
                 duration.as_secs_f64(),
                 &self.active.labels,
-                code,
+                status.map(|_| code),
                 self.route.as_ref().map(|r| (r.id, &r.metric_route)),
             );
         }
@@ -335,6 +350,23 @@ impl RequestState {
                     );
                 }
             }
+            // A probe that hung up is not news; any other abandoned request is.
+            Some(f) if f.class == ErrorClass::Cancelled => {
+                if let Some(uri) = &self.access_path {
+                    tracing::event!(
+                        target: ACCESS_LOG_TARGET,
+                        tracing::Level::WARN,
+                        http.request.method = self.method.as_str(),
+                        url.path = uri.path(),
+                        http.route = self.route.as_ref().map(|r| &*r.template),
+                        http.response.status_code = code,
+                        duration_ms = ms,
+                        error.class = f.class.as_str(),
+                        error.type = CANCELLED_ERROR_TYPE,
+                        "request cancelled"
+                    );
+                }
+            }
             // One line per failed request, at its class's level. Failures of the service
             // itself are logged on probe paths too; a 503 from an unhealthy `/health` or a 401
             // on `/metrics` (audited separately) are not, or probes would flood the log.
@@ -352,10 +384,9 @@ impl RequestState {
                     error.class = f.class.as_str(),
                     // The status code for an HTTP error (semantic conventions), else what
                     // failed: `timeout`, `_OTHER`, or the class of a marked 2xx.
-                    error.type = error_override.unwrap_or(if code >= 400 {
-                        status.as_str()
-                    } else {
-                        f.class.as_str()
+                    error.type = error_override.unwrap_or(match &status {
+                        Some(s) if code >= 400 => s.as_str(),
+                        _ => f.class.as_str(),
                     }),
                     dependency = f.dependency,
                     panic.message = f.panic.as_deref(),
@@ -365,5 +396,31 @@ impl RequestState {
             Some(_) => {}
         }
         span.end();
+    }
+}
+
+/// A request dropped before its response (the client hung up and hyper dropped the future, or
+/// an outer layer gave up on it) is recorded here, at the drop, once: as
+/// [`CANCELLED_STATUS`] with the time until now as its duration.
+impl Drop for RequestState {
+    fn drop(&mut self) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        // A drop must not panic (it may run while unwinding): a panicking recorder is
+        // contained here.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _attached = self.cx.clone().attach();
+            self.record::<()>(
+                None,
+                Some(Failure {
+                    class: ErrorClass::Cancelled,
+                    error_type: Some(CANCELLED_ERROR_TYPE),
+                    dependency: None,
+                    panic: None,
+                }),
+                None,
+            );
+        }));
     }
 }

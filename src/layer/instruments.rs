@@ -137,11 +137,13 @@ impl Instruments {
         self.active.add(labels, -1);
     }
 
+    /// Records one request. `status` is `None` for a request dropped before its response: its
+    /// point carries `error.type` and no status code (semantic conventions).
     pub(crate) fn record_duration(
         &self,
         seconds: f64,
         labels: &MetricLabels,
-        status: u16,
+        status: Option<u16>,
         route: Option<(RouteId, &opentelemetry::StringValue)>,
     ) {
         let series = match route {
@@ -154,7 +156,7 @@ impl Instruments {
             Some("2") => Some(1),
             _ => None,
         };
-        let slot = match (series, status_slot(status), version) {
+        let slot = match (series, status.and_then(status_slot), version) {
             (Some(series), Some(st), Some(v)) if series < self.bound.len() => {
                 let scheme = usize::from(labels.scheme == "https");
                 Some((
@@ -187,7 +189,7 @@ impl Instruments {
 
     fn duration_attrs(
         labels: &MetricLabels,
-        status: u16,
+        status: Option<u16>,
         route: Option<&opentelemetry::StringValue>,
     ) -> SmallVec<[KeyValue; 6]> {
         let mut attrs: SmallVec<[KeyValue; 6]> = SmallVec::new();
@@ -196,23 +198,32 @@ impl Instruments {
             labels.method.as_str(),
         ));
         attrs.push(KeyValue::new(semconv::URL_SCHEME, labels.scheme));
-        attrs.push(KeyValue::new(
-            semconv::HTTP_RESPONSE_STATUS_CODE,
-            i64::from(status),
-        ));
+        if let Some(status) = status {
+            attrs.push(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+        }
         if let Some(v) = labels.protocol_version {
             attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
         }
         if let Some(route) = route {
             attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
         }
-        if (500..600).contains(&status) {
+        match status {
             // As on the span: the status code as a string (semantic conventions).
-            let text: Value = http::StatusCode::from_u16(status)
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|_| status.to_string())
-                .into();
-            attrs.push(KeyValue::new(semconv::ERROR_TYPE, text));
+            Some(status @ 500..600) => {
+                let text: Value = http::StatusCode::from_u16(status)
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|_| status.to_string())
+                    .into();
+                attrs.push(KeyValue::new(semconv::ERROR_TYPE, text));
+            }
+            Some(_) => {}
+            None => attrs.push(KeyValue::new(
+                semconv::ERROR_TYPE,
+                super::CANCELLED_ERROR_TYPE,
+            )),
         }
         attrs
     }

@@ -10,6 +10,8 @@
 //! Each failed request is classified ([`ErrorClass`]: client error, server error, timeout,
 //! dependency failure, panic) and logged once, on target [`ACCESS_LOG_TARGET`], at the level
 //! of its class with `error.class` and `error.type`; the span gets [`ERROR_CLASS_ATTRIBUTE`].
+//! A request dropped before its response (the client hung up) is recorded at the drop, as
+//! [`CANCELLED_STATUS`] (499) with the time until then as its duration.
 //! A panicking handler is caught here and answered 500 (so a tower-http `CatchPanicLayer`
 //! outside this layer never sees it; one inside turns it into a plain 500 first). Hostile
 //! request ids and oversized requests are reported to the [`AuditLog`].
@@ -83,6 +85,14 @@ pub const ACCESS_LOG_TARGET: &str = "pulsecheck::access";
 pub const ERROR_CLASS_ATTRIBUTE: &str = "pulsecheck.error.class";
 /// Span attribute naming the dependency of a [`DependencyFailure`].
 pub const DEPENDENCY_ATTRIBUTE: &str = "pulsecheck.dependency";
+/// The status a request is recorded with when it is dropped before its response (the client
+/// hung up, so hyper dropped the handler's future, or an outer layer gave up on it): nginx's
+/// "client closed request". No such response is ever sent; the aggregator, `/metrics` and the
+/// access log count the request under this code, while the span and the OpenTelemetry duration
+/// metric carry no status code and [`CANCELLED_ERROR_TYPE`] instead (semantic conventions).
+pub const CANCELLED_STATUS: u16 = 499;
+/// `error.type` of a request dropped before its response (see [`CANCELLED_STATUS`]).
+pub const CANCELLED_ERROR_TYPE: &str = "cancelled";
 /// Default [`PulseLayer::max_request_bytes`]: axum's default body limit, past which its
 /// extractors refuse a body anyway.
 pub const MAX_REQUEST_BYTES_DEFAULT: u64 = 2 * 1024 * 1024;

@@ -16,15 +16,18 @@ pub struct RequestRecord {
     pub method: HttpMethod,
     /// The route template's id, `None` for requests that matched no route.
     pub route: Option<RouteId>,
-    /// The response status code (500 for a panicking handler).
+    /// The response status code (500 for a panicking handler,
+    /// [`CANCELLED_STATUS`](super::CANCELLED_STATUS) for a request dropped before its response).
     pub status: u16,
-    /// Time from the layer receiving the request to the response head being ready.
+    /// Time from the layer receiving the request to the response head being ready (or to the
+    /// drop of a cancelled request).
     pub duration: Duration,
     /// The trace the request belongs to, when tracing is active.
     pub trace_id: Option<TraceId>,
 }
 
-/// Receives one call per finished request, on the request's task.
+/// Receives one call per finished request, on the request's task (for a cancelled request,
+/// wherever its future is dropped).
 ///
 /// Implementations must be cheap and must not block: they run on the hot path. `()` records
 /// nothing, and any `Fn(&RequestRecord)` is a recorder.

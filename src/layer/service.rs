@@ -195,6 +195,8 @@ where
         req.extensions_mut().insert(request_id.clone());
 
         let state = RequestState {
+            cx,
+            recorded: false,
             start,
             method,
             route,
@@ -211,7 +213,7 @@ where
             (declared > limit).then_some((declared, limit))
         });
         if oversized.is_some() || matches!(id_source, IdSource::Rejected { .. }) {
-            let _attached = cx.clone().attach();
+            let _attached = state.cx.clone().attach();
             let origin = Origin::of(&req);
             if let IdSource::Rejected { len } = id_source {
                 config.audit.header_rejected(
@@ -231,19 +233,19 @@ where
                     origin,
                 );
                 if config.reject_oversized {
-                    return ResponseFuture::rejected(StatusCode::PAYLOAD_TOO_LARGE, cx, state);
+                    return ResponseFuture::rejected(StatusCode::PAYLOAD_TOO_LARGE, state);
                 }
             }
         }
 
         let inner = &mut self.inner;
         let called = {
-            let _attached = cx.clone().attach();
+            let _attached = state.cx.clone().attach();
             catch_unwind(AssertUnwindSafe(|| inner.call(req)))
         };
         match called {
-            Ok(fut) => ResponseFuture::new(fut, cx, state),
-            Err(payload) => ResponseFuture::panicked(panic_message(&*payload), cx, state),
+            Ok(fut) => ResponseFuture::new(fut, state),
+            Err(payload) => ResponseFuture::panicked(panic_message(&*payload), state),
         }
     }
 }

@@ -58,12 +58,16 @@ use live::Shards;
 use rings::{LongHistory, SeriesWindows};
 use slot::Slot;
 
-/// Which response statuses count as errors.
+/// Which response statuses count as errors. The default is 5xx and
+/// [`CANCELLED_STATUS`](crate::layer::CANCELLED_STATUS) (499, a request the client gave up
+/// on: it was not served).
 ///
 /// ```
 /// use pulsecheck::window::ErrorPolicy;
 /// let p = ErrorPolicy::server_errors().with_status(429);
 /// assert!(p.is_error(503) && p.is_error(429) && !p.is_error(404));
+/// assert!(ErrorPolicy::default().is_error(499));
+/// assert!(!ErrorPolicy::default().without_status(499).is_error(499));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorPolicy {
@@ -72,12 +76,12 @@ pub struct ErrorPolicy {
 
 impl Default for ErrorPolicy {
     fn default() -> Self {
-        Self::server_errors()
+        Self::server_errors().with_status(crate::layer::CANCELLED_STATUS)
     }
 }
 
 impl ErrorPolicy {
-    /// 5xx are errors (the default, as in the HTTP semantic conventions).
+    /// 5xx are errors (as in the HTTP semantic conventions).
     pub fn server_errors() -> Self {
         Self {
             table: (0..live::STATUS_SLOTS)
@@ -97,6 +101,14 @@ impl ErrorPolicy {
     pub fn with_status(mut self, status: u16) -> Self {
         if let Some(e) = self.table.get_mut(usize::from(status)) {
             *e = true;
+        }
+        self
+    }
+
+    /// Do not count `status` as an error (e.g. 499 in a policy that counts 4xx).
+    pub fn without_status(mut self, status: u16) -> Self {
+        if let Some(e) = self.table.get_mut(usize::from(status)) {
+            *e = false;
         }
         self
     }
@@ -124,7 +136,7 @@ impl ErrorPolicy {
 /// Aggregator settings.
 #[derive(Clone, Debug, Default)]
 pub struct AggregatorConfig {
-    /// Which statuses are errors. Defaults to 5xx.
+    /// Which statuses are errors. Defaults to 5xx and 499 (cancelled).
     pub errors: ErrorPolicy,
     /// Latency thresholds (at most [`MAX_LATENCY_OBJECTIVES`]) whose slow-request counts are
     /// kept for 30 days, for latency SLOs. Defaults to none.

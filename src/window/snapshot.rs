@@ -96,6 +96,10 @@ pub struct Snapshot {
     pub errors: u64,
     /// `errors / requests`, 0 without requests.
     pub error_rate: f64,
+    /// Requests dropped before their response (the client hung up), recorded with status
+    /// [`CANCELLED_STATUS`](crate::layer::CANCELLED_STATUS); included in `requests`, the
+    /// latency figures and, by default, `errors`.
+    pub cancelled: u64,
     /// Requests per minute over the covered time.
     pub throughput_rpm: f64,
     /// Change in requests against the previous window, in percent; absent until two full
@@ -213,6 +217,11 @@ impl Snapshot {
             window_s,
             requests: n,
             errors: totals.errors,
+            cancelled: totals
+                .status
+                .get(&crate::layer::CANCELLED_STATUS)
+                .copied()
+                .unwrap_or(0),
             // Bounded: at a slot edge a racing request's status can be counted a slot before
             // its latency.
             error_rate: if n == 0 {
