@@ -41,6 +41,7 @@ pub mod layer;
 #[cfg(feature = "cli")]
 pub mod load;
 mod num;
+mod panic_text;
 mod process;
 mod pulse;
 mod rfc3339;
