@@ -52,7 +52,10 @@ fn setup(rt: &tokio::runtime::Runtime) -> (Pulse, Router) {
         }
         let config = PulseConfig {
             budgets,
-            slo: vec![Slo::availability(0.999), Slo::latency(0.99, 250.0)],
+            slo: vec![
+                Slo::availability(0.999),
+                Slo::latency(0.99, Duration::from_millis(250)),
+            ],
             ..PulseConfig::default()
         };
         let mut b = Pulse::builder().without_telemetry().config(config);

@@ -33,12 +33,15 @@ pub mod budget;
 pub mod cli;
 pub mod client;
 mod error_chain;
+mod float_duration;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;
 pub mod layer;
 #[cfg(feature = "cli")]
 pub mod load;
+mod num;
+mod panic_text;
 mod process;
 mod pulse;
 mod rfc3339;

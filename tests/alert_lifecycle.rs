@@ -237,3 +237,116 @@ fn short_spikes_never_fire() {
     assert!(sim.p95_events().is_empty(), "{:?}", sim.p95_events());
     assert_eq!(sim.p95_state(), None);
 }
+
+/// A tracing layer standing for a log sink that fails: it panics on the first "alert firing"
+/// line on `pulsecheck::alert` (inside the evaluation, where `announce` logs), and keeps
+/// every line it sees.
+struct FailingSink {
+    armed: std::sync::atomic::AtomicBool,
+    seen: Arc<Mutex<Vec<(tracing::Level, String)>>>,
+}
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FailingSink {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if e.metadata().target() != "pulsecheck::alert" {
+            return;
+        }
+        let mut text = String::new();
+        e.record(&mut Message(&mut text));
+        let firing = text.contains("alert firing");
+        self.seen
+            .lock()
+            .unwrap()
+            .push((*e.metadata().level(), text));
+        if firing && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("the log sink failed");
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_in_an_evaluation_is_logged_and_the_next_interval_evaluates_again() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = FailingSink {
+        armed: true.into(),
+        seen: Arc::clone(&seen),
+    };
+    // Current-thread runtime: the evaluation task runs on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(sink));
+    let config = PulseConfig {
+        budgets: Budgets {
+            min_requests: 1,
+            window: Window::OneMinute,
+            ..Budgets::default()
+        },
+        alerts: AlertSettings {
+            interval: Duration::from_millis(100),
+            pending_for: Duration::ZERO,
+            ..AlertSettings::default()
+        },
+        ..PulseConfig::default()
+    };
+    let clock = ManualClock::new(0);
+    let agg = Aggregator::with_clock(
+        AggregatorConfig::default(),
+        Arc::new(RouteTable::default()),
+        clock.clone(),
+    );
+    for _ in 0..10 {
+        agg.record(&RequestRecord {
+            method: HttpMethod::Get,
+            route: None,
+            status: 500,
+            duration: Duration::from_millis(5),
+            trace_id: None,
+        });
+    }
+    clock.advance(1);
+    agg.tick();
+    let alerts = Alerts::builder(AlertSources {
+        config: Arc::new(config),
+        aggregator: agg,
+        health: Health::builder().build(),
+        system: SystemMonitor::start(Duration::from_secs(3600)).unwrap(),
+        service: "sim".into(),
+    })
+    .build();
+    assert!(alerts.start());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alerts.snapshot().evaluations < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "evaluations stopped at {} after the panic; lines: {:?}",
+            alerts.snapshot().evaluations,
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alerts.stop();
+    let seen = seen.lock().unwrap();
+    let logged = seen.iter().find(|(level, text)| {
+        *level == tracing::Level::ERROR
+            && text.contains("alert evaluation panicked")
+            && text.contains("the log sink failed")
+    });
+    assert!(logged.is_some(), "the panic was not logged: {seen:?}");
+    // The alert itself is still firing in the state served to readers.
+    assert!(
+        alerts
+            .snapshot()
+            .firing()
+            .any(|a| a.name == "PulsecheckErrorRateCritical"),
+        "{:?}",
+        alerts.snapshot()
+    );
+}

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use proptest::prelude::*;
 use pulsecheck::budget::{Budgets, PulseConfig, Severity, Slo, SloKind, evaluate, evaluate_slo};
 use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
 use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
@@ -154,11 +155,11 @@ fn total_failure_pages_within_one_short_window() {
     for _ in 0..3600 {
         sim.second(10, 20, 0);
     }
-    assert_eq!(evaluate_slo(&slo, &sim.agg, 20).alert, None);
+    assert_eq!(evaluate_slo(&slo, &sim.agg, 20).unwrap().alert, None);
     let mut paged_after = None;
     for s in 1..=300 {
         sim.second(10, 20, 10);
-        if evaluate_slo(&slo, &sim.agg, 20).alert == Some(Severity::Page) {
+        if evaluate_slo(&slo, &sim.agg, 20).unwrap().alert == Some(Severity::Page) {
             paged_after = Some(s);
             break;
         }
@@ -169,7 +170,7 @@ fn total_failure_pages_within_one_short_window() {
     for _ in after..300 {
         sim.second(10, 20, 10);
     }
-    let report = evaluate_slo(&slo, &sim.agg, 20);
+    let report = evaluate_slo(&slo, &sim.agg, 20).unwrap();
     assert_eq!(report.alert, Some(Severity::Page));
     let fast = &report.tiers[0];
     assert_eq!(
@@ -197,11 +198,11 @@ fn errors_under_the_objective_never_page() {
         }
         sim.second(100, 20, errors);
         if second % 600 == 0 {
-            let r = evaluate_slo(&slo, &sim.agg, 20);
+            let r = evaluate_slo(&slo, &sim.agg, 20).unwrap();
             assert_eq!(r.alert, None, "alert at second {second}: {r:?}");
         }
     }
-    let r = evaluate_slo(&slo, &sim.agg, 20);
+    let r = evaluate_slo(&slo, &sim.agg, 20).unwrap();
     assert_eq!(r.alert, None);
     let burn = r.tiers[1].long_burn_rate.unwrap();
     assert!((0.8..1.0).contains(&burn), "6 h burn rate {burn}");
@@ -216,7 +217,7 @@ fn traffic_under_the_minimum_never_fires() {
         sim.agg.tick();
     }
     sim.second(5, 20, 5); // every request failed, but only 5 of them
-    let r = evaluate_slo(&slo, &sim.agg, 20);
+    let r = evaluate_slo(&slo, &sim.agg, 20).unwrap();
     assert_eq!(r.alert, None);
     assert!(r.tiers.iter().all(|t| t.long_burn_rate.is_none()));
 }
@@ -233,17 +234,17 @@ fn latency_slo_counts_slow_requests() {
         objective: 0.99,
         period_days: 30,
         kind: SloKind::Latency {
-            threshold_ms: 300.0,
+            threshold: Duration::from_millis(300),
         },
     };
     for _ in 0..120 {
         sim.second(10, 100, 0);
     }
-    assert_eq!(evaluate_slo(&slo, &sim.agg, 20).alert, None);
+    assert_eq!(evaluate_slo(&slo, &sim.agg, 20).unwrap().alert, None);
     for _ in 0..300 {
         sim.second(10, 900, 0); // all slow, none errors
     }
-    let r = evaluate_slo(&slo, &sim.agg, 20);
+    let r = evaluate_slo(&slo, &sim.agg, 20).unwrap();
     assert_eq!(r.alert, Some(Severity::Page), "{r:?}");
     assert_eq!(r.kind, "latency");
 }
@@ -340,4 +341,140 @@ fn the_example_config_file_is_valid() {
             ..Budgets::default()
         }
     );
+}
+
+/// A latency SLO parsed from `threshold_ms`, evaluated on an aggregator built the way
+/// `Pulse::build` builds it: `cfg.latency_thresholds()`.
+fn latency_slo_sim(threshold_ms: f64) -> (PulseConfig, Sim) {
+    let toml = format!(
+        "[[slo]]\nname = \"a\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = {threshold_ms:?}\n"
+    );
+    let cfg = PulseConfig::from_toml_str(&toml).unwrap_or_else(|e| panic!("{toml}: {e}"));
+    let sim = Sim::new(AggregatorConfig {
+        latency_thresholds: cfg.latency_thresholds(),
+        ..AggregatorConfig::default()
+    });
+    (cfg, sim)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Every threshold a user can configure is found by the evaluation, whatever its
+    /// decimals: the SLO stays a latency SLO and counts slow requests, not errors.
+    #[test]
+    fn every_configured_threshold_is_found(
+        threshold_ms in prop_oneof![
+            (1u64..=60_000_000).prop_map(|us| us as f64 / 1000.0),
+            0.001f64..60_000.0,
+        ]
+    ) {
+        let (cfg, sim) = latency_slo_sim(threshold_ms);
+        let slo = cfg.slos().find(|s| s.name == "a").unwrap();
+        // One request, answered without error, just over the threshold (bucket midpoints
+        // keep latency within 1/64, so 2x is safely over).
+        let slow = slo.threshold().unwrap() * 2 + Duration::from_millis(1);
+        sim.agg.record(&RequestRecord {
+            method: HttpMethod::Get,
+            route: Some(sim.route),
+            status: 200,
+            duration: slow,
+            trace_id: None,
+        });
+        sim.clock.advance(1);
+        sim.agg.tick();
+        let r = evaluate_slo(slo, &sim.agg, 1);
+        let r = r.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(r.kind, "latency");
+        prop_assert_eq!(r.requests, 1);
+        prop_assert_eq!(r.sli, Some(0.0));
+    }
+}
+
+#[test]
+fn fractional_thresholds_are_exact_nanoseconds() {
+    let (cfg, _) = latency_slo_sim(33.3);
+    assert_eq!(
+        cfg.latency_thresholds(),
+        vec![Duration::from_micros(33_300)]
+    );
+}
+
+#[test]
+fn an_untracked_threshold_is_an_error_not_an_availability_slo() {
+    // An aggregator built without the SLO's threshold: the report must not quietly count
+    // errors (there are none here, so it would read 100 % good).
+    let sim = Sim::new(AggregatorConfig::default());
+    for _ in 0..30 {
+        sim.second(10, 900, 0);
+    }
+    let slo = Slo::latency(0.99, Duration::from_millis(250));
+    let err = evaluate_slo(&slo, &sim.agg, 1).unwrap_err();
+    assert!(
+        matches!(&err, pulsecheck::budget::SloError::UntrackedThreshold { threshold_ns, .. } if *threshold_ns == 250_000_000),
+        "{err}"
+    );
+    assert!(err.to_string().contains("latency-250ms"), "{err}");
+}
+
+#[test]
+fn huge_or_tiny_thresholds_are_refused_naming_the_field() {
+    for v in [
+        "1e300",
+        "1e20",
+        "60001",
+        "-1",
+        "0",
+        "0.0000000001",
+        "nan",
+        "inf",
+    ] {
+        let toml = format!(
+            "[[slo]]\nname = \"a\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = {v}\n"
+        );
+        let err = PulseConfig::from_toml_str(&toml).unwrap_err().to_string();
+        assert!(err.contains("threshold_ms"), "`{v}` gave `{err}`");
+    }
+    // From code, past the TOML conversion: validation holds the same line.
+    let cfg = PulseConfig {
+        slo: vec![Slo::latency(0.99, Duration::from_secs(u64::MAX))],
+        ..PulseConfig::default()
+    };
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("slo[0].threshold_ms"), "{err}");
+}
+
+#[test]
+fn availability_999_is_a_default_slo_that_can_be_replaced_or_removed() {
+    let names = |cfg: &PulseConfig| {
+        cfg.slos()
+            .map(|s| (s.name.clone(), s.objective))
+            .collect::<Vec<_>>()
+    };
+    let cfg = PulseConfig::default();
+    assert_eq!(names(&cfg), vec![("availability".to_owned(), 0.999)]);
+    assert_eq!(cfg.slos().next().unwrap().kind, SloKind::Availability);
+    let cfg = PulseConfig::from_toml_str("").unwrap();
+    assert_eq!(names(&cfg), vec![("availability".to_owned(), 0.999)]);
+    // Other SLOs come after it.
+    let cfg = PulseConfig::from_toml_str(
+        "[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 250\n",
+    )
+    .unwrap();
+    assert_eq!(
+        names(&cfg),
+        vec![
+            ("availability".to_owned(), 0.999),
+            ("fast".to_owned(), 0.99)
+        ]
+    );
+    // One of the same name replaces it.
+    let cfg = PulseConfig::from_toml_str(
+        "[[slo]]\nname = \"availability\"\nobjective = 0.9995\nkind = \"availability\"\n",
+    )
+    .unwrap();
+    assert_eq!(names(&cfg), vec![("availability".to_owned(), 0.9995)]);
+    // And it can be switched off.
+    let cfg = PulseConfig::from_toml_str("default_slo = false\n").unwrap();
+    assert_eq!(names(&cfg), vec![]);
 }

@@ -88,10 +88,25 @@ fn default_rules_pass_promtool() {
     let d = dir("default");
     let rules = generate(&d, &[]);
     assert!(rules.contains("PulsecheckLatencyP95Critical"));
+    // The default SLO, availability 99.9 %, carries burn-rate alerts out of the box.
     assert!(
-        !rules.contains("PulsecheckSloErrorBudgetBurn"),
-        "no SLO configured"
+        rules.contains("alert: PulsecheckSloErrorBudgetBurn"),
+        "{rules}"
     );
+    assert!(
+        rules.contains("slo=\"availability\"} > (14.4 * 0.001)"),
+        "{rules}"
+    );
+    check(&d, &rules);
+}
+
+#[test]
+fn the_default_slo_can_be_switched_off() {
+    let d = dir("no-default-slo");
+    std::fs::write(d.join("pulsecheck.toml"), "default_slo = false\n").unwrap();
+    let rules = generate(&d, &[]);
+    assert!(rules.contains("PulsecheckLatencyP95Critical"));
+    assert!(!rules.contains("PulsecheckSloErrorBudgetBurn"), "{rules}");
     check(&d, &rules);
 }
 

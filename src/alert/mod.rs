@@ -13,6 +13,9 @@
 //! | `PulsecheckCircuitBreakerOpen` | warning | a check's breaker is open |
 //! | `PulsecheckProcessCpuHigh`, `PulsecheckHostMemoryHigh` | warning | over `[alerts]` thresholds |
 //!
+//! The background task contains a panic in an evaluation: it is logged on `pulsecheck::alert`
+//! at error and the next interval evaluates again.
+//!
 //! A condition must hold for `for` (default 30 s) to fire, and a firing alert resolves only
 //! after its condition stayed clear for `keep_firing_for` (default 1 m). See
 //! [`AlertSettings`] for the `[alerts]` section of `pulsecheck.toml`.
@@ -287,7 +290,18 @@ impl Alerts {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                Alerts { inner }.evaluate_now();
+                let alerts = Alerts { inner };
+                // A panic in one evaluation (a rule, a log sink, a metrics exporter) must not
+                // end the task: alerts would silently stop while `started` stays true.
+                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    alerts.evaluate_now();
+                })) {
+                    tracing::error!(
+                        target: "pulsecheck::alert",
+                        panic = %crate::panic_text::panic_text(&*panic),
+                        "alert evaluation panicked; evaluating again in {interval:?}"
+                    );
+                }
             }
         });
         *lock(&self.inner.task) = Some(handle.abort_handle());

@@ -57,8 +57,14 @@ pub(crate) fn active(inputs: &Inputs<'_>) -> Vec<Alert> {
             out.push(a);
         }
     }
-    for slo in &inputs.config.slo {
-        let r = evaluate_slo(slo, inputs.aggregator, b.min_requests);
+    for slo in inputs.config.slos() {
+        let r = match evaluate_slo(slo, inputs.aggregator, b.min_requests) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(target: "pulsecheck::alert", slo = %slo.name, "SLO not evaluated: {e}");
+                continue;
+            }
+        };
         for tier in r.tiers.iter().filter(|t| t.firing) {
             let severity = match tier.severity {
                 crate::budget::Severity::Page => Severity::Page,

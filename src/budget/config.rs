@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -105,11 +107,45 @@ fn window_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Window, D::Error>
 pub enum SloKind {
     /// Good = not an error.
     Availability,
-    /// Good = answered within `threshold_ms`.
+    /// Good = answered within `threshold`.
     Latency {
-        /// The latency threshold, ms.
-        threshold_ms: f64,
+        /// The latency threshold, in whole nanoseconds: the one representation the aggregator
+        /// counts slow requests by and [`evaluate_slo`](super::evaluate_slo) looks up, so the
+        /// two always agree. From TOML's `threshold_ms`, rounded to the nearest nanosecond.
+        threshold: Duration,
     },
+}
+
+/// The largest latency-SLO threshold: the aggregator's histograms track latencies up to 100 s
+/// (longer ones are counted at 100 s), so a larger threshold could never see a slow request.
+pub const MAX_SLO_THRESHOLD: Duration = Duration::from_secs(60);
+/// The smallest latency-SLO threshold, the histograms' resolution floor.
+pub const MIN_SLO_THRESHOLD: Duration = Duration::from_micros(1);
+
+/// What a latency threshold must be, for error messages.
+fn threshold_range() -> String {
+    format!(
+        "must be between {} and {} ms",
+        crate::num::clean(MIN_SLO_THRESHOLD.as_secs_f64() * 1e3),
+        MAX_SLO_THRESHOLD.as_millis()
+    )
+}
+
+/// `threshold_ms` of a latency SLO as its threshold: the only conversion from milliseconds,
+/// rounded to the nearest nanosecond (33.3 ms is exactly 33 300 000 ns).
+fn slo_threshold(threshold_ms: f64) -> Result<Duration, String> {
+    match crate::float_duration::from_millis_f64(threshold_ms, MAX_SLO_THRESHOLD) {
+        Ok(d) if d >= MIN_SLO_THRESHOLD => Ok(d),
+        _ => Err(threshold_range()),
+    }
+}
+
+/// The SLO `pulsecheck` evaluates when no SLO of that name is configured: the original
+/// design's SLA target, 99.9 % of requests are not errors over 30 days. `default_slo = false`
+/// (or `PULSE_DEFAULT_SLO=false`) removes it; an `[[slo]]` named `availability` replaces it.
+pub fn default_slo() -> &'static Slo {
+    static DEFAULT: LazyLock<Slo> = LazyLock::new(|| Slo::availability(0.999));
+    &DEFAULT
 }
 
 /// A service level objective, e.g. 99.9 % of requests succeed over 30 days.
@@ -154,7 +190,10 @@ impl TryFrom<SloToml> for Slo {
                     t.name
                 ));
             }
-            ("latency", Some(threshold_ms)) => SloKind::Latency { threshold_ms },
+            ("latency", Some(threshold_ms)) => SloKind::Latency {
+                threshold: slo_threshold(threshold_ms)
+                    .map_err(|reason| format!("slo `{}`: threshold_ms {reason}", t.name))?,
+            },
             ("latency", None) => {
                 return Err(format!(
                     "slo `{}`: kind = \"latency\" needs threshold_ms",
@@ -192,13 +231,24 @@ impl Slo {
         }
     }
 
-    /// `objective` of requests answer within `threshold_ms`, over 30 days.
-    pub fn latency(objective: f64, threshold_ms: f64) -> Self {
+    /// `objective` of requests answer within `threshold`, over 30 days.
+    pub fn latency(objective: f64, threshold: Duration) -> Self {
         Self {
-            name: format!("latency-{threshold_ms}ms"),
+            name: format!(
+                "latency-{}ms",
+                crate::num::clean(threshold.as_secs_f64() * 1e3)
+            ),
             objective,
             period_days: 30,
-            kind: SloKind::Latency { threshold_ms },
+            kind: SloKind::Latency { threshold },
+        }
+    }
+
+    /// The latency threshold, for a latency SLO.
+    pub fn threshold(&self) -> Option<Duration> {
+        match self.kind {
+            SloKind::Latency { threshold } => Some(threshold),
+            SloKind::Availability => None,
         }
     }
 }
@@ -263,20 +313,45 @@ impl Errors {
 /// assert_eq!(cfg.slo[0].objective, 0.999);
 /// assert!(PulseConfig::from_toml_str("[budgets]\np95_ms = -1\n").unwrap_err().to_string().contains("budgets.p95_ms"));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PulseConfig {
     /// Which statuses are errors.
     pub errors: Errors,
     /// Performance budgets.
     pub budgets: Budgets,
-    /// Service level objectives.
+    /// Service level objectives configured (`[[slo]]`). [`PulseConfig::slos`] adds the
+    /// default one.
     pub slo: Vec<Slo>,
+    /// Evaluate [`default_slo`] (availability 99.9 % over 30 days) unless an SLO of its name
+    /// is configured. Defaults to `true`; `PULSE_DEFAULT_SLO`.
+    pub default_slo: bool,
     /// Alert evaluation and damping.
     pub alerts: crate::alert::AlertSettings,
 }
 
+impl Default for PulseConfig {
+    fn default() -> Self {
+        Self {
+            errors: Errors::default(),
+            budgets: Budgets::default(),
+            slo: Vec::new(),
+            default_slo: true,
+            alerts: crate::alert::AlertSettings::default(),
+        }
+    }
+}
+
 impl PulseConfig {
+    /// The SLOs evaluated: [`default_slo`] first unless it is disabled or an SLO of its name
+    /// is configured, then the configured ones. Every reader (`/health/budget`, alerts,
+    /// `pulsecheck rules`) goes through here.
+    pub fn slos(&self) -> impl Iterator<Item = &Slo> {
+        let d = default_slo();
+        let default = (self.default_slo && !self.slo.iter().any(|s| s.name == d.name)).then_some(d);
+        default.into_iter().chain(&self.slo)
+    }
+
     /// Defaults, then `pulsecheck.toml` (or the file named by `PULSE_CONFIG`, which must then
     /// exist), then `PULSE_BUDGET_*` variables; validated.
     pub fn load() -> Result<Self, ConfigError> {
@@ -378,6 +453,21 @@ impl PulseConfig {
                 })?;
             }
         }
+        if let Some(v) = std::env::var("PULSE_DEFAULT_SLO")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            self.default_slo = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        field: "PULSE_DEFAULT_SLO".into(),
+                        reason: "must be true or false".into(),
+                    });
+                }
+            };
+        }
         let b = &mut self.budgets;
         if let Ok(v) = std::env::var("PULSE_BUDGET_WINDOW") {
             b.window = Window::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
@@ -467,8 +557,10 @@ impl PulseConfig {
             if !(1..=30).contains(&s.period_days) {
                 return Err(bad(f("period_days"), "must be 1..=30"));
             }
-            if let SloKind::Latency { threshold_ms } = s.kind {
-                positive(&f("threshold_ms"), threshold_ms)?;
+            if let SloKind::Latency { threshold } = s.kind {
+                if !(MIN_SLO_THRESHOLD..=MAX_SLO_THRESHOLD).contains(&threshold) {
+                    return Err(bad(f("threshold_ms"), &threshold_range()));
+                }
                 latency_slos += 1;
             }
         }
@@ -497,16 +589,9 @@ impl PulseConfig {
         Ok(cfg)
     }
 
-    /// The latency thresholds the aggregator must count slow requests for, in SLO order.
-    pub fn latency_thresholds(&self) -> Vec<std::time::Duration> {
-        self.slo
-            .iter()
-            .filter_map(|s| match s.kind {
-                SloKind::Latency { threshold_ms } => {
-                    Some(std::time::Duration::from_secs_f64(threshold_ms / 1000.0))
-                }
-                SloKind::Availability => None,
-            })
-            .collect()
+    /// The latency thresholds the aggregator must count slow requests for, in SLO order:
+    /// exactly those [`evaluate_slo`](super::evaluate_slo) looks up.
+    pub fn latency_thresholds(&self) -> Vec<Duration> {
+        self.slos().filter_map(Slo::threshold).collect()
     }
 }

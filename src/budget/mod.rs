@@ -33,10 +33,10 @@ mod evaluate;
 mod slo;
 
 pub use config::{
-    Budgets, ConfigError, Errors, PULSE_CONFIG, PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget,
-    Slo, SloKind,
+    Budgets, ConfigError, Errors, MAX_SLO_THRESHOLD, MIN_SLO_THRESHOLD, PULSE_CONFIG,
+    PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget, Slo, SloKind, default_slo,
 };
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
 #[cfg(feature = "cli")]
 pub(crate) use slo::window_name;
-pub use slo::{Severity, SloReport, TIERS, Tier, TierReport, evaluate_slo};
+pub use slo::{Severity, SloError, SloReport, TIERS, Tier, TierReport, evaluate_slo};

@@ -110,14 +110,44 @@ pub(crate) fn window_name(minutes: u64) -> String {
     }
 }
 
+/// Why an SLO could not be evaluated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SloError {
+    /// The aggregator keeps no slow-request count for this latency SLO's threshold (it was
+    /// built without it, see [`PulseConfig::latency_thresholds`](super::PulseConfig::latency_thresholds)).
+    /// Reported as such, never judged by errors instead.
+    #[error(
+        "slo `{slo}`: the aggregator counts no requests slower than {threshold_ns} ns (it tracks {tracked_ns:?} ns); build it from PulseConfig::latency_thresholds"
+    )]
+    UntrackedThreshold {
+        /// The SLO.
+        slo: String,
+        /// Its threshold, ns.
+        threshold_ns: u128,
+        /// The thresholds the aggregator tracks, ns.
+        tracked_ns: Vec<u64>,
+    },
+}
+
 /// Evaluates `slo` on the aggregator's history. A window with fewer than `min_requests`
-/// requests has no burn rate and cannot fire.
-pub fn evaluate_slo(slo: &Slo, agg: &Aggregator, min_requests: u64) -> SloReport {
+/// requests has no burn rate and cannot fire. A latency SLO whose threshold the aggregator
+/// does not track is an error: it is never silently judged as an availability SLO.
+pub fn evaluate_slo(slo: &Slo, agg: &Aggregator, min_requests: u64) -> Result<SloReport, SloError> {
     let slow_index = match slo.kind {
         SloKind::Availability => None,
-        SloKind::Latency { threshold_ms } => {
-            let ns = (threshold_ms * 1e6) as u64;
-            agg.latency_thresholds_ns().iter().position(|t| *t == ns)
+        SloKind::Latency { threshold } => {
+            let ns = threshold.as_nanos();
+            let tracked = agg.latency_thresholds_ns();
+            Some(
+                tracked
+                    .iter()
+                    .position(|t| u128::from(*t) == ns)
+                    .ok_or_else(|| SloError::UntrackedThreshold {
+                        slo: slo.name.clone(),
+                        threshold_ns: ns,
+                        tracked_ns: tracked.to_vec(),
+                    })?,
+            )
         }
     };
     let bad = |c: &LongCounts| match slow_index {
@@ -158,7 +188,7 @@ pub fn evaluate_slo(slo: &Slo, agg: &Aggregator, min_requests: u64) -> SloReport
     } else {
         None
     };
-    SloReport {
+    Ok(SloReport {
         name: slo.name.clone(),
         kind: match slo.kind {
             SloKind::Availability => "availability",
@@ -171,5 +201,5 @@ pub fn evaluate_slo(slo: &Slo, agg: &Aggregator, min_requests: u64) -> SloReport
         sli,
         tiers,
         alert,
-    }
+    })
 }

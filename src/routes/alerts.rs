@@ -50,7 +50,7 @@ fn thresholds(st: &RouteState) -> Value {
             "latency_p99_ms": rb.p99_ms.unwrap_or(b.p99_ms),
             "error_rate": rb.error_rate.unwrap_or(b.error_rate),
         }))).collect::<serde_json::Map<_, _>>(),
-        "slo": st.config.slo.iter().map(|s| json!({"name": s.name, "objective": s.objective})).collect::<Vec<_>>(),
+        "slo": st.config.slos().map(|s| json!({"name": s.name, "objective": s.objective})).collect::<Vec<_>>(),
         "slo_burn_rates": crate::budget::TIERS.iter().map(|t| json!({
             "severity": t.severity, "long_minutes": t.long_minutes,
             "short_minutes": t.short_minutes, "burn_rate": t.burn_rate,

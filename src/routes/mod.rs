@@ -134,7 +134,15 @@ async fn metrics(
 struct BudgetBody {
     #[serde(flatten)]
     report: crate::budget::BudgetReport,
-    slos: Vec<crate::budget::SloReport>,
+    slos: Vec<SloEntry>,
+}
+
+/// One SLO in `/health/budget`: its report, or why it has none.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SloEntry {
+    Report(crate::budget::SloReport),
+    Error { name: String, error: String },
 }
 
 /// The `/health/budget` body; `snapshot` must be of the budgets' window.
@@ -143,9 +151,14 @@ fn budget_body(st: &RouteState, snapshot: &ServiceSnapshot) -> BudgetBody {
     let report = evaluate(b, snapshot, crate::process::rss_bytes());
     let slos = st
         .config
-        .slo
-        .iter()
-        .map(|s| evaluate_slo(s, &st.aggregator, b.min_requests))
+        .slos()
+        .map(|s| match evaluate_slo(s, &st.aggregator, b.min_requests) {
+            Ok(r) => SloEntry::Report(r),
+            Err(e) => SloEntry::Error {
+                name: s.name.clone(),
+                error: e.to_string(),
+            },
+        })
         .collect();
     BudgetBody { report, slos }
 }

@@ -66,8 +66,8 @@ pub enum RulesError {
     Threshold {
         /// The SLO.
         slo: String,
-        /// Its threshold.
-        threshold_ms: f64,
+        /// Its threshold, ms.
+        threshold_ms: String,
         /// The boundaries.
         bounds: String,
     },
@@ -390,21 +390,24 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         .collect();
     windows.sort_unstable();
     windows.dedup();
-    for slo in &cfg.slo {
+    for slo in cfg.slos() {
         let allowed = 1.0 - slo.objective;
         let allowed = (allowed * 1e9).round() / 1e9;
         // The bad-request ratio over a window: errors, or requests above the threshold.
         let (bad_sel, kind) = match slo.kind {
             SloKind::Availability => (None, "availability".to_owned()),
-            SloKind::Latency { threshold_ms } => {
-                let le = threshold_ms / 1e3;
-                if !DURATION_BOUNDARIES.iter().any(|b| (b - le).abs() < 1e-12) {
+            SloKind::Latency { threshold } => {
+                let threshold_ms = crate::num::clean(threshold.as_secs_f64() * 1e3);
+                let Some(le) = DURATION_BOUNDARIES
+                    .iter()
+                    .find(|b| (**b * 1e9).round() as u128 == threshold.as_nanos())
+                else {
                     return Err(RulesError::Threshold {
                         slo: slo.name.clone(),
                         threshold_ms,
                         bounds: DURATION_BOUNDARIES.map(|b| b.to_string()).join(", "),
                     });
-                }
+                };
                 (
                     Some(format!("le={}", q(&le.to_string()))),
                     format!("latency under {threshold_ms} ms"),
