@@ -8,7 +8,7 @@
 //! | `""` (the whole server) | status healthy or degraded, not shutting down, not out of service | `UNKNOWN` before the first result of a critical check, else `NOT_SERVING` |
 //! | `liveness` | the process can serve ([`Serving::live`]); **stays SERVING during shutdown** | `NOT_SERVING` |
 //! | `readiness` | [`Serving::ready`] | `NOT_SERVING` |
-//! | each check's name (see [`HealthService::with_checks`]) | the check is up or warns, not shutting down | `UNKNOWN` before its first result, else `NOT_SERVING` |
+//! | each check's name (see [`HealthService::with_checks`]) | the check is up or warns, its breaker (if any) is not open, not shutting down | `UNKNOWN` before its first result, else `NOT_SERVING` |
 //!
 //! Any other name fails `Check` with `NOT_FOUND`, and gets `SERVICE_UNKNOWN` from `Watch`,
 //! whose call then stays open. `Watch` sends the current status at once and then each change,
@@ -66,7 +66,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::Pulse;
-use crate::health::{CheckStatus, Health, HealthReport, HealthStatus, Serving};
+use crate::health::{BreakerState, CheckStatus, Health, HealthReport, HealthStatus, Serving};
 
 use self::proto::health_check_response::ServingStatus;
 use self::proto::health_server::HealthServer;
@@ -483,6 +483,8 @@ fn check_status(serving: &Serving, report: &HealthReport, name: &str) -> Serving
     }
     match report.checks.iter().find(|c| c.name == name) {
         None => ServingStatus::ServiceUnknown,
+        // The breaker's live state: calls to the dependency fail fast, whatever the last probe said.
+        Some(check) if check.circuit == Some(BreakerState::Open) => ServingStatus::NotServing,
         Some(check) => match check.status() {
             CheckStatus::Unknown => ServingStatus::Unknown,
             status => serving_if(status.is_ok()),

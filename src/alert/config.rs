@@ -1,5 +1,6 @@
 //! The `[alerts]` section of `pulsecheck.toml`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,6 +12,17 @@ use serde::Deserialize;
 /// let cfg = PulseConfig::from_toml_str("[alerts]\nfor = \"1m\"\nkeep_firing_for = \"5m\"\n").unwrap();
 /// assert_eq!(cfg.alerts.pending_for, std::time::Duration::from_secs(60));
 /// assert!(PulseConfig::from_toml_str("[alerts]\ninterval = \"soon\"\n").is_err());
+///
+/// // `for` per alert name: a dead dependency fires at the first evaluation that sees it.
+/// let cfg = PulseConfig::from_toml_str(
+///     "[alerts]\nfor = \"30s\"\n[alerts.for_rule]\nPulsecheckDependencyDown = \"0s\"\n",
+/// ).unwrap();
+/// assert_eq!(cfg.alerts.pending_for("PulsecheckDependencyDown"), std::time::Duration::ZERO);
+/// assert_eq!(cfg.alerts.pending_for("PulsecheckHighErrorRateWarning"), std::time::Duration::from_secs(30));
+/// let err = PulseConfig::from_toml_str("[alerts.for_rule]\nDependencyDown = \"0s\"\n").unwrap_err();
+/// assert!(err.to_string().contains("alerts.for_rule"), "{err}");
+/// let err = PulseConfig::from_toml_str("[alerts.for_rule]\nPulsecheckDependencyDown = \"now\"\n").unwrap_err();
+/// assert!(err.to_string().contains("alerts.for_rule.PulsecheckDependencyDown"), "{err}");
 /// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +34,10 @@ pub struct AlertSettings {
     /// so one bad second does not page.
     #[serde(rename = "for", deserialize_with = "duration_de")]
     pub pending_for: Duration,
+    /// `for` of single alerts by name (`[alerts.for_rule]`, `PulsecheckDependencyDown = "0s"`),
+    /// overriding `for` for that name. Default: none.
+    #[serde(deserialize_with = "durations_de")]
+    pub for_rule: BTreeMap<String, Duration>,
     /// How long a firing alert keeps firing after its condition clears (Prometheus
     /// `keep_firing_for`; default 1 m), so a flapping signal notifies once.
     #[serde(deserialize_with = "duration_de")]
@@ -44,6 +60,7 @@ impl Default for AlertSettings {
         Self {
             interval: Duration::from_secs(5),
             pending_for: Duration::from_secs(30),
+            for_rule: BTreeMap::new(),
             keep_firing_for: Duration::from_secs(60),
             resolved_retention: Duration::from_secs(15 * 60),
             history: 200,
@@ -51,6 +68,20 @@ impl Default for AlertSettings {
             host_memory_utilization: 0.9,
         }
     }
+}
+
+fn durations_de<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Duration>, D::Error> {
+    BTreeMap::<String, String>::deserialize(d)?
+        .into_iter()
+        .map(|(name, s)| match parse_duration(&s) {
+            Some(v) => Ok((name, v)),
+            None => Err(serde::de::Error::custom(format!(
+                "alerts.for_rule.{name}: `{s}` is not a duration such as `30s` or `5m`"
+            ))),
+        })
+        .collect()
 }
 
 fn duration_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -69,10 +100,24 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 impl AlertSettings {
+    /// How long the alert named `name` must hold before it fires: its `[alerts.for_rule]`
+    /// entry, else `for`.
+    pub fn pending_for(&self, name: &str) -> Duration {
+        self.for_rule.get(name).copied().unwrap_or(self.pending_for)
+    }
+
     /// The first invalid field and why.
     pub(crate) fn problem(&self) -> Option<(&'static str, &'static str)> {
         if self.interval < Duration::from_millis(100) {
             return Some(("alerts.interval", "must be at least 100ms"));
+        }
+        if self.for_rule.keys().any(|name| {
+            !name.starts_with("Pulsecheck") || !name.chars().all(|c| c.is_ascii_alphanumeric())
+        }) {
+            return Some((
+                "alerts.for_rule",
+                "keys must be alert names such as PulsecheckDependencyDown",
+            ));
         }
         if self.history == 0 || self.history > 100_000 {
             return Some(("alerts.history", "must be 1..=100000"));

@@ -158,7 +158,7 @@ impl Engine {
                 }
             };
             if entry.state == AlertState::Pending
-                && elapsed(now, entry.active_since) >= self.settings.pending_for
+                && elapsed(now, entry.active_since) >= self.settings.pending_for(&entry.alert.name)
             {
                 entry.state = AlertState::Firing;
                 entry.fired_at = Some(now);
@@ -305,6 +305,26 @@ mod tests {
                 AlertState::Resolved
             ]
         );
+    }
+
+    #[test]
+    fn for_rule_overrides_for_by_alert_name_only() {
+        let mut settings = settings();
+        settings
+            .for_rule
+            .insert("PulsecheckDependencyDown".into(), Duration::ZERO);
+        let mut e = Engine::new(settings, "svc");
+        let down = Alert {
+            name: "PulsecheckDependencyDown".into(),
+            ..alert(1.0)
+        };
+        let ev = e.step(t(0), vec![down, alert(1500.0)]);
+        assert_eq!(ev.len(), 1, "only the zero-`for` alert fires at once");
+        assert_eq!(ev[0].alert.name, "PulsecheckDependencyDown");
+        assert_eq!(ev[0].state, AlertState::Firing);
+        let ev = e.step(t(30), vec![alert(1500.0)]);
+        assert_eq!(ev.len(), 1, "the other keeps the general 30 s `for`");
+        assert_eq!(ev[0].alert.name, "PulsecheckLatencyP95Critical");
     }
 
     #[test]

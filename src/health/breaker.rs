@@ -161,7 +161,21 @@ struct Inner {
     name: String,
     config: BreakerConfig,
     state: Mutex<State>,
+    /// Told of every recorded outcome and transition: how the health checks sharing this
+    /// breaker learn at once what the application's calls see (passive detection).
+    observers: Mutex<Vec<Observer>>,
 }
+
+/// What a breaker tells its observers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BreakerEvent {
+    /// A call's outcome was recorded (`ok` false for a failure).
+    Outcome { ok: bool },
+    /// The state changed.
+    Transition,
+}
+
+pub(crate) type Observer = Arc<dyn Fn(BreakerEvent) + Send + Sync>;
 
 struct State {
     phase: Phase,
@@ -207,7 +221,29 @@ impl CircuitBreaker {
                     window,
                     generation: 0,
                 }),
+                observers: Mutex::new(Vec::new()),
             }),
+        }
+    }
+
+    /// Adds an observer of outcomes and transitions. Observers run on the caller's thread
+    /// after the state lock is released, so they must be quick (spawn for anything slow).
+    pub(crate) fn observe(&self, observer: Observer) {
+        self.inner
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
+    }
+
+    fn notify(&self, event: BreakerEvent) {
+        let observers = self
+            .inner
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for observer in observers.iter() {
+            observer(event);
         }
     }
 
@@ -364,10 +400,16 @@ impl CircuitBreaker {
         let now = Instant::now();
         let cfg = &self.inner.config;
         let slow = cfg.slow_calls.is_some_and(|s| elapsed >= s.duration);
-        let mut st = self.lock();
+        let st = self.lock();
         if st.generation != generation {
             return;
         }
+        self.record_locked(st, now, ok, slow);
+        self.notify(BreakerEvent::Outcome { ok });
+    }
+
+    fn record_locked(&self, mut st: MutexGuard<'_, State>, now: Instant, ok: bool, slow: bool) {
+        let cfg = &self.inner.config;
         let change = match st.phase {
             Phase::Closed => {
                 st.window.push(now, ok, slow);
@@ -446,8 +488,10 @@ impl CircuitBreaker {
         }
     }
 
-    /// Logs the transition, adds a span event to the active span and counts it.
+    /// Logs the transition, adds a span event to the active span, counts it and tells the
+    /// observers.
     fn announce(&self, from: BreakerState, to: BreakerState) {
+        self.notify(BreakerEvent::Transition);
         let name = self.inner.name.as_str();
         if to == BreakerState::Open {
             tracing::warn!(target: "pulsecheck::breaker", breaker = name, from = from.as_str(), to = to.as_str(), "circuit breaker opened");

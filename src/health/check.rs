@@ -217,6 +217,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// Default time a failure is cached before the dependency is probed again.
 pub const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(5);
+/// Default longest time between two background probes of a check, whatever its TTL: an idle
+/// dependency's death shows within this plus the timeout.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A check with its name and policy: criticality, timeout, cache lifetimes, flap damping and
 /// circuit breaker. Built with [`CheckExt`] methods on any [`Check`], or from a bare check.
@@ -240,6 +243,7 @@ pub struct Registration {
     pub(crate) timeout: Duration,
     pub(crate) ttl: Duration,
     pub(crate) failure_ttl: Duration,
+    pub(crate) interval: Duration,
     pub(crate) failure_threshold: u32,
     pub(crate) success_threshold: u32,
     pub(crate) breaker: Option<CircuitBreaker>,
@@ -256,6 +260,7 @@ impl fmt::Debug for Registration {
             .field("timeout", &self.timeout)
             .field("ttl", &self.ttl)
             .field("failure_ttl", &self.failure_ttl)
+            .field("interval", &self.interval)
             .field("failure_threshold", &self.failure_threshold)
             .field("success_threshold", &self.success_threshold)
             .field("breaker", &self.breaker)
@@ -271,7 +276,8 @@ impl<C: Check> From<C> for Registration {
 
 impl Registration {
     /// Registers `check` with the defaults: its own name, kind and criticality, a 2 s
-    /// timeout, successes cached 30 s, failures 5 s, and a circuit breaker with
+    /// timeout, successes cached 30 s, failures 5 s, probed in the background at least every
+    /// 10 s (jittered), and a circuit breaker with
     /// [`BreakerConfig::default`](super::BreakerConfig) unless the kind is `system`.
     pub fn new(check: impl Check) -> Self {
         Self {
@@ -281,6 +287,7 @@ impl Registration {
             timeout: DEFAULT_TIMEOUT,
             ttl: DEFAULT_TTL,
             failure_ttl: DEFAULT_FAILURE_TTL,
+            interval: DEFAULT_INTERVAL,
             failure_threshold: 1,
             success_threshold: 1,
             breaker: None,
@@ -322,6 +329,16 @@ impl Registration {
     /// How long a failure is served from cache before the next probe.
     pub fn failure_ttl(mut self, ttl: Duration) -> Self {
         self.failure_ttl = ttl;
+        self
+    }
+
+    /// Longest time between two background probes (default 10 s), separate from the cache
+    /// lifetimes: each wait is jittered down by up to a fifth, and is shorter when the cached
+    /// result expires first. An idle dependency's death shows within the interval plus the
+    /// timeout. (Failures the application sees on its own calls show sooner: see
+    /// [`Health::observe`](super::Health::observe).)
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
         self
     }
 

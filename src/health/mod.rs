@@ -18,13 +18,13 @@ pub use breaker::{
     CircuitBreaker, Permit, SlowCalls,
 };
 pub use check::{
-    Check, CheckError, CheckExt, ComponentKind, DEFAULT_FAILURE_TTL, DEFAULT_TIMEOUT, DEFAULT_TTL,
-    Measurement, Observation, Registration,
+    Check, CheckError, CheckExt, ComponentKind, DEFAULT_FAILURE_TTL, DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT, DEFAULT_TTL, Measurement, Observation, Registration,
 };
 pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
 pub use runner::{
-    CheckReport, CheckResult, Health, HealthBuilder, HealthConfig, HealthReport, Refresh, Serving,
-    Transition,
+    CheckReport, CheckResult, Health, HealthBuilder, HealthConfig, HealthReport,
+    PASSIVE_MIN_INTERVAL, Refresh, Serving, Transition,
 };
 pub use status::{CheckStatus, HealthStatus};

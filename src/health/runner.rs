@@ -3,6 +3,13 @@
 //! shorter), one shared probe per check however many callers wait (single-flight), optional
 //! background refresh so readers never wait on I/O, flap damping, and listeners that fire once
 //! per transition.
+//!
+//! Detection has two paths. Active: each check is probed on its own interval (default 10 s,
+//! jittered), whatever its cache lifetime. Passive: what the application sees on its own calls
+//! counts: an outcome recorded on the check's breaker, or reported with [`Health::observe`],
+//! that disagrees with the check's status triggers an immediate re-probe (single-flight, at
+//! most one per [`PASSIVE_MIN_INTERVAL`] per check), and every breaker transition re-probes
+//! and republishes, so the check, readiness and every reader follow the breaker's live state.
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -15,12 +22,16 @@ use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use super::breaker::{BreakerConfig, BreakerEvent, BreakerState, CircuitBreaker};
 use super::check::{CheckError, ComponentKind, Measurement, Observation, Registration};
 use super::status::{CheckStatus, HealthStatus, aggregate, contribution};
 
 /// Background refresh never probes one check more often than this.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Passive detection re-probes one check at most this often, however many failures the
+/// application reports.
+pub const PASSIVE_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How results are refreshed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +219,16 @@ struct Entry {
     reg: Registration,
     breaker: Option<CircuitBreaker>,
     state: Mutex<EntryState>,
+    passive: Mutex<Passive>,
+}
+
+/// Rate limit of the re-probes passive detection asks for.
+#[derive(Default)]
+struct Passive {
+    /// When the last passive re-probe started.
+    last: Option<Instant>,
+    /// A re-probe is scheduled and has not started yet.
+    scheduled: bool,
 }
 
 #[derive(Default)]
@@ -270,6 +291,7 @@ impl HealthBuilder {
                     reg,
                     breaker,
                     state: Mutex::new(EntryState::default()),
+                    passive: Mutex::new(Passive::default()),
                 }
             })
             .collect();
@@ -300,6 +322,16 @@ impl HealthBuilder {
                 revision: AtomicU64::new(0),
             }),
         };
+        for (i, entry) in health.inner.entries.iter().enumerate() {
+            if let Some(breaker) = &entry.breaker {
+                let weak = Arc::downgrade(&health.inner);
+                breaker.observe(Arc::new(move |event| {
+                    if let Some(inner) = weak.upgrade() {
+                        breaker_event(&inner, i, event);
+                    }
+                }));
+            }
+        }
         if tokio::runtime::Handle::try_current().is_ok() {
             health.ensure_background();
         }
@@ -408,6 +440,33 @@ impl Health {
     pub fn set_broken(&self, broken: bool) {
         self.inner.broken.store(broken, Ordering::Release);
         self.publish();
+    }
+
+    /// Reports the outcome of a call the application made to the dependency of check `check`,
+    /// for calls that do not go through the check's breaker (those are seen already). A
+    /// failure while the check is up, or a success while it is down, re-probes the check at
+    /// once (one probe per check at a time, at most one every [`PASSIVE_MIN_INTERVAL`]), so
+    /// `/health` shows a dead dependency within a second of the application seeing it.
+    /// Report only errors that say something about the dependency (a refused connection, a
+    /// timeout), not the caller's own (a constraint violation). Returns `false` when no check
+    /// has that name. Needs a Tokio runtime; outside one it does nothing.
+    ///
+    /// ```
+    /// # fn demo(health: &pulsecheck::health::Health) {
+    /// // What the application's own call to the search service returned:
+    /// let hits: Result<Vec<String>, std::io::Error> =
+    ///     Err(std::io::ErrorKind::ConnectionRefused.into());
+    /// health.observe("search", &hits);
+    /// # }
+    /// ```
+    pub fn observe<T, E>(&self, check: &str, outcome: &Result<T, E>) -> bool {
+        match self.inner.entries.iter().position(|e| e.reg.name == check) {
+            Some(i) => {
+                observed(&self.inner, i, outcome.is_ok());
+                true
+            }
+            None => false,
+        }
     }
 
     /// The breaker of the named check.
@@ -519,16 +578,106 @@ async fn refresh_loop(inner: Weak<Inner>, i: usize) {
         };
         let result = probe(&strong, i).await;
         let entry = &strong.entries[i];
-        let wait = if result.observed.is_ok() {
+        let cache = if result.observed.is_ok() {
             entry.reg.ttl
         } else {
             entry.reg.failure_ttl
         };
+        let interval = entry.reg.interval;
         drop(strong);
-        // Probe a little before expiry so readers keep finding fresh results; a zero TTL
-        // must not turn the loop into a busy one.
-        tokio::time::sleep(wait.mul_f64(0.9).max(MIN_REFRESH_INTERVAL)).await;
+        tokio::time::sleep(next_probe_in(interval, cache)).await;
     }
+}
+
+/// The wait before the next active probe: the probe interval, or a little before the cached
+/// result expires if that comes first, jittered down by up to a fifth so checks of many
+/// instances do not probe in step. Never shorter than [`MIN_REFRESH_INTERVAL`], so a zero
+/// interval or TTL cannot turn the loop into a busy one.
+pub(crate) fn next_probe_in(interval: Duration, cache: Duration) -> Duration {
+    let base = interval.min(cache.mul_f64(0.9));
+    base.mul_f64(1.0 - 0.2 * jitter()).max(MIN_REFRESH_INTERVAL)
+}
+
+/// A number in [0, 1) that differs between calls and processes (no RNG dependency: the
+/// standard library's per-process random hash keys, over a counter).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static STATE: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = STATE.get_or_init(Default::default).build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A breaker shared with check `i` recorded an outcome or changed state.
+fn breaker_event(inner: &Arc<Inner>, i: usize, event: BreakerEvent) {
+    match event {
+        BreakerEvent::Outcome { ok } => observed(inner, i, ok),
+        BreakerEvent::Transition => {
+            // Readers that follow `Serving` (readiness, gRPC watches) see the new breaker
+            // state now, not at the next probe; the re-probe then runs through the breaker
+            // (an open one fails it at once), so the check's status agrees with the breaker.
+            inner.revision.fetch_add(1, Ordering::AcqRel);
+            publish(inner);
+            let closed = inner.entries[i]
+                .breaker
+                .as_ref()
+                .is_none_or(|b| b.state() == BreakerState::Closed);
+            observed(inner, i, closed);
+        }
+    }
+}
+
+/// The application saw a call to check `i`'s dependency succeed or fail: when that
+/// disagrees with the check's status, re-probe.
+fn observed(inner: &Arc<Inner>, i: usize, ok: bool) {
+    let status = lock(&inner.entries[i].state)
+        .last
+        .as_ref()
+        .map_or(CheckStatus::Unknown, |r| r.status);
+    let disagrees = match status {
+        CheckStatus::Unknown => !ok,
+        status => status.is_ok() != ok,
+    };
+    if disagrees {
+        reprobe(inner, i);
+    }
+}
+
+/// Probes check `i` soon: at once, or when [`PASSIVE_MIN_INTERVAL`] has passed since the last
+/// passive re-probe. At most one is scheduled at a time, and the probe itself is the shared
+/// single-flight one.
+fn reprobe(inner: &Arc<Inner>, i: usize) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let delay = {
+        let mut passive = lock(&inner.entries[i].passive);
+        if passive.scheduled {
+            return;
+        }
+        passive.scheduled = true;
+        passive.last.map_or(Duration::ZERO, |last| {
+            (last + PASSIVE_MIN_INTERVAL).saturating_duration_since(Instant::now())
+        })
+    };
+    let weak = Arc::downgrade(inner);
+    runtime.spawn(async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        {
+            let mut passive = lock(&inner.entries[i].passive);
+            passive.scheduled = false;
+            passive.last = Some(Instant::now());
+        }
+        // The probe runs in its own task and stores its result; nobody needs to wait here.
+        drop(probe(&inner, i));
+    });
 }
 
 fn probe(inner: &Arc<Inner>, i: usize) -> ProbeFuture {
@@ -580,6 +729,7 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
     let entry = &inner.entries[i];
     let reg = &entry.reg;
     let started = Instant::now();
+    let mut permit = None;
     let outcome: Result<Observation, CheckError> = match entry
         .breaker
         .as_ref()
@@ -587,7 +737,8 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
         .transpose()
     {
         Err(open) => Err(CheckError::new(open)),
-        Ok(permit) => {
+        Ok(granted) => {
+            permit = granted;
             let limit = Arc::clone(&inner.limit);
             let check = Arc::clone(&reg.check);
             let run = async move {
@@ -606,13 +757,6 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
                 ))),
                 Ok(Ok(result)) => result,
             };
-            if let Some(p) = permit {
-                if outcome.is_ok() {
-                    p.success();
-                } else {
-                    p.failure();
-                }
-            }
             outcome
         }
     };
@@ -676,6 +820,15 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
         st.inflight = None;
         (from, result.status)
     };
+    // Recorded once the result is stored, so the breaker's observers compare the outcome
+    // with this probe's result and do not ask for another probe of what it just saw.
+    if let Some(p) = permit {
+        if result.observed.is_ok() {
+            p.success();
+        } else {
+            p.failure();
+        }
+    }
     if from != to {
         inner.revision.fetch_add(1, Ordering::AcqRel);
         let t = Transition {

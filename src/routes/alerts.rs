@@ -59,6 +59,7 @@ fn thresholds(st: &RouteState) -> Value {
         "host_memory_utilization": a.host_memory_utilization,
         "interval_s": a.interval.as_secs_f64(),
         "for_s": a.pending_for.as_secs_f64(),
+        "for_rule_s": a.for_rule.iter().map(|(k, v)| (k.clone(), json!(v.as_secs_f64()))).collect::<serde_json::Map<_, _>>(),
         "keep_firing_for_s": a.keep_firing_for.as_secs_f64(),
     })
 }
