@@ -23,9 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(8080);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(pulse.shutdown_signal())
-        .await?;
-    pulse.shutdown().await?;
+    // Until SIGTERM or Ctrl-C; then drain, close what is left, flush. All bounded.
+    pulse.serve(listener, app).await?;
     Ok(())
 }

@@ -13,8 +13,8 @@
 //!     .route("/hello/{name}", get(|| async { "hi" }))
 //!     .layer(pulse.layer());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).with_graceful_shutdown(pulse.shutdown_signal()).await?;
-//! pulse.shutdown().await?;
+//! // Until SIGTERM/Ctrl-C, then drain, close what is left, flush: all bounded.
+//! pulse.serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -48,11 +48,14 @@ mod rfc3339;
 mod routes;
 #[cfg(feature = "cli")]
 pub mod rules;
+mod serve;
 pub mod system;
 pub mod telemetry;
 pub mod window;
 
-pub use pulse::{ADMIN_TOKEN_ENV, DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder};
+pub use pulse::{
+    ADMIN_TOKEN_ENV, DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder, SHUTDOWN_DEADLINE_DEFAULT,
+};
 
 /// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses
 /// exactly the same versions (mismatched minor versions do not interoperate).

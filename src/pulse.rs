@@ -50,11 +50,21 @@ pub enum Error {
         /// The rejected value.
         value: String,
     },
+    /// `PULSE_SHUTDOWN_DEADLINE` is not a duration.
+    #[error("PULSE_SHUTDOWN_DEADLINE={value:?} is not a duration such as `10s` or `500ms`")]
+    ShutdownDeadline {
+        /// The rejected value.
+        value: String,
+    },
 }
 
 /// Default time between the shutdown signal (readiness turns 503) and the server's stop, so
 /// load balancers see the pod leave before connections are refused.
 pub const DRAIN_DELAY_DEFAULT: Duration = Duration::from_secs(5);
+
+/// Default time [`Pulse::serve`] lets open connections finish after the drain delay before it
+/// closes them.
+pub const SHUTDOWN_DEADLINE_DEFAULT: Duration = Duration::from_secs(10);
 
 /// Environment variable holding the admin token.
 pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
@@ -120,6 +130,7 @@ pub struct PulseBuilder {
     health: HealthBuilder,
     version: Option<String>,
     drain_delay: Option<Duration>,
+    shutdown_deadline: Option<Duration>,
     prometheus_route: bool,
     system_interval: Option<Duration>,
     service_name: Option<String>,
@@ -157,6 +168,7 @@ impl Default for PulseBuilder {
             health: Health::builder(),
             version: None,
             drain_delay: None,
+            shutdown_deadline: None,
             prometheus_route: true,
             system_interval: None,
             service_name: None,
@@ -249,6 +261,14 @@ impl PulseBuilder {
         self
     }
 
+    /// How long [`Pulse::serve`] lets open connections finish after the drain delay; those
+    /// still open then (a client holding a half-sent body, a stuck handler) are closed so the
+    /// flush can run. Default 10 s, or `PULSE_SHUTDOWN_DEADLINE`.
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.shutdown_deadline = Some(deadline);
+        self
+    }
+
     /// How often process and host resources are sampled for `/health/system`, `/metrics`
     /// and the OTel `process.*`/`system.*` gauges (at least 100 ms). Defaults to 30 s, or
     /// `PULSE_SYSTEM_INTERVAL`.
@@ -315,10 +335,13 @@ impl PulseBuilder {
         let admin_token = admin_token(self.admin_token)?;
         let drain_delay = match self.drain_delay {
             Some(d) => d,
-            None => match std::env::var("PULSE_DRAIN_DELAY") {
-                Ok(v) if !v.trim().is_empty() => parse_delay(&v)?,
-                _ => DRAIN_DELAY_DEFAULT,
-            },
+            None => duration_from_env("PULSE_DRAIN_DELAY", DRAIN_DELAY_DEFAULT)
+                .map_err(|value| Error::DrainDelay { value })?,
+        };
+        let shutdown_deadline = match self.shutdown_deadline {
+            Some(d) => d,
+            None => duration_from_env("PULSE_SHUTDOWN_DEADLINE", SHUTDOWN_DEADLINE_DEFAULT)
+                .map_err(|value| Error::ShutdownDeadline { value })?,
         };
         let system_interval = match self.system_interval {
             Some(i) => i,
@@ -381,6 +404,13 @@ impl PulseBuilder {
         }
         let alerts = alerts.build();
         alerts.start();
+        // What `shutdown` may take: each step has its own bound and they run one after the other.
+        let shutdown_timeout = notifications
+            .as_ref()
+            .map_or(Duration::ZERO, |_| NOTIFY_SHUTDOWN_TIMEOUT)
+            + telemetry
+                .as_ref()
+                .map_or(Duration::ZERO, Telemetry::shutdown_bound);
         let admin = Arc::new(crate::routes::AdminAuth::new(
             admin_token.as_ref().map(|t| t.0.as_str()),
             layer.audit().clone(),
@@ -396,6 +426,8 @@ impl PulseBuilder {
                 notifications,
                 version: self.version,
                 drain_delay,
+                shutdown_deadline,
+                shutdown_timeout,
                 prometheus_route: self.prometheus_route,
                 system,
                 admin,
@@ -422,20 +454,29 @@ struct Inner {
     notifications: Option<Dispatcher>,
     version: Option<String>,
     drain_delay: Duration,
+    shutdown_deadline: Duration,
+    shutdown_timeout: Duration,
     prometheus_route: bool,
     system: crate::system::SystemMonitor,
     admin: Arc<crate::routes::AdminAuth>,
     shutdown_notify: tokio::sync::Notify,
 }
 
-fn parse_delay(v: &str) -> Result<Duration, Error> {
+/// `var` as a duration (`5s`, `500ms`, `0`), `default` when unset or blank; the rejected value
+/// (cut to 64 characters) when it is not a duration.
+fn duration_from_env(var: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => parse_duration(&v),
+        _ => Ok(default),
+    }
+}
+
+fn parse_duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
     if v == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(v).map_err(|_| Error::DrainDelay {
-        value: v.chars().take(64).collect(),
-    })
+    humantime::parse_duration(v).map_err(|_| v.chars().take(64).collect())
 }
 
 impl Pulse {
@@ -521,8 +562,49 @@ impl Pulse {
         self.inner.shutdown_notify.notify_waiters();
     }
 
+    /// Serves `router` on `listener` and shuts down within a bound, whatever clients do: the
+    /// whole lifecycle in one call.
+    ///
+    /// 1. Serves until SIGTERM, Ctrl-C or [`Pulse::begin_shutdown`]; readiness then answers
+    ///    503 at once while requests are still served for the [drain
+    ///    delay](PulseBuilder::drain_delay).
+    /// 2. Stops accepting and asks open connections to finish; after the [shutdown
+    ///    deadline](PulseBuilder::shutdown_deadline) closes those still open (a client holding
+    ///    a half-sent body, a stuck handler).
+    /// 3. Runs [`Pulse::shutdown`]: queued alert notifications and telemetry are flushed,
+    ///    each within its own bound.
+    ///
+    /// It returns within drain delay + shutdown deadline + [`Pulse::shutdown_timeout`] of the
+    /// signal (plus up to 1 s for aborted connections to unwind); the error is the
+    /// telemetry flush's. Handlers see `ConnectInfo<SocketAddr>`, as with axum's
+    /// `into_make_service_with_connect_info`. HTTP/1.1 and HTTP/2, with upgrades.
+    ///
+    /// ```no_run
+    /// use axum::{Router, routing::get};
+    /// use pulsecheck::Pulse;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pulse = Pulse::builder().service_name("hello").build()?;
+    /// let app = Router::new()
+    ///     .route("/hello", get(|| async { "hi" }))
+    ///     .merge(pulse.routes())
+    ///     .layer(pulse.layer());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// pulse.serve(listener, app).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+    ) -> Result<(), ShutdownError> {
+        crate::serve::serve(self, listener, router, self.inner.shutdown_deadline).await
+    }
+
     /// Completes after SIGTERM, Ctrl-C or [`Pulse::begin_shutdown`], plus the drain delay;
-    /// pass it to axum's `with_graceful_shutdown`.
+    /// [`Pulse::serve`] uses it. With axum's `with_graceful_shutdown` instead, nothing bounds
+    /// the wait for open connections: a client that never finishes its request keeps the
+    /// process alive, and [`Pulse::shutdown`] never runs.
     ///
     /// On the signal, readiness (HTTP and gRPC) turns 503 / NOT_SERVING at once while
     /// liveness stays 200; requests keep being served for the drain delay (load balancers
@@ -552,7 +634,9 @@ impl Pulse {
         self.inner.drain_delay
     }
 
-    /// Flushes telemetry within its bound (5 s by default) and stops it. Safe to call twice.
+    /// Delivers queued alert notifications (at most 3 s) and flushes telemetry within its
+    /// bound (5 s by default, [`TelemetryBuilder::shutdown_timeout`]), then stops both: at most
+    /// [`Pulse::shutdown_timeout`] in all. Safe to call twice.
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.begin_shutdown();
         self.inner.health.stop();
@@ -575,9 +659,16 @@ impl Pulse {
         }
     }
 
-    /// How long [`Pulse::shutdown`] may take at most.
+    /// How long [`Pulse::shutdown`] may take at most: the notification drain (3 s, when
+    /// notifiers are configured) plus the telemetry flush bound (when pulsecheck runs
+    /// telemetry), which run one after the other.
     pub fn shutdown_timeout(&self) -> Duration {
-        crate::telemetry::SHUTDOWN_TIMEOUT_DEFAULT
+        self.inner.shutdown_timeout
+    }
+
+    /// How long [`Pulse::serve`] lets open connections finish after the drain delay.
+    pub fn shutdown_deadline(&self) -> Duration {
+        self.inner.shutdown_deadline
     }
 }
 

@@ -94,3 +94,125 @@ async fn sigterm_during_load_drains_without_losing_requests() {
         "exited after {stopped:?}, before the drain delay ended"
     );
 }
+
+/// Sends the head of a POST and one byte of its 100-byte body, then holds the connection.
+fn half_sent_body(academy: &Academy) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(academy.addr).expect("connect");
+    s.write_all(
+        b"POST /api/enrollments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{",
+    )
+    .expect("send the head");
+    s
+}
+
+/// Waits for the process to exit off the runtime's threads (the OTLP receiver needs them).
+async fn exit_within(
+    mut academy: Academy,
+    within: Duration,
+) -> (std::process::ExitStatus, Academy) {
+    tokio::task::spawn_blocking(move || (academy.wait_exit(within), academy))
+        .await
+        .expect("wait for exit")
+}
+
+/// A client holding a half-sent body no longer keeps the academy alive after SIGTERM: after
+/// the drain delay and the default 10 s deadline the connection is closed, the span queued
+/// for a minute (`OTEL_BSP_SCHEDULE_DELAY=60000`) is flushed to a real OTLP receiver, and the
+/// process exits 0 within drain + 17 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_body_cannot_hold_shutdown_and_queued_spans_are_flushed() {
+    let receiver = support::otlp::Receiver::start().await;
+    let endpoint = receiver.endpoint("http");
+    let academy = Academy::spawn(&[
+        ("PULSE_DRAIN_DELAY", "1s"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ]);
+    let marker = "lifecycle-queued-span";
+    let resp = reqwest::Client::new()
+        .get(academy.url("/api/courses"))
+        .header("x-request-id", marker)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let mut held = half_sent_body(&academy);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.store.spans().is_empty(),
+        "spans were exported before shutdown; the test would not show the flush"
+    );
+
+    academy.signal_term();
+    let t0 = Instant::now();
+    let drain = Duration::from_secs(1);
+    let (status, academy) = exit_within(academy, drain + Duration::from_secs(17)).await;
+    let took = t0.elapsed();
+    assert!(status.success(), "academy exited with {status}");
+    assert!(
+        took >= drain + Duration::from_secs(10),
+        "exited after {took:?}: before the drain delay and the 10 s deadline"
+    );
+    eprintln!("shutdown with a half-sent body held open took {took:?}");
+
+    let spans = receiver.store.spans();
+    let flushed = spans.iter().any(|s| {
+        support::otlp::attr_str(&s.attributes, "http.route") == Some("/api/courses")
+            && support::otlp::attr_str(&s.attributes, "request.id") == Some(marker)
+    });
+    assert!(
+        flushed,
+        "the queued /api/courses span did not reach the receiver before exit; got {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    // The held connection was closed by the server, not left to the client.
+    use std::io::Read as _;
+    held.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    let n = held.read(&mut buf).unwrap_or(0);
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1"),
+        "unexpected bytes on the held connection"
+    );
+    let closed = academy.json_lines().into_iter().any(|l| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("shutdown deadline reached"))
+            && l["connections"] == 1
+    });
+    assert!(closed, "no log line about closing the held connection");
+}
+
+/// `PULSE_SHUTDOWN_DEADLINE` sets the deadline: with 2 s, the held connection is closed 2 s
+/// after the drain delay and the process exits well before the 10 s default would allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deadline_is_configurable() {
+    let academy = Academy::spawn(&[("PULSE_SHUTDOWN_DEADLINE", "2s")]);
+    let _held = half_sent_body(&academy);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    academy.signal_term();
+    let t0 = Instant::now();
+    let (status, _academy) = exit_within(academy, Duration::from_secs(9)).await;
+    let took = t0.elapsed();
+    assert!(status.success(), "academy exited with {status}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "exited after {took:?}, before the 2 s deadline"
+    );
+}
+
+/// A bad `PULSE_SHUTDOWN_DEADLINE` is an error naming the variable, not a silent default.
+#[test]
+fn invalid_shutdown_deadline_names_the_variable() {
+    let (status, out) = Academy::run_to_exit(&[("PULSE_SHUTDOWN_DEADLINE", "soon")]);
+    assert!(!status.success(), "academy started with a bad deadline");
+    assert!(
+        out.contains("PULSE_SHUTDOWN_DEADLINE=\"soon\""),
+        "the error does not name the variable: {out}"
+    );
+}

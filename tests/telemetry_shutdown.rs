@@ -142,3 +142,74 @@ async fn without_endpoint_nothing_exports_but_trace_ids_exist() {
     assert_ne!(id, opentelemetry::trace::TraceId::INVALID);
     t.shutdown().await.unwrap();
 }
+
+/// `Pulse::shutdown_timeout` is what `Pulse::shutdown` may really take: with a webhook and a
+/// collector that both hang, the notification drain (3 s) and the telemetry flush (here 4 s)
+/// run one after the other, and the reported bound covers both (it used to say 5 s whatever
+/// the configuration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulse_shutdown_timeout_is_the_notification_drain_plus_the_flush() {
+    use pulsecheck::alert::notify::{Dispatcher, RetryPolicy, WebhookNotifier};
+    use pulsecheck::alert::{Alert, AlertEvent, AlertState, Severity};
+
+    let (collector, _collector) = hanging_server().await;
+    let (webhook, _webhook) = hanging_server().await;
+    let flush_bound = Duration::from_secs(4);
+    let dispatcher = Dispatcher::builder()
+        .notifier(WebhookNotifier::new(&format!("http://{webhook}/")).unwrap())
+        .retry_policy(RetryPolicy::default().attempt_timeout(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    let pulse = pulsecheck::Pulse::builder()
+        .telemetry(builder(
+            &format!("http://{collector}"),
+            OtlpProtocol::HttpBinary,
+            flush_bound,
+        ))
+        .notifications(dispatcher.clone())
+        .config(pulsecheck::budget::PulseConfig::default())
+        .build()
+        .unwrap();
+    let bound = pulse.shutdown_timeout();
+    assert_eq!(
+        bound,
+        Duration::from_secs(3) + flush_bound + Duration::from_millis(250),
+        "3 s notification drain + 4 s flush + the flush thread's 250 ms margin"
+    );
+
+    // Something queued in each: spans for the collector, an alert for the webhook.
+    let tracer = opentelemetry::global::tracer("test");
+    for i in 0..20 {
+        tracer.in_span(format!("work-{i}"), |_| {});
+    }
+    let alert = Alert {
+        name: "Queued".into(),
+        severity: Severity::Critical,
+        labels: Default::default(),
+        value: None,
+        threshold: None,
+        summary: "queued at shutdown".into(),
+        trace_ids: vec![],
+    };
+    dispatcher.submit(AlertEvent {
+        state: AlertState::Firing,
+        fingerprint: alert.fingerprint(),
+        alert,
+        starts_at: std::time::SystemTime::now(),
+        ends_at: None,
+        service: "shutdown-test".into(),
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let start = Instant::now();
+    let _ = pulse.shutdown().await;
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(6),
+        "shutdown took {took:?}: a step did not wait for its hanging peer, the test shows nothing"
+    );
+    assert!(
+        took <= bound + Duration::from_millis(500),
+        "shutdown took {took:?}, more than the reported {bound:?}"
+    );
+}

@@ -15,6 +15,7 @@
 //! | `PAYPAL_CLIENT_ID`, `PAYPAL_CLIENT_SECRET` (+ `PAYPAL_API_BASE`) | unset: no PayPal; else payments and the PayPal check |
 //! | `GRPC_PORT` | unset: no gRPC; else `grpc.health.v1` on that port (`0` picks one) |
 //! | `PULSE_DRAIN_DELAY` | `5s`: readiness is 503 this long after SIGTERM before the server stops |
+//! | `PULSE_SHUTDOWN_DEADLINE` | `10s`: then connections still open are closed and telemetry flushed |
 //!
 //! Routes: `GET /api/courses`, `GET /api/courses/{id}`, `POST /api/enrollments`
 //! (`{"course_id":1,"email":"a@b.c","provider":"stripe"|"paypal","payment_method":"pm_card_visa"}`),
@@ -31,7 +32,6 @@ mod db;
 mod mail;
 mod payments;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -199,13 +199,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     tracing::info!(addr = %listener.local_addr()?, "academy listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(pulse.shutdown_signal())
-    .await?;
-    if let Err(e) = pulse.shutdown().await {
+    // Until SIGTERM: drain, close what is left after the deadline, flush telemetry.
+    if let Err(e) = pulse.serve(listener, app).await {
         tracing::warn!(error = %e, "telemetry shutdown");
     }
     Ok(())

@@ -100,7 +100,7 @@ impl Providers {
     }
 }
 
-const MARGIN: Duration = Duration::from_millis(250);
+pub(crate) const MARGIN: Duration = Duration::from_millis(250);
 
 /// The result of a shutdown running on its own thread.
 pub(crate) struct Answer(Option<tokio::sync::oneshot::Receiver<Result<(), ShutdownError>>>);

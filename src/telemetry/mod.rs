@@ -457,6 +457,12 @@ impl Telemetry {
         &self.exporting
     }
 
+    /// How long [`Telemetry::shutdown`] may take at most: the flush bound and the margin its
+    /// waiting thread allows.
+    pub(crate) fn shutdown_bound(&self) -> Duration {
+        self.shutdown_timeout + guard::MARGIN
+    }
+
     /// The tracer provider (always present, exporting or not).
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.providers.as_ref().map(|p| &p.tracer)

@@ -81,6 +81,7 @@ const SCRUB: &[&str] = &[
     "PULSE_ALERT_EMAIL_TO",
     "PULSE_ALERT_EMAIL_FROM",
     "PULSE_DEFAULT_SLO",
+    "PULSE_SHUTDOWN_DEADLINE",
 ];
 
 impl Academy {
