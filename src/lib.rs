@@ -41,6 +41,7 @@ pub mod layer;
 pub mod load;
 mod process;
 mod pulse;
+mod redact;
 mod rfc3339;
 mod routes;
 #[cfg(feature = "cli")]

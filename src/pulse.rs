@@ -12,6 +12,7 @@ const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
+use crate::redact::Secret;
 use crate::telemetry::{ShutdownError, Telemetry, TelemetryBuilder, TelemetryError};
 use crate::window::{Aggregator, AggregatorConfig};
 
@@ -59,22 +60,13 @@ pub const DRAIN_DELAY_DEFAULT: Duration = Duration::from_secs(5);
 /// Environment variable holding the admin token.
 pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
 
-/// A secret that never appears in `Debug` output.
-struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// The configured admin token, validated: `None` when neither the builder nor the
 /// environment sets one.
 fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
     let (origin, token) = match from_builder {
         Some(t) => ("PulseBuilder::admin_token", t),
         None => match std::env::var(ADMIN_TOKEN_ENV) {
-            Ok(v) => (ADMIN_TOKEN_ENV, Secret(v)),
+            Ok(v) => (ADMIN_TOKEN_ENV, Secret::new(v)),
             Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(Error::AdminToken {
@@ -84,7 +76,7 @@ fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
             }
         },
     };
-    let t = token.0.as_str();
+    let t = token.expose();
     if t.trim().is_empty() {
         return Err(Error::AdminToken {
             origin,
@@ -238,7 +230,7 @@ impl PulseBuilder {
     /// assert!(err.to_string().contains("empty"));
     /// ```
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.admin_token = Some(Secret(token.into()));
+        self.admin_token = Some(Secret::new(token));
         self
     }
 
@@ -382,7 +374,7 @@ impl PulseBuilder {
         let alerts = alerts.build();
         alerts.start();
         let admin = Arc::new(crate::routes::AdminAuth::new(
-            admin_token.as_ref().map(|t| t.0.as_str()),
+            admin_token.as_ref().map(Secret::expose),
             layer.audit().clone(),
         ));
         Ok(Pulse {

@@ -109,7 +109,7 @@ async fn server_span_follows_http_semantic_conventions() {
     let h = Harness::new();
     let resp = send(
         app(h.layer()),
-        get_req("/users/42?page=2&api_key=hunter2")
+        get_req("/users/42?page=2&api_key=hunter2&%74oken=s3cret")
             .header("user-agent", "curl/8")
             .header("x-forwarded-for", "203.0.113.9")
             .body(Body::empty())
@@ -129,7 +129,7 @@ async fn server_span_follows_http_semantic_conventions() {
     assert_eq!(attr(&span, "url.path"), Some(&Value::from("/users/42")));
     assert_eq!(
         attr(&span, "url.query"),
-        Some(&Value::from("page=2&api_key=REDACTED"))
+        Some(&Value::from("page=2&api_key=REDACTED&%74oken=REDACTED"))
     );
     assert_eq!(attr(&span, "url.scheme"), Some(&Value::from("http")));
     assert_eq!(

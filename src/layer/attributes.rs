@@ -1,6 +1,5 @@
 //! Span attributes read from the request: scheme, server address, client address, query.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
@@ -64,59 +63,9 @@ pub(crate) fn client(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Ip
         .or(peer.map(|p| p.ip()))
 }
 
-const SENSITIVE_KEYS: [&str; 12] = [
-    "token",
-    "key",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "auth",
-    "signature",
-    "sig",
-    "session",
-    "credential",
-    "code",
-];
-
-/// The query with values of credential-like parameters replaced by `REDACTED`.
-pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
-    let sensitive = |k: &str| {
-        let k = k.to_ascii_lowercase();
-        SENSITIVE_KEYS.iter().any(|s| k.contains(s))
-    };
-    if !query
-        .split('&')
-        .any(|p| sensitive(p.split('=').next().unwrap_or("")))
-    {
-        return Cow::Borrowed(query);
-    }
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            if sensitive(k) && !v.is_empty() {
-                format!("{k}=REDACTED")
-            } else {
-                p.to_owned()
-            }
-        })
-        .collect();
-    Cow::Owned(parts.join("&"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials_in_query() {
-        assert_eq!(redact_query("a=1&b=2"), "a=1&b=2");
-        assert_eq!(
-            redact_query("page=2&api_key=s3cret&Token=abc"),
-            "page=2&api_key=REDACTED&Token=REDACTED"
-        );
-    }
 
     #[test]
     fn server_address_from_host_header() {

@@ -109,7 +109,7 @@ fn start_span<B>(
         if let Some(q) = req.uri().query() {
             span.set_attribute(KeyValue::new(
                 semconv::URL_QUERY,
-                attributes::redact_query(q).into_owned(),
+                crate::redact::query(q).into_owned(),
             ));
         }
         if let Some((host, port)) = attributes::server(req) {
