@@ -45,6 +45,9 @@ pub enum Error {
     /// invalid, or notifiers are configured outside a Tokio runtime.
     #[error(transparent)]
     Notify(#[from] crate::alert::notify::NotifyConfigError),
+    /// `PULSE_TRUSTED_PROXIES` lists something that is not an IP address or CIDR range.
+    #[error(transparent)]
+    TrustedProxies(#[from] crate::layer::TrustedProxiesError),
     /// `PULSE_DRAIN_DELAY` is not a duration.
     #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
     DrainDelay {
@@ -268,6 +271,15 @@ impl PulseBuilder {
         self
     }
 
+    /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log
+    /// (the same as [`PulseLayer::trusted_proxies`]). Defaults to
+    /// [`PULSE_TRUSTED_PROXIES`](crate::layer::TRUSTED_PROXIES_ENV), else none: the client is
+    /// the socket peer.
+    pub fn trusted_proxies(mut self, proxies: crate::layer::TrustedProxies) -> Self {
+        self.layer = self.layer.trusted_proxies(proxies);
+        self
+    }
+
     /// Also hand each finished request to `recorder` (the aggregator always gets it).
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
         self.recorder = Some(Arc::new(recorder));
@@ -305,6 +317,10 @@ impl PulseBuilder {
         config.slo.extend(self.slos);
         config.validate()?;
         let admin_token = admin_token(self.admin_token)?;
+        let mut layer = self.layer;
+        if layer.trusted().is_empty() {
+            layer = layer.trusted_proxies(crate::layer::TrustedProxies::from_env()?);
+        }
         let drain_delay = match self.drain_delay {
             Some(d) => d,
             None => match std::env::var("PULSE_DRAIN_DELAY") {
@@ -325,14 +341,14 @@ impl PulseBuilder {
                 errors: config.errors.policy(),
                 latency_thresholds: config.latency_thresholds(),
             },
-            Arc::clone(self.layer.route_table()),
+            Arc::clone(layer.route_table()),
         );
         aggregator.start_ticker().map_err(Error::Ticker)?;
         let layer = match self.recorder {
-            None => self.layer.recorder(aggregator.clone()),
+            None => layer.recorder(aggregator.clone()),
             Some(extra) => {
                 let agg = aggregator.clone();
-                self.layer.recorder(move |r: &RequestRecord| {
+                layer.recorder(move |r: &RequestRecord| {
                     agg.record(r);
                     extra.record(r);
                 })
@@ -376,6 +392,7 @@ impl PulseBuilder {
         let admin = Arc::new(crate::routes::AdminAuth::new(
             admin_token.as_ref().map(Secret::expose),
             layer.audit().clone(),
+            Arc::clone(layer.trusted()),
         ));
         Ok(Pulse {
             inner: Arc::new(Inner {

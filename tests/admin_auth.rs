@@ -415,6 +415,53 @@ async fn academy_with_pulse_admin_token_over_a_real_socket() {
     }
 }
 
+/// Over a real socket: the audit log's `client.address` is the peer unless the peer is a
+/// configured proxy, and then the rightmost hop the proxies did not add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn academy_believes_forwarded_for_only_from_trusted_proxies() {
+    let client = reqwest::Client::new();
+    for (trusted, expected) in [(None, "127.0.0.1"), (Some("127.0.0.1, ::1"), "203.0.113.9")] {
+        let mut env = vec![("PULSE_ADMIN_TOKEN", TOKEN)];
+        if let Some(t) = trusted {
+            env.push(("PULSE_TRUSTED_PROXIES", t));
+        }
+        let academy = support::academy::Academy::spawn(&env);
+        let r = client
+            .get(academy.url("/health/metrics"))
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let line = loop {
+            let found = academy
+                .json_lines()
+                .into_iter()
+                .find(|l| l["target"] == "pulsecheck::audit");
+            if let Some(l) = found {
+                break l;
+            }
+            assert!(std::time::Instant::now() < deadline, "no audit line");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(
+            line["client.address"], expected,
+            "trusted {trusted:?}: {line}"
+        );
+        assert_eq!(line["network.peer.address"], "127.0.0.1", "{line}");
+    }
+    let (status, out) = support::academy::Academy::run_to_exit(&[(
+        "PULSE_TRUSTED_PROXIES",
+        "10.0.0.0/8, 10.0.0.0/99",
+    )]);
+    assert!(!status.success());
+    assert!(
+        out.contains("PULSE_TRUSTED_PROXIES") && out.contains("10.0.0.0/99"),
+        "{out}"
+    );
+}
+
 #[test]
 fn academy_refuses_to_start_with_an_empty_token() {
     let (status, out) = support::academy::Academy::run_to_exit(&[("PULSE_ADMIN_TOKEN", "  ")]);

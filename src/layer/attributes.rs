@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::ConnectInfo;
 use http::{HeaderMap, Request, Version, header};
 
+use super::TrustedProxies;
+
 pub(crate) fn scheme<B>(req: &Request<B>) -> &'static str {
     match req.uri().scheme_str() {
         Some("https") => "https",
@@ -53,14 +55,14 @@ pub(crate) fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
         .map(|ConnectInfo(a)| *a)
 }
 
-/// `client.address`: the first `X-Forwarded-For` hop when it parses as an IP, else the peer.
-pub(crate) fn client(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        .or(peer.map(|p| p.ip()))
+/// `client.address`: the peer, or the rightmost untrusted `X-Forwarded-For` hop when the peer
+/// is a trusted proxy (see [`TrustedProxies`]).
+pub(crate) fn client(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
+    trusted.client(headers, peer.map(|p| p.ip()))
 }
 
 #[cfg(test)]
@@ -81,22 +83,5 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(server(&req), Some(("[::1]", Some(80))));
-    }
-
-    #[test]
-    fn client_address_prefers_forwarded_ip() {
-        let req = Request::builder()
-            .uri("/")
-            .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
-            .body(())
-            .unwrap();
-        assert_eq!(client(req.headers(), None), "203.0.113.7".parse().ok());
-        let req = Request::builder()
-            .uri("/")
-            .header("x-forwarded-for", "not-an-ip")
-            .body(())
-            .unwrap();
-        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert_eq!(client(req.headers(), Some(peer)), "127.0.0.1".parse().ok());
     }
 }

@@ -80,6 +80,7 @@ const SCRUB: &[&str] = &[
     "PULSE_ALERTMANAGER_URL",
     "PULSE_ALERT_EMAIL_TO",
     "PULSE_ALERT_EMAIL_FROM",
+    "PULSE_TRUSTED_PROXIES",
 ];
 
 impl Academy {
