@@ -158,6 +158,74 @@ async fn admin_endpoints_answer_401_without_the_right_token() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Without the token, an admin path answers every method with the same 401 a GET gets: no 405,
+/// no `Allow` header telling which methods it serves. With the token, the real 405 and `Allow`.
+#[tokio::test]
+async fn other_methods_on_admin_paths_reveal_nothing_without_the_token() {
+    let p = pulse(Some(TOKEN), false);
+    let app = app(&p);
+    let send = |method: &'static str, path: &'static str, auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::builder().method(method).uri(path);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, body)
+        }
+    };
+    let paths = ADMIN_PATHS.iter().copied().chain([
+        "/health/alerts",
+        "/health/status",
+        "/health/dashboard",
+    ]);
+    for path in paths {
+        let (_, get_headers, get_body) = send("GET", path, Some("Bearer wrong".into())).await;
+        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
+            let (status, headers, body) = send(method, path, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert!(
+                headers.get("allow").is_none(),
+                "{method} {path}: {headers:?}"
+            );
+            assert_eq!(headers["www-authenticate"], "Bearer", "{method} {path}");
+            if path != "/health/dashboard" {
+                assert_eq!(body, get_body, "{method} {path}");
+                assert!(get_headers.get("allow").is_none(), "GET {path}");
+            }
+        }
+        let (status, headers, _) = send("POST", path, Some(format!("Bearer {TOKEN}"))).await;
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "authorized POST {path}"
+        );
+        assert_eq!(headers["allow"], "GET,HEAD", "{path}");
+    }
+    // Probes are public: their 405 is no secret.
+    let (status, _, _) = send("POST", "/health", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // Without a token configured nothing is hidden.
+    let open = app_for(pulse(None, false));
+    let resp = open
+        .oneshot(
+            Request::post("/health/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+fn app_for(p: Pulse) -> Router {
+    app(&p)
+}
+
 #[tokio::test]
 async fn probes_stay_public() {
     let p = pulse(Some(TOKEN), false);
