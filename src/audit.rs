@@ -9,7 +9,7 @@
 //! | `audit.event` | `auth.missing`, `auth.invalid`, `header.rejected` or `request.oversized` |
 //! | `reason` | a short fixed text |
 //! | `url.path` | the request path, at most 256 bytes |
-//! | `client.address` | the first `X-Forwarded-For` hop, else the peer (when known) |
+//! | `client.address` | the peer, or the rightmost untrusted `X-Forwarded-For` hop when the peer is a [trusted proxy](crate::layer::TrustedProxies) |
 //! | `network.peer.address` | the socket peer (when the server has connect info) |
 //! | `suppressed` | events of the same kind dropped by the rate limit since the last one |
 //!
@@ -84,10 +84,10 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    pub(crate) fn of<B>(req: &http::Request<B>) -> Self {
+    pub(crate) fn of<B>(req: &http::Request<B>, trusted: &crate::layer::TrustedProxies) -> Self {
         let peer = crate::layer::attributes::peer(req);
         Self {
-            client: crate::layer::attributes::client(req.headers(), peer),
+            client: crate::layer::attributes::client(req.headers(), peer, trusted),
             peer: peer.map(|p| p.ip()),
         }
     }

@@ -35,23 +35,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::layer::default_propagator;
 
-/// Query parameters whose values never go into `url.full`: the semantic conventions' list
-/// (signed URLs) plus the usual names of keys and tokens.
-const SENSITIVE_QUERY_KEYS: &[&str] = &[
-    "awsaccesskeyid",
-    "signature",
-    "sig",
-    "x-goog-signature",
-    "key",
-    "api_key",
-    "apikey",
-    "token",
-    "access_token",
-    "secret",
-    "client_secret",
-    "password",
-];
-
 /// One outgoing HTTP call: a CLIENT span and what to record on it. See the
 /// [module docs](self) for an example.
 #[derive(Debug)]
@@ -201,26 +184,9 @@ fn clean_url(uri: &Uri) -> String {
     out.push_str(uri.path());
     if let Some(query) = uri.query() {
         out.push('?');
-        for (i, pair) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            match pair.split_once('=') {
-                Some((key, _)) if is_sensitive(key) => {
-                    out.push_str(key);
-                    out.push_str("=REDACTED");
-                }
-                _ => out.push_str(pair),
-            }
-        }
+        out.push_str(&crate::redact::query(query));
     }
     out
-}
-
-fn is_sensitive(key: &str) -> bool {
-    SENSITIVE_QUERY_KEYS
-        .iter()
-        .any(|k| key.eq_ignore_ascii_case(k))
 }
 
 #[cfg(test)]

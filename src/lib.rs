@@ -44,6 +44,7 @@ mod num;
 mod panic_text;
 mod process;
 mod pulse;
+mod redact;
 mod rfc3339;
 mod routes;
 #[cfg(feature = "cli")]

@@ -12,6 +12,7 @@ const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
+use crate::redact::Secret;
 use crate::telemetry::{ShutdownError, Telemetry, TelemetryBuilder, TelemetryError};
 use crate::window::{Aggregator, AggregatorConfig};
 
@@ -44,6 +45,9 @@ pub enum Error {
     /// invalid, or notifiers are configured outside a Tokio runtime.
     #[error(transparent)]
     Notify(#[from] crate::alert::notify::NotifyConfigError),
+    /// `PULSE_TRUSTED_PROXIES` lists something that is not an IP address or CIDR range.
+    #[error(transparent)]
+    TrustedProxies(#[from] crate::layer::TrustedProxiesError),
     /// `PULSE_DRAIN_DELAY` is not a duration.
     #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
     DrainDelay {
@@ -69,22 +73,13 @@ pub const SHUTDOWN_DEADLINE_DEFAULT: Duration = Duration::from_secs(10);
 /// Environment variable holding the admin token.
 pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
 
-/// A secret that never appears in `Debug` output.
-struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// The configured admin token, validated: `None` when neither the builder nor the
 /// environment sets one.
 fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
     let (origin, token) = match from_builder {
         Some(t) => ("PulseBuilder::admin_token", t),
         None => match std::env::var(ADMIN_TOKEN_ENV) {
-            Ok(v) => (ADMIN_TOKEN_ENV, Secret(v)),
+            Ok(v) => (ADMIN_TOKEN_ENV, Secret::new(v)),
             Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(Error::AdminToken {
@@ -94,7 +89,7 @@ fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
             }
         },
     };
-    let t = token.0.as_str();
+    let t = token.expose();
     if t.trim().is_empty() {
         return Err(Error::AdminToken {
             origin,
@@ -250,7 +245,7 @@ impl PulseBuilder {
     /// assert!(err.to_string().contains("empty"));
     /// ```
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.admin_token = Some(Secret(token.into()));
+        self.admin_token = Some(Secret::new(token));
         self
     }
 
@@ -296,6 +291,15 @@ impl PulseBuilder {
         self
     }
 
+    /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log
+    /// (the same as [`PulseLayer::trusted_proxies`]). Defaults to
+    /// [`PULSE_TRUSTED_PROXIES`](crate::layer::TRUSTED_PROXIES_ENV), else none: the client is
+    /// the socket peer.
+    pub fn trusted_proxies(mut self, proxies: crate::layer::TrustedProxies) -> Self {
+        self.layer = self.layer.trusted_proxies(proxies);
+        self
+    }
+
     /// Also hand each finished request to `recorder` (the aggregator always gets it).
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
         self.recorder = Some(Arc::new(recorder));
@@ -333,6 +337,10 @@ impl PulseBuilder {
         config.slo.extend(self.slos);
         config.validate()?;
         let admin_token = admin_token(self.admin_token)?;
+        let mut layer = self.layer;
+        if layer.trusted().is_empty() {
+            layer = layer.trusted_proxies(crate::layer::TrustedProxies::from_env()?);
+        }
         let drain_delay = match self.drain_delay {
             Some(d) => d,
             None => duration_from_env("PULSE_DRAIN_DELAY", DRAIN_DELAY_DEFAULT)
@@ -356,14 +364,14 @@ impl PulseBuilder {
                 errors: config.errors.policy(),
                 latency_thresholds: config.latency_thresholds(),
             },
-            Arc::clone(self.layer.route_table()),
+            Arc::clone(layer.route_table()),
         );
         aggregator.start_ticker().map_err(Error::Ticker)?;
         let layer = match self.recorder {
-            None => self.layer.recorder(aggregator.clone()),
+            None => layer.recorder(aggregator.clone()),
             Some(extra) => {
                 let agg = aggregator.clone();
-                self.layer.recorder(move |r: &RequestRecord| {
+                layer.recorder(move |r: &RequestRecord| {
                     agg.record(r);
                     extra.record(r);
                 })
@@ -412,8 +420,9 @@ impl PulseBuilder {
                 .as_ref()
                 .map_or(Duration::ZERO, Telemetry::shutdown_bound);
         let admin = Arc::new(crate::routes::AdminAuth::new(
-            admin_token.as_ref().map(|t| t.0.as_str()),
+            admin_token.as_ref().map(Secret::expose),
             layer.audit().clone(),
+            Arc::clone(layer.trusted()),
         ));
         Ok(Pulse {
             inner: Arc::new(Inner {

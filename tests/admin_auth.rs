@@ -158,6 +158,74 @@ async fn admin_endpoints_answer_401_without_the_right_token() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Without the token, an admin path answers every method with the same 401 a GET gets: no 405,
+/// no `Allow` header telling which methods it serves. With the token, the real 405 and `Allow`.
+#[tokio::test]
+async fn other_methods_on_admin_paths_reveal_nothing_without_the_token() {
+    let p = pulse(Some(TOKEN), false);
+    let app = app(&p);
+    let send = |method: &'static str, path: &'static str, auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::builder().method(method).uri(path);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, body)
+        }
+    };
+    let paths = ADMIN_PATHS.iter().copied().chain([
+        "/health/alerts",
+        "/health/status",
+        "/health/dashboard",
+    ]);
+    for path in paths {
+        let (_, get_headers, get_body) = send("GET", path, Some("Bearer wrong".into())).await;
+        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
+            let (status, headers, body) = send(method, path, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert!(
+                headers.get("allow").is_none(),
+                "{method} {path}: {headers:?}"
+            );
+            assert_eq!(headers["www-authenticate"], "Bearer", "{method} {path}");
+            if path != "/health/dashboard" {
+                assert_eq!(body, get_body, "{method} {path}");
+                assert!(get_headers.get("allow").is_none(), "GET {path}");
+            }
+        }
+        let (status, headers, _) = send("POST", path, Some(format!("Bearer {TOKEN}"))).await;
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "authorized POST {path}"
+        );
+        assert_eq!(headers["allow"], "GET,HEAD", "{path}");
+    }
+    // Probes are public: their 405 is no secret.
+    let (status, _, _) = send("POST", "/health", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // Without a token configured nothing is hidden.
+    let open = app_for(pulse(None, false));
+    let resp = open
+        .oneshot(
+            Request::post("/health/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+fn app_for(p: Pulse) -> Router {
+    app(&p)
+}
+
 #[tokio::test]
 async fn probes_stay_public() {
     let p = pulse(Some(TOKEN), false);
@@ -413,6 +481,53 @@ async fn academy_with_pulse_admin_token_over_a_real_socket() {
         assert_eq!(l["client.address"], "127.0.0.1", "{l}");
         assert_eq!(l["network.peer.address"], "127.0.0.1", "{l}");
     }
+}
+
+/// Over a real socket: the audit log's `client.address` is the peer unless the peer is a
+/// configured proxy, and then the rightmost hop the proxies did not add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn academy_believes_forwarded_for_only_from_trusted_proxies() {
+    let client = reqwest::Client::new();
+    for (trusted, expected) in [(None, "127.0.0.1"), (Some("127.0.0.1, ::1"), "203.0.113.9")] {
+        let mut env = vec![("PULSE_ADMIN_TOKEN", TOKEN)];
+        if let Some(t) = trusted {
+            env.push(("PULSE_TRUSTED_PROXIES", t));
+        }
+        let academy = support::academy::Academy::spawn(&env);
+        let r = client
+            .get(academy.url("/health/metrics"))
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let line = loop {
+            let found = academy
+                .json_lines()
+                .into_iter()
+                .find(|l| l["target"] == "pulsecheck::audit");
+            if let Some(l) = found {
+                break l;
+            }
+            assert!(std::time::Instant::now() < deadline, "no audit line");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(
+            line["client.address"], expected,
+            "trusted {trusted:?}: {line}"
+        );
+        assert_eq!(line["network.peer.address"], "127.0.0.1", "{line}");
+    }
+    let (status, out) = support::academy::Academy::run_to_exit(&[(
+        "PULSE_TRUSTED_PROXIES",
+        "10.0.0.0/8, 10.0.0.0/99",
+    )]);
+    assert!(!status.success());
+    assert!(
+        out.contains("PULSE_TRUSTED_PROXIES") && out.contains("10.0.0.0/99"),
+        "{out}"
+    );
 }
 
 #[test]

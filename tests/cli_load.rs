@@ -191,6 +191,59 @@ fn method_headers_body_and_trace_ids_reach_the_server() {
     assert!(text(&o).1.contains("is not `Name: value`"));
 }
 
+/// The admin token goes only where it was given for: the environment's `PULSE_ADMIN_TOKEN`
+/// never leaves with `load` (the loaded host may be anyone's); an explicit `--token` goes to
+/// the service's `/health/*` reads, never with the load itself.
+#[test]
+fn the_admin_token_is_sent_only_when_given_and_only_to_health_endpoints() {
+    const ENV_TOKEN: &str = "env-admin-token-0123456789";
+    const FLAG_TOKEN: &str = "flag-admin-token-9876543210";
+    let server = TestServer::start();
+    let out = cli_support::pulsecheck()
+        .env("PULSE_ADMIN_TOKEN", ENV_TOKEN)
+        .args(["load", &server.url("/echo"), "-c", "1", "-n", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let first = server.requests();
+    assert!(first.len() >= 5, "{first:?}");
+    for (target, headers) in &first {
+        assert!(
+            headers.get("authorization").is_none(),
+            "{target} got the environment's token"
+        );
+    }
+
+    let out = cli_support::pulsecheck()
+        .env("PULSE_ADMIN_TOKEN", ENV_TOKEN)
+        .args(["load", &server.url("/echo"), "-c", "1", "-n", "5"])
+        .args(["--token", FLAG_TOKEN])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let second = &server.requests()[first.len()..];
+    let mut health_reads = 0;
+    for (target, headers) in second {
+        let auth = headers.get("authorization").map(|v| v.to_str().unwrap());
+        if target.starts_with("/health/") {
+            health_reads += 1;
+            assert_eq!(
+                auth,
+                Some(format!("Bearer {FLAG_TOKEN}").as_str()),
+                "{target}"
+            );
+        } else {
+            assert_eq!(auth, None, "the load request to {target} carried a token");
+        }
+    }
+    assert!(health_reads >= 1, "no /health/* read: {second:?}");
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !stdout.contains(FLAG_TOKEN) && !stderr.contains(FLAG_TOKEN),
+        "token printed"
+    );
+}
+
 #[test]
 fn http2_runs_over_h2c_with_prior_knowledge() {
     let server = TestServer::start();

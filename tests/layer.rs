@@ -2,10 +2,12 @@
 //! panics, metrics and the recorder hook. Spans go to the SDK's in-memory exporter through
 //! the real tracing-opentelemetry bridge; metrics through a real SDK meter provider.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::routing::{any, get};
 use http::{Request, StatusCode};
 use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
@@ -13,7 +15,7 @@ use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use pulsecheck::layer::{PulseLayer, RequestRecord, RouteTable};
+use pulsecheck::layer::{PulseLayer, RequestRecord, RouteTable, TrustedProxies};
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -109,9 +111,11 @@ async fn server_span_follows_http_semantic_conventions() {
     let h = Harness::new();
     let resp = send(
         app(h.layer()),
-        get_req("/users/42?page=2&api_key=hunter2")
+        get_req("/users/42?page=2&api_key=hunter2&%74oken=s3cret")
             .header("user-agent", "curl/8")
+            // No proxy is trusted by default: a client cannot choose its own address.
             .header("x-forwarded-for", "203.0.113.9")
+            .extension(ConnectInfo(SocketAddr::from(([192, 0, 2, 44], 40000))))
             .body(Body::empty())
             .unwrap(),
     )
@@ -129,7 +133,7 @@ async fn server_span_follows_http_semantic_conventions() {
     assert_eq!(attr(&span, "url.path"), Some(&Value::from("/users/42")));
     assert_eq!(
         attr(&span, "url.query"),
-        Some(&Value::from("page=2&api_key=REDACTED"))
+        Some(&Value::from("page=2&api_key=REDACTED&%74oken=REDACTED"))
     );
     assert_eq!(attr(&span, "url.scheme"), Some(&Value::from("http")));
     assert_eq!(
@@ -151,7 +155,7 @@ async fn server_span_follows_http_semantic_conventions() {
     );
     assert_eq!(
         attr(&span, "client.address"),
-        Some(&Value::from("203.0.113.9"))
+        Some(&Value::from("192.0.2.44"))
     );
     assert!(attr(&span, "error.type").is_none());
     let rid = resp.headers()["x-request-id"].to_str().unwrap();
@@ -159,6 +163,38 @@ async fn server_span_follows_http_semantic_conventions() {
         attr(&span, "request.id"),
         Some(&Value::from(rid.to_owned()))
     );
+}
+
+/// Behind a trusted proxy the client is the rightmost hop the proxies did not add; entries a
+/// client put in front are never reached. Without a peer nothing is believed.
+#[tokio::test]
+async fn client_address_believes_forwarded_for_only_from_trusted_proxies() {
+    let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
+    let cases: [(Option<[u8; 4]>, &str, Option<&str>); 4] = [
+        (
+            Some([10, 0, 0, 3]),
+            "6.6.6.6, 203.0.113.9, 10.1.1.1",
+            Some("203.0.113.9"),
+        ),
+        (Some([198, 51, 100, 7]), "203.0.113.9", Some("198.51.100.7")),
+        (Some([10, 0, 0, 3]), "10.2.2.2", Some("10.2.2.2")),
+        (None, "203.0.113.9", None),
+    ];
+    for (peer, xff, expected) in cases {
+        let h = Harness::new();
+        let mut req = get_req("/users/1").header("x-forwarded-for", xff);
+        if let Some(p) = peer {
+            req = req.extension(ConnectInfo(SocketAddr::from((p, 40000))));
+        }
+        let layer = h.layer().trusted_proxies(trusted.clone());
+        send(app(layer), req.body(Body::empty()).unwrap()).await;
+        let span = h.server_span();
+        assert_eq!(
+            attr(&span, "client.address"),
+            expected.map(Value::from).as_ref(),
+            "peer {peer:?}, x-forwarded-for {xff}"
+        );
+    }
 }
 
 #[tokio::test]

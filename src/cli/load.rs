@@ -96,8 +96,10 @@ pub struct LoadArgs {
     /// Do not read the service's /health/metrics before and after.
     #[arg(long)]
     pub no_server_metrics: bool,
-    /// Admin token for the service's /health/* endpoints.
-    #[arg(long, env = "PULSE_ADMIN_TOKEN", hide_env_values = true)]
+    /// Admin token for the service's /health/* endpoints, sent only there and only when given
+    /// here: unlike the other commands, `load` does not read PULSE_ADMIN_TOKEN, since the
+    /// loaded host may not be yours.
+    #[arg(long)]
     pub token: Option<String>,
 }
 

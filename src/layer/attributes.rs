@@ -1,10 +1,11 @@
 //! Span attributes read from the request: scheme, server address, client address, query.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use http::{HeaderMap, Request, Version, header};
+
+use super::TrustedProxies;
 
 pub(crate) fn scheme<B>(req: &Request<B>) -> &'static str {
     match req.uri().scheme_str() {
@@ -54,69 +55,19 @@ pub(crate) fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
         .map(|ConnectInfo(a)| *a)
 }
 
-/// `client.address`: the first `X-Forwarded-For` hop when it parses as an IP, else the peer.
-pub(crate) fn client(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        .or(peer.map(|p| p.ip()))
-}
-
-const SENSITIVE_KEYS: [&str; 12] = [
-    "token",
-    "key",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "auth",
-    "signature",
-    "sig",
-    "session",
-    "credential",
-    "code",
-];
-
-/// The query with values of credential-like parameters replaced by `REDACTED`.
-pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
-    let sensitive = |k: &str| {
-        let k = k.to_ascii_lowercase();
-        SENSITIVE_KEYS.iter().any(|s| k.contains(s))
-    };
-    if !query
-        .split('&')
-        .any(|p| sensitive(p.split('=').next().unwrap_or("")))
-    {
-        return Cow::Borrowed(query);
-    }
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            if sensitive(k) && !v.is_empty() {
-                format!("{k}=REDACTED")
-            } else {
-                p.to_owned()
-            }
-        })
-        .collect();
-    Cow::Owned(parts.join("&"))
+/// `client.address`: the peer, or the rightmost untrusted `X-Forwarded-For` hop when the peer
+/// is a trusted proxy (see [`TrustedProxies`]).
+pub(crate) fn client(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
+    trusted.client(headers, peer.map(|p| p.ip()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials_in_query() {
-        assert_eq!(redact_query("a=1&b=2"), "a=1&b=2");
-        assert_eq!(
-            redact_query("page=2&api_key=s3cret&Token=abc"),
-            "page=2&api_key=REDACTED&Token=REDACTED"
-        );
-    }
 
     #[test]
     fn server_address_from_host_header() {
@@ -132,22 +83,5 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(server(&req), Some(("[::1]", Some(80))));
-    }
-
-    #[test]
-    fn client_address_prefers_forwarded_ip() {
-        let req = Request::builder()
-            .uri("/")
-            .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
-            .body(())
-            .unwrap();
-        assert_eq!(client(req.headers(), None), "203.0.113.7".parse().ok());
-        let req = Request::builder()
-            .uri("/")
-            .header("x-forwarded-for", "not-an-ip")
-            .body(())
-            .unwrap();
-        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert_eq!(client(req.headers(), Some(peer)), "127.0.0.1".parse().ok());
     }
 }

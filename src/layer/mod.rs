@@ -46,6 +46,7 @@
 pub(crate) mod attributes;
 mod classify;
 mod context;
+mod forwarded;
 mod future;
 mod instruments;
 mod method;
@@ -64,6 +65,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use crate::audit::AuditLog;
 
 pub use classify::{DependencyFailure, ErrorClass};
+pub use forwarded::{TRUSTED_PROXIES_ENV, TrustedProxies, TrustedProxiesError};
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
 pub use method::HttpMethod;
@@ -120,6 +122,7 @@ pub(crate) struct Config {
     pub(crate) audit: AuditLog,
     pub(crate) max_request_bytes: Option<u64>,
     pub(crate) reject_oversized: bool,
+    pub(crate) trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl Config {
@@ -162,6 +165,7 @@ impl std::fmt::Debug for PulseLayer {
             .field("audit", &self.config.audit)
             .field("max_request_bytes", &self.config.max_request_bytes)
             .field("reject_oversized", &self.config.reject_oversized)
+            .field("trusted_proxies", &self.config.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -184,6 +188,7 @@ impl PulseLayer {
                 audit: AuditLog::default(),
                 max_request_bytes: Some(MAX_REQUEST_BYTES_DEFAULT),
                 reject_oversized: false,
+                trusted_proxies: Arc::new(TrustedProxies::none()),
             }),
         }
     }
@@ -291,6 +296,20 @@ impl PulseLayer {
     pub fn reject_oversized(mut self, on: bool) -> Self {
         self.config_mut().reject_oversized = on;
         self
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log.
+    /// Defaults to none: the client is the socket peer (which needs
+    /// `into_make_service_with_connect_info`), whatever headers it sends. See
+    /// [`TrustedProxies`]; [`Pulse`](crate::Pulse) reads [`TRUSTED_PROXIES_ENV`].
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.config_mut().trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    /// The proxies this layer trusts.
+    pub fn trusted(&self) -> &Arc<TrustedProxies> {
+        &self.config.trusted_proxies
     }
 
     /// The route table this layer fills.

@@ -109,7 +109,7 @@ fn start_span<B>(
         if let Some(q) = req.uri().query() {
             span.set_attribute(KeyValue::new(
                 semconv::URL_QUERY,
-                attributes::redact_query(q).into_owned(),
+                crate::redact::query(q).into_owned(),
             ));
         }
         if let Some((host, port)) = attributes::server(req) {
@@ -129,7 +129,7 @@ fn start_span<B>(
                 i64::from(p.port()),
             ));
         }
-        if let Some(c) = attributes::client(headers, peer) {
+        if let Some(c) = attributes::client(headers, peer, &config.trusted_proxies) {
             span.set_attribute(KeyValue::new(semconv::CLIENT_ADDRESS, c.to_string()));
         }
         if let Some(ua) = headers
@@ -214,7 +214,7 @@ where
         });
         if oversized.is_some() || matches!(id_source, IdSource::Rejected { .. }) {
             let _attached = state.cx.clone().attach();
-            let origin = Origin::of(&req);
+            let origin = Origin::of(&req, &config.trusted_proxies);
             if let IdSource::Rejected { len } = id_source {
                 config.audit.header_rejected(
                     &config.request_id_header,

@@ -16,11 +16,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::audit::{AuditKind, AuditLog, Origin};
+use crate::layer::TrustedProxies;
 
 /// The admin token's digest (never the token) and where denials are reported.
 pub(crate) struct AdminAuth {
     digest: Option<[u8; 32]>,
     audit: AuditLog,
+    trusted: Arc<TrustedProxies>,
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -44,10 +46,11 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 
 impl AdminAuth {
     /// `token` must already be validated (non-blank, visible ASCII).
-    pub(crate) fn new(token: Option<&str>, audit: AuditLog) -> Self {
+    pub(crate) fn new(token: Option<&str>, audit: AuditLog, trusted: Arc<TrustedProxies>) -> Self {
         Self {
             digest: token.map(|t| digest(t.as_bytes())),
             audit,
+            trusted,
         }
     }
 
@@ -70,12 +73,13 @@ impl AdminAuth {
     }
 
     /// Records a denial in the audit log (rate-limited; never the token).
-    pub(crate) fn report(&self, denied: Denied, req_path: &str, origin: Origin) {
+    pub(crate) fn report<B>(&self, denied: Denied, req: &http::Request<B>) {
         let kind = match denied {
             Denied::Missing => AuditKind::AuthMissing,
             Denied::Invalid => AuditKind::AuthInvalid,
         };
-        self.audit.admin_denied(kind, req_path, origin);
+        let origin = Origin::of(req, &self.trusted);
+        self.audit.admin_denied(kind, req.uri().path(), origin);
     }
 }
 
@@ -111,7 +115,7 @@ pub(crate) async fn require_admin(
     match auth.check(req.headers()) {
         Ok(()) => next.run(req).await,
         Err(denied) => {
-            auth.report(denied, req.uri().path(), Origin::of(&req));
+            auth.report(denied, &req);
             unauthorized()
         }
     }
@@ -156,7 +160,7 @@ mod tests {
 
     #[test]
     fn check_compares_the_whole_token() {
-        let auth = AdminAuth::new(Some("s3cret-token"), AuditLog::default());
+        let auth = AdminAuth::new(Some("s3cret-token"), AuditLog::default(), Arc::default());
         assert!(auth.enabled());
         assert_eq!(auth.check(&headers("Bearer s3cret-token")), Ok(()));
         assert_eq!(auth.check(&headers("Bearer s3cret")), Err(Denied::Invalid));
@@ -165,14 +169,14 @@ mod tests {
             Err(Denied::Invalid)
         );
         assert_eq!(auth.check(&HeaderMap::new()), Err(Denied::Missing));
-        let open = AdminAuth::new(None, AuditLog::default());
+        let open = AdminAuth::new(None, AuditLog::default(), Arc::default());
         assert!(!open.enabled());
         assert_eq!(open.check(&HeaderMap::new()), Ok(()));
     }
 
     #[test]
     fn debug_shows_no_secret() {
-        let auth = AdminAuth::new(Some("s3cret-token"), AuditLog::default());
+        let auth = AdminAuth::new(Some("s3cret-token"), AuditLog::default(), Arc::default());
         let text = format!("{auth:?}");
         assert!(!text.contains("s3cret"), "{text}");
     }

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Denied;
 use super::{RouteState, json as json_response};
-use crate::audit::Origin;
 use crate::health::{BreakerState, CheckReport, CheckStatus, HealthReport, HealthStatus};
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -130,7 +129,7 @@ pub(crate) async fn health(State(st): State<RouteState>, req: Request) -> Respon
         // A probe without credentials is normal; a wrong token is worth an audit line.
         Err(Denied::Missing) => false,
         Err(denied @ Denied::Invalid) => {
-            st.admin.report(denied, req.uri().path(), Origin::of(&req));
+            st.admin.report(denied, &req);
             false
         }
     };

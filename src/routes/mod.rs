@@ -11,8 +11,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde::Serialize;
+use tower_layer::Layer as _;
 
 use crate::budget::{PulseConfig, evaluate, evaluate_slo};
 use crate::health::Health;
@@ -51,43 +52,51 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route(monitoring::HEALTH, get(health::health))
         .route(monitoring::LIVE, get(health::live))
         .route(monitoring::READY, get(health::ready));
-    let admin = admin_routes(prometheus_route);
-    let dashboard = axum::Router::new().route(monitoring::DASHBOARD, get(dashboard::dashboard));
-    // `route_layer`: only matched admin routes answer 401; an unknown path still reaches the
-    // application's fallback.
-    let (admin, dashboard) = if state.admin.enabled() {
-        let auth = Arc::clone(&state.admin);
-        (
-            admin.route_layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&auth),
-                auth::require_admin,
-            )),
-            dashboard.route_layer(axum::middleware::from_fn_with_state(
-                auth,
-                auth::require_admin_for_data,
-            )),
-        )
-    } else {
-        (admin, dashboard)
-    };
-    public.merge(admin).merge(dashboard).with_state(state)
+    let mut router = public.with_state(state.clone());
+    let auth = Arc::clone(&state.admin);
+    for (path, methods) in admin_routes(prometheus_route) {
+        let methods = methods.with_state(state.clone());
+        // Authentication wraps the whole method router, its 405 fallback and `Allow` header
+        // included: without the token every method answers the same 401, so a caller cannot
+        // learn which methods an admin path serves. (`route_layer` wraps each method's handler
+        // and the fallback, but axum adds `Allow` outside them.) An unknown path still
+        // reaches the application's fallback.
+        router = match (state.admin.enabled(), path) {
+            (false, _) => router.route_service(path, methods),
+            (true, monitoring::DASHBOARD) => router.route_service(
+                path,
+                axum::middleware::from_fn_with_state(
+                    Arc::clone(&auth),
+                    auth::require_admin_for_data,
+                )
+                .layer(methods),
+            ),
+            (true, _) => router.route_service(
+                path,
+                axum::middleware::from_fn_with_state(Arc::clone(&auth), auth::require_admin)
+                    .layer(methods),
+            ),
+        };
+    }
+    router
 }
 
-/// Every route here requires the admin token when one is set: add new endpoints here, not to
-/// the public probes.
-fn admin_routes(prometheus_route: bool) -> axum::Router<RouteState> {
-    let router = axum::Router::new()
-        .route(monitoring::DETAILED, get(health::detailed))
-        .route(monitoring::METRICS_JSON, get(metrics))
-        .route(monitoring::BUDGET, get(budget))
-        .route(monitoring::SYSTEM, get(system::system))
-        .route(monitoring::ALERTS, get(alerts::alerts))
-        .route(monitoring::STATUS, get(alerts::status));
+/// Every route here requires the admin token when one is set (the dashboard only for its
+/// JSON): add new endpoints here, not to the public probes.
+fn admin_routes(prometheus_route: bool) -> Vec<(&'static str, MethodRouter<RouteState>)> {
+    let mut routes = vec![
+        (monitoring::DETAILED, get(health::detailed)),
+        (monitoring::METRICS_JSON, get(metrics)),
+        (monitoring::BUDGET, get(budget)),
+        (monitoring::SYSTEM, get(system::system)),
+        (monitoring::ALERTS, get(alerts::alerts)),
+        (monitoring::STATUS, get(alerts::status)),
+        (monitoring::DASHBOARD, get(dashboard::dashboard)),
+    ];
     if prometheus_route {
-        router.route(monitoring::PROMETHEUS, get(prometheus::metrics))
-    } else {
-        router
+        routes.push((monitoring::PROMETHEUS, get(prometheus::metrics)));
     }
+    routes
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {

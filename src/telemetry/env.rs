@@ -113,18 +113,6 @@ fn parse_protocol(v: &str) -> Option<Protocol> {
     }
 }
 
-/// The endpoint with any `user:password@` and query string removed, for log lines.
-pub(crate) fn redact_endpoint(endpoint: &str) -> String {
-    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-    if scheme.is_empty() {
-        rest.to_owned()
-    } else {
-        format!("{scheme}://{rest}")
-    }
-}
-
 /// The endpoint that will be used for `signal`, for the start-up log line.
 pub(crate) fn describe_endpoint(signal: Signal, code: Option<&str>, protocol: Protocol) -> String {
     let per_signal = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper());
@@ -136,21 +124,12 @@ pub(crate) fn describe_endpoint(signal: Signal, code: Option<&str>, protocol: Pr
             Protocol::Grpc => "http://localhost:4317".into(),
             _ => "http://localhost:4318".into(),
         });
-    redact_endpoint(&ep)
+    crate::redact::endpoint(&ep)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials_from_endpoints() {
-        assert_eq!(
-            redact_endpoint("https://user:pa55@collector:4318/v1/traces?token=x"),
-            "https://collector:4318/v1/traces"
-        );
-        assert_eq!(redact_endpoint("http://c:4317"), "http://c:4317");
-    }
 
     #[test]
     fn protocol_names_parse() {

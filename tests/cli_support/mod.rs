@@ -53,6 +53,8 @@ pub struct Seen {
 #[derive(Clone, Default)]
 struct St {
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Every request's path and query with its headers, whatever the route.
+    all: Arc<Mutex<Vec<(String, HeaderMap)>>>,
     /// Requests arriving in [from, until) wait until `until`.
     stall: Arc<Mutex<Option<(Instant, Instant)>>>,
 }
@@ -61,6 +63,7 @@ struct St {
 pub struct TestServer {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    all: Arc<Mutex<Vec<(String, HeaderMap)>>>,
     stall: Arc<Mutex<Option<(Instant, Instant)>>>,
 }
 
@@ -68,11 +71,12 @@ impl TestServer {
     /// `/echo` records the request; `/status/503` answers that status; everything else 200.
     pub fn start() -> Self {
         let st = St::default();
-        let (seen, stall) = (st.seen.clone(), st.stall.clone());
+        let (seen, stall, all) = (st.seen.clone(), st.stall.clone(), st.all.clone());
         let app = Router::new()
             .route("/echo", any(echo))
             .route("/status/{code}", any(status))
             .fallback(any(ok))
+            .layer(axum::middleware::from_fn_with_state(st.clone(), record_all))
             .with_state(st);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -88,7 +92,17 @@ impl TestServer {
                 axum::serve(l, app).await.unwrap();
             });
         });
-        Self { addr, seen, stall }
+        Self {
+            addr,
+            seen,
+            stall,
+            all,
+        }
+    }
+
+    /// Every request received so far: path and query, headers.
+    pub fn requests(&self) -> Vec<(String, HeaderMap)> {
+        self.all.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -104,6 +118,19 @@ impl TestServer {
         let from = Instant::now() + after;
         *self.stall.lock().unwrap() = Some((from, from + length));
     }
+}
+
+async fn record_all(
+    State(st): State<St>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(String::new, ToString::to_string);
+    st.all.lock().unwrap().push((target, req.headers().clone()));
+    next.run(req).await
 }
 
 async fn wait_if_stalled(st: &St) {

@@ -82,6 +82,7 @@ const SCRUB: &[&str] = &[
     "PULSE_ALERT_EMAIL_FROM",
     "PULSE_DEFAULT_SLO",
     "PULSE_SHUTDOWN_DEADLINE",
+    "PULSE_TRUSTED_PROXIES",
 ];
 
 impl Academy {

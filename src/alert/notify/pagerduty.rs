@@ -10,7 +10,7 @@ use super::http::{client, join, origin, parse_url, post_json};
 use super::text::truncate_chars;
 use super::{Notifier, NotifyConfigError, NotifyError, NotifyFuture};
 use crate::alert::{AlertEvent, AlertState, Severity};
-use crate::health::checks::Secret;
+use crate::redact::Secret;
 
 /// PagerDuty's Events API.
 pub(crate) const PAGERDUTY_URL_DEFAULT: &str = "https://events.pagerduty.com";

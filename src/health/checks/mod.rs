@@ -42,9 +42,6 @@ pub use redis::RedisCheck;
 pub use smtp::{SmtpCheck, SmtpTls};
 pub use system::SystemCheck;
 
-#[cfg(any(feature = "http", feature = "smtp"))]
-use std::fmt;
-
 /// Why a built-in check could not be configured. Messages never contain the rejected URL
 /// (it may hold credentials), only what was wrong with it.
 ///
@@ -72,73 +69,6 @@ pub enum ConfigError {
     InvalidCertificate(String),
 }
 
-/// A credential: `Debug` prints `***` and there is no `Display`, so it cannot end up in an
-/// output, a log line or a `{:?}` by accident.
+/// Credentials and URL userinfo: the crate's one [`Secret`] and percent-decoder.
 #[cfg(any(feature = "http", feature = "smtp"))]
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(Box<str>);
-
-#[cfg(any(feature = "http", feature = "smtp"))]
-impl Secret {
-    pub(crate) fn new(value: impl Into<String>) -> Self {
-        Self(value.into().into_boxed_str())
-    }
-
-    /// The credential itself, for the one place that sends it.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-#[cfg(any(feature = "http", feature = "smtp"))]
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// Decodes `%XX` escapes (URL userinfo); invalid escapes are kept as they are.
-#[cfg(any(feature = "http", feature = "smtp"))]
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| s.get(i + 1..i + 3))
-            .flatten()
-            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(all(test, any(feature = "http", feature = "smtp")))]
-mod tests {
-    use super::Secret;
-
-    #[test]
-    fn secret_debug_is_masked() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), "***");
-        assert_eq!(s.expose(), "hunter2");
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(super::percent_decode("a%40b%2Fc"), "a@b/c");
-        assert_eq!(super::percent_decode("100%"), "100%");
-        assert_eq!(super::percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(super::percent_decode("%+1"), "%+1");
-    }
-}
+pub(crate) use crate::redact::{Secret, percent_decode};
