@@ -144,7 +144,10 @@ struct State {
     series: Vec<Option<SeriesWindows>>,
     service: SeriesWindows,
     long: LongHistory,
+    /// Wall-clock second of the latest fold: labels chart points, nothing else.
     last_tick_s: u64,
+    /// Monotonic second of the latest fold: what the windows advance on.
+    last_monotonic_s: u64,
     /// Seconds folded so far (slots pushed).
     pushes: u64,
 }
@@ -156,6 +159,7 @@ struct Inner {
     thresholds_ns: Vec<u64>,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// Monotonic second the aggregator started at.
     started_s: AtomicU64,
 }
 
@@ -188,6 +192,7 @@ impl Aggregator {
     ) -> Self {
         let series = routes.capacity() + FIRST_ROUTE;
         let now = clock.now_s();
+        let monotonic = clock.monotonic_s();
         let thresholds_ns = config
             .latency_thresholds
             .iter()
@@ -206,9 +211,10 @@ impl Aggregator {
                     service: SeriesWindows::default(),
                     long: LongHistory::default(),
                     last_tick_s: now,
+                    last_monotonic_s: monotonic,
                     pushes: 0,
                 }),
-                started_s: AtomicU64::new(now),
+                started_s: AtomicU64::new(monotonic),
             }),
         }
     }
@@ -286,16 +292,19 @@ impl Aggregator {
     /// Folds everything recorded since the last tick into the current second's slot, and
     /// empty slots for any seconds the ticker missed. Called once a second by the ticker;
     /// call it yourself with a [`ManualClock`].
+    ///
+    /// Seconds are counted on the clock's monotonic reading, so a wall-clock step changes
+    /// nothing but the chart timestamps; missed seconds, however many, cost one bounded pass
+    /// over the kept slots.
     pub fn tick(&self) {
-        let now = self.inner.clock.now_s();
+        let monotonic = self.inner.clock.monotonic_s();
         let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        if now <= state.last_tick_s {
+        if monotonic <= state.last_monotonic_s {
             return;
         }
-        // More than the longest window behind (a suspended process): older slots would expire
-        // at once anyway.
-        let elapsed = (now - state.last_tick_s).min(3601);
-        state.last_tick_s = now;
+        let missed = monotonic - state.last_monotonic_s - 1;
+        state.last_monotonic_s = monotonic;
+        state.last_tick_s = self.inner.clock.now_s();
         let State {
             series,
             service,
@@ -303,13 +312,13 @@ impl Aggregator {
             pushes,
             ..
         } = &mut *state;
-        for _ in 1..elapsed {
+        if missed > 0 {
             for s in series.iter_mut().flatten() {
-                s.push_second(Slot::default());
+                s.skip_seconds(missed);
             }
-            service.push_second(Slot::default());
-            long.push_second(LongCounts::default());
-            *pushes += 1;
+            service.skip_seconds(missed);
+            long.skip_seconds(missed);
+            *pushes += missed;
         }
         let before = *pushes;
         *pushes += 1;
@@ -411,11 +420,11 @@ impl Aggregator {
         state.long.over_minutes(minutes)
     }
 
-    /// Seconds since the aggregator started, on its clock.
+    /// Seconds since the aggregator started, on its clock's monotonic reading.
     pub fn uptime_s(&self) -> u64 {
         self.inner
             .clock
-            .now_s()
+            .monotonic_s()
             .saturating_sub(self.inner.started_s.load(Ordering::Relaxed))
     }
 
@@ -449,20 +458,15 @@ impl Aggregator {
         }
     }
 
-    /// Starts a thread that calls [`Aggregator::tick`] at every second boundary. It stops by
-    /// itself once every clone of the aggregator is dropped.
+    /// Starts a thread that calls [`Aggregator::tick`] just after every second of the
+    /// monotonic clock. It stops by itself once every clone of the aggregator is dropped.
     pub fn start_ticker(&self) -> std::io::Result<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         std::thread::Builder::new()
             .name("pulsecheck-ticker".into())
             .spawn(move || {
                 loop {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default();
-                    let to_next = Duration::from_secs(1)
-                        .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos())));
-                    std::thread::sleep(to_next + Duration::from_millis(1));
+                    std::thread::sleep(clock::until_next_monotonic_second());
                     match weak.upgrade() {
                         Some(inner) => Aggregator { inner }.tick(),
                         None => return,
