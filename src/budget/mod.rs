@@ -33,8 +33,8 @@ mod evaluate;
 mod slo;
 
 pub use config::{
-    Budgets, ConfigError, Errors, PULSE_CONFIG, PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget,
-    Slo, SloKind,
+    Budgets, ConfigError, Errors, Monitoring, PULSE_CONFIG, PULSE_CONFIG_DEFAULT, PulseConfig,
+    RouteBudget, Slo, SloKind,
 };
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
 #[cfg(feature = "cli")]

@@ -122,13 +122,31 @@ impl ErrorPolicy {
 }
 
 /// Aggregator settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AggregatorConfig {
     /// Which statuses are errors. Defaults to 5xx.
     pub errors: ErrorPolicy,
     /// Latency thresholds (at most [`MAX_LATENCY_OBJECTIVES`]) whose slow-request counts are
     /// kept for 30 days, for latency SLOs. Defaults to none.
     pub latency_thresholds: Vec<Duration>,
+    /// Route templates that are monitoring traffic (probes, scrapes, the dashboard's polling):
+    /// shown per route, marked, and left out of the service-wide figures and the SLO counts
+    /// unless [`count_monitoring`](Self::count_monitoring). Defaults to pulsecheck's own
+    /// endpoints ([`Monitoring::routes`](crate::budget::Monitoring::routes)).
+    pub monitoring_routes: Vec<String>,
+    /// Count monitoring routes in the service-wide figures too. Defaults to `false`.
+    pub count_monitoring: bool,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            errors: ErrorPolicy::default(),
+            latency_thresholds: Vec::new(),
+            monitoring_routes: crate::budget::Monitoring::default().routes(),
+            count_monitoring: false,
+        }
+    }
 }
 
 /// Series index of requests that matched no route.
@@ -150,6 +168,8 @@ struct State {
     last_monotonic_s: u64,
     /// Seconds folded so far (slots pushed).
     pushes: u64,
+    /// Per series: whether it is a monitoring route, once its template is known.
+    monitoring: Vec<Option<bool>>,
 }
 
 struct Inner {
@@ -157,6 +177,8 @@ struct Inner {
     routes: Arc<RouteTable>,
     errors: ErrorPolicy,
     thresholds_ns: Vec<u64>,
+    monitoring_routes: Box<[String]>,
+    count_monitoring: bool,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
     /// Monotonic second the aggregator started at.
@@ -205,6 +227,8 @@ impl Aggregator {
                 routes,
                 errors: config.errors,
                 thresholds_ns,
+                monitoring_routes: config.monitoring_routes.into_boxed_slice(),
+                count_monitoring: config.count_monitoring,
                 clock: Arc::new(clock),
                 state: Mutex::new(State {
                     series: (0..series).map(|_| None).collect(),
@@ -213,6 +237,7 @@ impl Aggregator {
                     last_tick_s: now,
                     last_monotonic_s: monotonic,
                     pushes: 0,
+                    monitoring: vec![None; series],
                 }),
                 started_s: AtomicU64::new(monotonic),
             }),
@@ -310,6 +335,7 @@ impl Aggregator {
             service,
             long,
             pushes,
+            monitoring,
             ..
         } = &mut *state;
         if missed > 0 {
@@ -327,7 +353,9 @@ impl Aggregator {
             let mut slot = Slot::default();
             self.inner.shards.drain(i, &mut slot, &self.inner.errors);
             if !slot.is_empty() {
-                total.merge(&slot);
+                if self.inner.count_monitoring || !self.is_monitoring(monitoring, i) {
+                    total.merge(&slot);
+                }
                 windows
                     .get_or_insert_with(|| SeriesWindows::aligned(before))
                     .push_second(slot);
@@ -350,14 +378,23 @@ impl Aggregator {
         service.push_second(total);
     }
 
-    /// The service and every route with data, over `window`.
+    /// The service and every route with data, over `window`. Monitoring routes are among
+    /// the routes, marked, and (unless counted) not in the service-wide figures.
     pub fn snapshot(&self, window: Window) -> ServiceSnapshot {
-        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State {
+            series, monitoring, ..
+        } = &mut *state;
         let mut routes = BTreeMap::new();
-        for (i, s) in state.series.iter().enumerate() {
+        let mut monitoring_requests = 0;
+        for (i, s) in series.iter().enumerate() {
             if let Some(s) = s {
-                let snap = Snapshot::of(s, window);
+                let mut snap = Snapshot::of(s, window);
                 if snap.requests > 0 {
+                    snap.monitoring = self.is_monitoring(monitoring, i);
+                    if snap.monitoring {
+                        monitoring_requests += snap.requests;
+                    }
                     routes.insert(self.series_name(i), snap);
                 }
             }
@@ -366,7 +403,33 @@ impl Aggregator {
             window,
             service: Snapshot::of(&state.service, window),
             routes,
+            monitoring_requests,
+            monitoring_counted: self.inner.count_monitoring,
         }
+    }
+
+    /// Whether series `index` is a monitoring route, remembered once its template is known.
+    fn is_monitoring(&self, cache: &mut [Option<bool>], index: usize) -> bool {
+        if index < FIRST_ROUTE {
+            return false;
+        }
+        if let Some(known) = cache[index] {
+            return known;
+        }
+        let Some(template) = self
+            .inner
+            .routes
+            .template(RouteId((index - FIRST_ROUTE) as u32))
+        else {
+            return false;
+        };
+        let monitoring = self
+            .inner
+            .monitoring_routes
+            .iter()
+            .any(|r| **r == *template);
+        cache[index] = Some(monitoring);
+        monitoring
     }
 
     /// The service's history over `window`, one point per slot (1 s, 10 s or 1 min), for
@@ -400,16 +463,18 @@ impl Aggregator {
 
     /// One route (by template) over `window`; `None` if it has no data.
     pub fn route_snapshot(&self, route: &str, window: Window) -> Option<Snapshot> {
-        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let index = state
             .series
             .iter()
             .enumerate()
             .find(|(i, s)| s.is_some() && self.series_name(*i) == route)
             .map(|(i, _)| i)?;
-        state.series[index]
-            .as_ref()
-            .map(|s| Snapshot::of(s, window))
+        let monitoring = self.is_monitoring(&mut state.monitoring, index);
+        state.series[index].as_ref().map(|s| Snapshot {
+            monitoring,
+            ..Snapshot::of(s, window)
+        })
     }
 
     /// Service-wide requests, errors and slow requests over the last `minutes` (up to 30
