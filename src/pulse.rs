@@ -121,6 +121,8 @@ pub struct PulseBuilder {
     config: Option<PulseConfig>,
     budgets: Option<Budgets>,
     slos: Vec<Slo>,
+    monitoring_routes: Vec<String>,
+    count_monitoring: Option<bool>,
     recorder: Option<Arc<dyn Recorder>>,
     health: HealthBuilder,
     version: Option<String>,
@@ -159,6 +161,8 @@ impl Default for PulseBuilder {
             config: None,
             budgets: None,
             slos: Vec::new(),
+            monitoring_routes: Vec::new(),
+            count_monitoring: None,
             recorder: None,
             health: Health::builder(),
             version: None,
@@ -325,6 +329,22 @@ impl PulseBuilder {
         self
     }
 
+    /// Treat a route template of the service's own as monitoring traffic, like pulsecheck's
+    /// endpoints: left out of the service-wide figures, budgets, SLOs and alerts, still shown
+    /// per route (adds to `[monitoring] exclude`).
+    pub fn monitoring_route(mut self, template: impl Into<String>) -> Self {
+        self.monitoring_routes.push(template.into());
+        self
+    }
+
+    /// Count monitoring traffic (pulsecheck's endpoints and the monitoring routes) in the
+    /// service-wide figures like any other (overrides `[monitoring] count_monitoring`).
+    /// Defaults to `false`.
+    pub fn count_monitoring(mut self, on: bool) -> Self {
+        self.count_monitoring = Some(on);
+        self
+    }
+
     /// Starts telemetry (unless disabled) and the aggregator, and returns the facade.
     pub fn build(self) -> Result<Pulse, Error> {
         let mut config = match self.config {
@@ -335,6 +355,10 @@ impl PulseBuilder {
             config.budgets = b;
         }
         config.slo.extend(self.slos);
+        config.monitoring.exclude.extend(self.monitoring_routes);
+        if let Some(on) = self.count_monitoring {
+            config.monitoring.count_monitoring = on;
+        }
         config.validate()?;
         let admin_token = admin_token(self.admin_token)?;
         let mut layer = self.layer;
@@ -363,6 +387,8 @@ impl PulseBuilder {
             AggregatorConfig {
                 errors: config.errors.policy(),
                 latency_thresholds: config.latency_thresholds(),
+                monitoring_routes: config.monitoring.routes(),
+                count_monitoring: config.monitoring.count_monitoring,
             },
             Arc::clone(layer.route_table()),
         );

@@ -33,7 +33,7 @@ mod evaluate;
 mod slo;
 
 pub use config::{
-    Budgets, ConfigError, Errors, MAX_SLO_THRESHOLD, MIN_SLO_THRESHOLD, PULSE_CONFIG,
+    Budgets, ConfigError, Errors, MAX_SLO_THRESHOLD, MIN_SLO_THRESHOLD, Monitoring, PULSE_CONFIG,
     PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget, Slo, SloKind, default_slo,
 };
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};

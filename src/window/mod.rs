@@ -134,13 +134,31 @@ impl ErrorPolicy {
 }
 
 /// Aggregator settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AggregatorConfig {
     /// Which statuses are errors. Defaults to 5xx and 499 (cancelled).
     pub errors: ErrorPolicy,
     /// Latency thresholds (at most [`MAX_LATENCY_OBJECTIVES`]) whose slow-request counts are
     /// kept for 30 days, for latency SLOs. Defaults to none.
     pub latency_thresholds: Vec<Duration>,
+    /// Route templates that are monitoring traffic (probes, scrapes, the dashboard's polling):
+    /// shown per route, marked, and left out of the service-wide figures and the SLO counts
+    /// unless [`count_monitoring`](Self::count_monitoring). Defaults to pulsecheck's own
+    /// endpoints ([`Monitoring::routes`](crate::budget::Monitoring::routes)).
+    pub monitoring_routes: Vec<String>,
+    /// Count monitoring routes in the service-wide figures too. Defaults to `false`.
+    pub count_monitoring: bool,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            errors: ErrorPolicy::default(),
+            latency_thresholds: Vec::new(),
+            monitoring_routes: crate::budget::Monitoring::default().routes(),
+            count_monitoring: false,
+        }
+    }
 }
 
 /// Series index of requests that matched no route.
@@ -156,9 +174,14 @@ struct State {
     series: Vec<Option<SeriesWindows>>,
     service: SeriesWindows,
     long: LongHistory,
+    /// Wall-clock second of the latest fold: labels chart points, nothing else.
     last_tick_s: u64,
+    /// Monotonic second of the latest fold: what the windows advance on.
+    last_monotonic_s: u64,
     /// Seconds folded so far (slots pushed).
     pushes: u64,
+    /// Per series: whether it is a monitoring route, once its template is known.
+    monitoring: Vec<Option<bool>>,
 }
 
 struct Inner {
@@ -166,8 +189,11 @@ struct Inner {
     routes: Arc<RouteTable>,
     errors: ErrorPolicy,
     thresholds_ns: Vec<u64>,
+    monitoring_routes: Box<[String]>,
+    count_monitoring: bool,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// Monotonic second the aggregator started at.
     started_s: AtomicU64,
 }
 
@@ -200,6 +226,7 @@ impl Aggregator {
     ) -> Self {
         let series = routes.capacity() + FIRST_ROUTE;
         let now = clock.now_s();
+        let monotonic = clock.monotonic_s();
         let thresholds_ns = config
             .latency_thresholds
             .iter()
@@ -212,15 +239,19 @@ impl Aggregator {
                 routes,
                 errors: config.errors,
                 thresholds_ns,
+                monitoring_routes: config.monitoring_routes.into_boxed_slice(),
+                count_monitoring: config.count_monitoring,
                 clock: Arc::new(clock),
                 state: Mutex::new(State {
                     series: (0..series).map(|_| None).collect(),
                     service: SeriesWindows::default(),
                     long: LongHistory::default(),
                     last_tick_s: now,
+                    last_monotonic_s: monotonic,
                     pushes: 0,
+                    monitoring: vec![None; series],
                 }),
-                started_s: AtomicU64::new(now),
+                started_s: AtomicU64::new(monotonic),
             }),
         }
     }
@@ -298,30 +329,34 @@ impl Aggregator {
     /// Folds everything recorded since the last tick into the current second's slot, and
     /// empty slots for any seconds the ticker missed. Called once a second by the ticker;
     /// call it yourself with a [`ManualClock`].
+    ///
+    /// Seconds are counted on the clock's monotonic reading, so a wall-clock step changes
+    /// nothing but the chart timestamps; missed seconds, however many, cost one bounded pass
+    /// over the kept slots.
     pub fn tick(&self) {
-        let now = self.inner.clock.now_s();
+        let monotonic = self.inner.clock.monotonic_s();
         let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        if now <= state.last_tick_s {
+        if monotonic <= state.last_monotonic_s {
             return;
         }
-        // More than the longest window behind (a suspended process): older slots would expire
-        // at once anyway.
-        let elapsed = (now - state.last_tick_s).min(3601);
-        state.last_tick_s = now;
+        let missed = monotonic - state.last_monotonic_s - 1;
+        state.last_monotonic_s = monotonic;
+        state.last_tick_s = self.inner.clock.now_s();
         let State {
             series,
             service,
             long,
             pushes,
+            monitoring,
             ..
         } = &mut *state;
-        for _ in 1..elapsed {
+        if missed > 0 {
             for s in series.iter_mut().flatten() {
-                s.push_second(Slot::default());
+                s.skip_seconds(missed);
             }
-            service.push_second(Slot::default());
-            long.push_second(LongCounts::default());
-            *pushes += 1;
+            service.skip_seconds(missed);
+            long.skip_seconds(missed);
+            *pushes += missed;
         }
         let before = *pushes;
         *pushes += 1;
@@ -330,7 +365,9 @@ impl Aggregator {
             let mut slot = Slot::default();
             self.inner.shards.drain(i, &mut slot, &self.inner.errors);
             if !slot.is_empty() {
-                total.merge(&slot);
+                if self.inner.count_monitoring || !self.is_monitoring(monitoring, i) {
+                    total.merge(&slot);
+                }
                 windows
                     .get_or_insert_with(|| SeriesWindows::aligned(before))
                     .push_second(slot);
@@ -353,14 +390,23 @@ impl Aggregator {
         service.push_second(total);
     }
 
-    /// The service and every route with data, over `window`.
+    /// The service and every route with data, over `window`. Monitoring routes are among
+    /// the routes, marked, and (unless counted) not in the service-wide figures.
     pub fn snapshot(&self, window: Window) -> ServiceSnapshot {
-        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State {
+            series, monitoring, ..
+        } = &mut *state;
         let mut routes = BTreeMap::new();
-        for (i, s) in state.series.iter().enumerate() {
+        let mut monitoring_requests = 0;
+        for (i, s) in series.iter().enumerate() {
             if let Some(s) = s {
-                let snap = Snapshot::of(s, window);
+                let mut snap = Snapshot::of(s, window);
                 if snap.requests > 0 {
+                    snap.monitoring = self.is_monitoring(monitoring, i);
+                    if snap.monitoring {
+                        monitoring_requests += snap.requests;
+                    }
                     routes.insert(self.series_name(i), snap);
                 }
             }
@@ -369,7 +415,33 @@ impl Aggregator {
             window,
             service: Snapshot::of(&state.service, window),
             routes,
+            monitoring_requests,
+            monitoring_counted: self.inner.count_monitoring,
         }
+    }
+
+    /// Whether series `index` is a monitoring route, remembered once its template is known.
+    fn is_monitoring(&self, cache: &mut [Option<bool>], index: usize) -> bool {
+        if index < FIRST_ROUTE {
+            return false;
+        }
+        if let Some(known) = cache[index] {
+            return known;
+        }
+        let Some(template) = self
+            .inner
+            .routes
+            .template(RouteId((index - FIRST_ROUTE) as u32))
+        else {
+            return false;
+        };
+        let monitoring = self
+            .inner
+            .monitoring_routes
+            .iter()
+            .any(|r| **r == *template);
+        cache[index] = Some(monitoring);
+        monitoring
     }
 
     /// The service's history over `window`, one point per slot (1 s, 10 s or 1 min), for
@@ -403,16 +475,18 @@ impl Aggregator {
 
     /// One route (by template) over `window`; `None` if it has no data.
     pub fn route_snapshot(&self, route: &str, window: Window) -> Option<Snapshot> {
-        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let index = state
             .series
             .iter()
             .enumerate()
             .find(|(i, s)| s.is_some() && self.series_name(*i) == route)
             .map(|(i, _)| i)?;
-        state.series[index]
-            .as_ref()
-            .map(|s| Snapshot::of(s, window))
+        let monitoring = self.is_monitoring(&mut state.monitoring, index);
+        state.series[index].as_ref().map(|s| Snapshot {
+            monitoring,
+            ..Snapshot::of(s, window)
+        })
     }
 
     /// Service-wide requests, errors and slow requests over the last `minutes` (up to 30
@@ -423,11 +497,11 @@ impl Aggregator {
         state.long.over_minutes(minutes)
     }
 
-    /// Seconds since the aggregator started, on its clock.
+    /// Seconds since the aggregator started, on its clock's monotonic reading.
     pub fn uptime_s(&self) -> u64 {
         self.inner
             .clock
-            .now_s()
+            .monotonic_s()
             .saturating_sub(self.inner.started_s.load(Ordering::Relaxed))
     }
 
@@ -461,20 +535,15 @@ impl Aggregator {
         }
     }
 
-    /// Starts a thread that calls [`Aggregator::tick`] at every second boundary. It stops by
-    /// itself once every clone of the aggregator is dropped.
+    /// Starts a thread that calls [`Aggregator::tick`] just after every second of the
+    /// monotonic clock. It stops by itself once every clone of the aggregator is dropped.
     pub fn start_ticker(&self) -> std::io::Result<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         std::thread::Builder::new()
             .name("pulsecheck-ticker".into())
             .spawn(move || {
                 loop {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default();
-                    let to_next = Duration::from_secs(1)
-                        .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos())));
-                    std::thread::sleep(to_next + Duration::from_millis(1));
+                    std::thread::sleep(clock::until_next_monotonic_second());
                     match weak.upgrade() {
                         Some(inner) => Aggregator { inner }.tick(),
                         None => return,

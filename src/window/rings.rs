@@ -40,6 +40,13 @@ impl Ring {
         self.totals.add(&slot);
         self.slots.push_back(slot);
     }
+
+    /// `n` empty slots: at most `cap` pushes, since more would only expire the empty ones.
+    fn push_empty(&mut self, n: u64) {
+        for _ in 0..n.min(self.cap as u64) {
+            self.push(Slot::default());
+        }
+    }
 }
 
 /// Counts per slot kept for twice a window, for its throughput trend.
@@ -62,6 +69,12 @@ impl History {
             self.counts.pop_front();
         }
         self.counts.push_back(count);
+    }
+
+    fn push_zeros(&mut self, n: u64) {
+        for _ in 0..n.min(self.cap as u64) {
+            self.push(0);
+        }
     }
 
     /// (this window, the previous window) in requests, once both are fully covered.
@@ -141,6 +154,33 @@ impl SeriesWindows {
         self.seconds.push(slot);
     }
 
+    /// `n` seconds without requests: the same windows as `n` calls to
+    /// [`push_second`](Self::push_second) with empty slots, in O(slots) whatever `n`, so a
+    /// long pause costs one bounded pass under the state lock.
+    pub(crate) fn skip_seconds(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        skip_coarse(
+            &mut self.tens,
+            &mut self.tens_pending,
+            &mut self.tens_fill,
+            &mut self.tens_history,
+            10,
+            n,
+        );
+        skip_coarse(
+            &mut self.minutes,
+            &mut self.minutes_pending,
+            &mut self.minutes_fill,
+            &mut self.minutes_history,
+            60,
+            n,
+        );
+        self.seconds_history.push_zeros(n);
+        self.seconds.push_empty(n);
+    }
+
     /// Whether the series has had no request in the last hour (it can be dropped).
     pub(crate) fn is_idle(&self) -> bool {
         self.minutes.totals.is_empty()
@@ -164,6 +204,36 @@ impl SeriesWindows {
             + self.minutes_pending.heap_bytes()
             + (self.seconds_history.cap + self.tens_history.cap + self.minutes_history.cap) * 8
     }
+}
+
+/// `n` empty seconds through a ring of `step`-second slots filled `fill` seconds: the
+/// pending slot completes (data and all) if the seconds reach its end, then empty slots.
+fn skip_coarse(
+    ring: &mut Ring,
+    pending: &mut Slot,
+    fill: &mut u64,
+    history: &mut History,
+    step: u64,
+    n: u64,
+) {
+    let total = *fill + n;
+    let completed = total / step;
+    if completed > 0 {
+        let done = std::mem::take(pending);
+        history.push(done.count);
+        ring.push(done);
+        history.push_zeros(completed - 1);
+        ring.push_empty(completed - 1);
+    }
+    *fill = total % step;
+}
+
+/// Pushes onto a deque kept at `cap` entries.
+fn push_capped(q: &mut VecDeque<LongCounts>, c: LongCounts, cap: usize) {
+    if q.len() == cap {
+        q.pop_front();
+    }
+    q.push_back(c);
 }
 
 /// Counts for SLOs over long windows (up to 30 days), service-wide: per minute for 3 days, per
@@ -222,21 +292,53 @@ impl LongHistory {
         self.minute_pending.add(&c);
         self.minute_fill += 1;
         if self.minute_fill == 60 {
-            self.minutes
-                .push_back(std::mem::take(&mut self.minute_pending));
-            if self.minutes.len() > MINUTES_KEPT {
-                self.minutes.pop_front();
-            }
+            push_capped(
+                &mut self.minutes,
+                std::mem::take(&mut self.minute_pending),
+                MINUTES_KEPT,
+            );
             self.minute_fill = 0;
         }
         self.hour_pending.add(&c);
         self.hour_fill += 1;
         if self.hour_fill == 3600 {
-            if self.hours.len() == HOURS_KEPT {
-                self.hours.pop_front();
-            }
-            self.hours.push_back(std::mem::take(&mut self.hour_pending));
+            push_capped(
+                &mut self.hours,
+                std::mem::take(&mut self.hour_pending),
+                HOURS_KEPT,
+            );
             self.hour_fill = 0;
+        }
+    }
+
+    /// `n` seconds without requests, as `n` empty [`push_second`](Self::push_second)s would,
+    /// in at most one pass over the kept slots whatever `n`.
+    pub(crate) fn skip_seconds(&mut self, n: u64) {
+        for (q, pending, fill, step, cap) in [
+            (
+                &mut self.minutes,
+                &mut self.minute_pending,
+                &mut self.minute_fill,
+                60,
+                MINUTES_KEPT,
+            ),
+            (
+                &mut self.hours,
+                &mut self.hour_pending,
+                &mut self.hour_fill,
+                3600,
+                HOURS_KEPT,
+            ),
+        ] {
+            let total = *fill + n;
+            let completed = total / step;
+            if completed > 0 {
+                push_capped(q, std::mem::take(pending), cap);
+                for _ in 0..(completed - 1).min(cap as u64) {
+                    push_capped(q, LongCounts::default(), cap);
+                }
+            }
+            *fill = total % step;
         }
     }
 

@@ -117,6 +117,10 @@ pub struct Snapshot {
     pub slowest: Vec<Exemplar>,
     /// Trace ids of recent failed requests.
     pub recent_failures: Vec<String>,
+    /// A monitoring route (a probe, a scrape, the dashboard): not in the service-wide figures
+    /// unless they count monitoring. Serialised only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub monitoring: bool,
 }
 
 impl Snapshot {
@@ -247,6 +251,7 @@ impl Snapshot {
                 })
                 .collect(),
             recent_failures: failures,
+            monitoring: false,
         }
     }
 }
@@ -260,6 +265,11 @@ pub struct ServiceSnapshot {
     #[serde(flatten)]
     pub service: Snapshot,
     /// Per route template (`(unmatched)` for requests that matched no route, `_OTHER` for
-    /// routes past the cap).
+    /// routes past the cap). Monitoring routes are here too, marked `monitoring`.
     pub routes: BTreeMap<String, Snapshot>,
+    /// Requests to monitoring routes in the window.
+    pub monitoring_requests: u64,
+    /// Whether the service-wide figures include the monitoring routes
+    /// (`count_monitoring`); by default they do not.
+    pub monitoring_counted: bool,
 }
