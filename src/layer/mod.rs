@@ -48,6 +48,7 @@ mod classify;
 mod context;
 mod future;
 mod instruments;
+pub(crate) mod limits;
 mod method;
 mod propagation;
 mod recorder;
@@ -66,6 +67,10 @@ use crate::audit::AuditLog;
 pub use classify::{DependencyFailure, ErrorClass};
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
+pub use limits::{
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, REQUEST_VALUE_LENGTH_LIMIT_DEFAULT,
+};
 pub use method::HttpMethod;
 pub use propagation::TraceResponseHeaders;
 pub(crate) use propagation::default_propagator;
@@ -120,6 +125,8 @@ pub(crate) struct Config {
     pub(crate) audit: AuditLog,
     pub(crate) max_request_bytes: Option<u64>,
     pub(crate) reject_oversized: bool,
+    /// Byte limits on request-derived span attributes and log fields.
+    pub(crate) value_limits: limits::ValueLimits,
 }
 
 impl Config {
@@ -162,13 +169,18 @@ impl std::fmt::Debug for PulseLayer {
             .field("audit", &self.config.audit)
             .field("max_request_bytes", &self.config.max_request_bytes)
             .field("reject_oversized", &self.config.reject_oversized)
+            .field("value_limits", &self.config.value_limits)
             .finish_non_exhaustive()
     }
 }
 
 impl PulseLayer {
     /// A layer with the defaults: `x-request-id`, W3C tracecontext + baggage, both trace
-    /// response headers, 256 tracked routes, metrics on, no recorder.
+    /// response headers, 256 tracked routes, metrics on, no recorder. Request-derived span
+    /// attributes and log fields are cut to [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`] and
+    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`] bytes (each falling back to
+    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`], then to [`REQUEST_VALUE_LENGTH_LIMIT_DEFAULT`]),
+    /// read here.
     pub fn new() -> Self {
         Self {
             config: Arc::new(Config {
@@ -184,6 +196,7 @@ impl PulseLayer {
                 audit: AuditLog::default(),
                 max_request_bytes: Some(MAX_REQUEST_BYTES_DEFAULT),
                 reject_oversized: false,
+                value_limits: limits::ValueLimits::from_env(),
             }),
         }
     }
