@@ -233,14 +233,7 @@ impl AuditLog {
 
 /// The first [`MAX_PATH`] bytes of `path`, cut at a character boundary.
 fn bounded(path: &str) -> &str {
-    if path.len() <= MAX_PATH {
-        return path;
-    }
-    let mut end = MAX_PATH;
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    &path[..end]
+    crate::layer::limits::truncate(path, MAX_PATH)
 }
 
 /// A GCRA token bucket: `tat` is the theoretical arrival time of the next event in

@@ -32,6 +32,17 @@ fn invalid_log_format_names_the_variable() {
 }
 
 #[test]
+fn invalid_attribute_length_limit_names_the_variable() {
+    let (status, out) = Academy::run_to_exit(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots")]);
+    assert!(!status.success());
+    assert!(
+        out.contains("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        "{out}"
+    );
+    assert!(out.contains("lots"), "{out}");
+}
+
+#[test]
 fn invalid_port_is_a_clear_error() {
     let (status, out) = Academy::run_to_exit(&[("PORT", "eighty")]);
     assert!(!status.success());

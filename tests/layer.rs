@@ -697,6 +697,76 @@ async fn recorder_gets_one_record_per_request_with_route_id_and_trace() {
     drop(h);
 }
 
+/// A request whose future is dropped before the handler answers (what hyper does when the
+/// client hangs up) is recorded once, at the drop: status 499 for the recorder, and a span and
+/// duration point with `error.type` and no status code.
+#[tokio::test]
+async fn a_request_dropped_before_its_response_is_recorded_once_as_499() {
+    let h = Harness::new();
+    let (provider, exporter) = metrics_provider();
+    let meter = opentelemetry::metrics::MeterProvider::meter(&provider, "test");
+    let records: Arc<Mutex<Vec<RequestRecord>>> = Arc::default();
+    let sink = Arc::clone(&records);
+    let layer = h
+        .layer()
+        .meter(&meter)
+        .recorder(move |r: &RequestRecord| sink.lock().unwrap().push(*r));
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .route("/fast", get(|| async { "ok" }))
+        .layer(layer);
+    let pending = app
+        .clone()
+        .oneshot(get_req("/slow").body(Body::empty()).unwrap());
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(100), pending).await;
+    assert!(gave_up.is_err(), "the handler cannot have answered");
+    send(app, get_req("/fast").body(Body::empty()).unwrap()).await;
+
+    let r = records.lock().unwrap().clone();
+    assert_eq!(r.len(), 2, "one record each, never two: {r:?}");
+    assert_eq!(r[0].status, pulsecheck::layer::CANCELLED_STATUS);
+    assert!(r[0].duration >= std::time::Duration::from_millis(100));
+    assert!(r[0].duration < std::time::Duration::from_secs(30));
+    assert_eq!(r[1].status, 200);
+
+    let spans: Vec<_> = h
+        .finished()
+        .into_iter()
+        .filter(|s| s.span_kind == SpanKind::Server)
+        .collect();
+    assert_eq!(spans.len(), 2);
+    let dropped = spans
+        .iter()
+        .find(|s| attr(s, "url.path") == Some(&Value::from("/slow")))
+        .expect("the dropped request's span");
+    assert_eq!(attr(dropped, "http.response.status_code"), None);
+    assert_eq!(attr(dropped, "error.type"), Some(&Value::from("cancelled")));
+    assert_eq!(
+        attr(dropped, "pulsecheck.error.class"),
+        Some(&Value::from("cancelled"))
+    );
+    assert!(matches!(dropped.status, Status::Error { .. }));
+
+    provider.force_flush().unwrap();
+    let points = histogram_points(
+        &exporter.get_finished_metrics().unwrap(),
+        "http.server.request.duration",
+    );
+    let cancelled: Vec<_> = points
+        .iter()
+        .filter(|(a, _)| get_attr(a, "error.type") == Some(&Value::from("cancelled")))
+        .collect();
+    assert_eq!(cancelled.len(), 1, "{points:?}");
+    assert_eq!(cancelled[0].1, 1);
+    assert_eq!(get_attr(&cancelled[0].0, "http.response.status_code"), None);
+}
+
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 

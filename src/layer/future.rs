@@ -16,6 +16,7 @@ use pin_project_lite::pin_project;
 
 use super::classify::{DependencyFailure, ErrorClass};
 use super::instruments::{Instruments, MetricLabels};
+use super::limits::truncate;
 use super::method::HttpMethod;
 use super::recorder::RequestRecord;
 use super::request_id::RequestId;
@@ -124,7 +125,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         "non-string panic payload"
     };
     // Bounded: a panic message can be anything.
-    text.chars().take(512).collect()
+    truncate(text, 512).to_owned()
 }
 
 impl<F, B, E> Future for ResponseFuture<F>
@@ -343,7 +344,7 @@ impl RequestState {
                         target: ACCESS_LOG_TARGET,
                         tracing::Level::INFO,
                         http.request.method = self.method.as_str(),
-                        url.path = uri.path(),
+                        url.path = truncate(uri.path(), self.config.value_limits.log),
                         http.response.status_code = code,
                         duration_ms = ms,
                         "request completed"
@@ -357,7 +358,7 @@ impl RequestState {
                         target: ACCESS_LOG_TARGET,
                         tracing::Level::WARN,
                         http.request.method = self.method.as_str(),
-                        url.path = uri.path(),
+                        url.path = truncate(uri.path(), self.config.value_limits.log),
                         http.route = self.route.as_ref().map(|r| &*r.template),
                         http.response.status_code = code,
                         duration_ms = ms,
@@ -377,7 +378,10 @@ impl RequestState {
                 access_event!(
                     f.class.level(),
                     http.request.method = self.method.as_str(),
-                    url.path = self.access_path.as_ref().map(|u| u.path()),
+                    url.path = self
+                        .access_path
+                        .as_ref()
+                        .map(|u| truncate(u.path(), self.config.value_limits.log)),
                     http.route = self.route.as_ref().map(|r| &*r.template),
                     http.response.status_code = code,
                     duration_ms = ms,

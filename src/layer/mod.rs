@@ -49,6 +49,7 @@ mod context;
 mod forwarded;
 mod future;
 mod instruments;
+pub(crate) mod limits;
 mod method;
 mod propagation;
 mod recorder;
@@ -68,6 +69,10 @@ pub use classify::{DependencyFailure, ErrorClass};
 pub use forwarded::{TRUSTED_PROXIES_ENV, TrustedProxies, TrustedProxiesError};
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
+pub use limits::{
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, REQUEST_VALUE_LENGTH_LIMIT_DEFAULT,
+};
 pub use method::HttpMethod;
 pub use propagation::TraceResponseHeaders;
 pub(crate) use propagation::default_propagator;
@@ -123,6 +128,8 @@ pub(crate) struct Config {
     pub(crate) max_request_bytes: Option<u64>,
     pub(crate) reject_oversized: bool,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
+    /// Byte limits on request-derived span attributes and log fields.
+    pub(crate) value_limits: limits::ValueLimits,
 }
 
 impl Config {
@@ -166,13 +173,18 @@ impl std::fmt::Debug for PulseLayer {
             .field("max_request_bytes", &self.config.max_request_bytes)
             .field("reject_oversized", &self.config.reject_oversized)
             .field("trusted_proxies", &self.config.trusted_proxies)
+            .field("value_limits", &self.config.value_limits)
             .finish_non_exhaustive()
     }
 }
 
 impl PulseLayer {
     /// A layer with the defaults: `x-request-id`, W3C tracecontext + baggage, both trace
-    /// response headers, 256 tracked routes, metrics on, no recorder.
+    /// response headers, 256 tracked routes, metrics on, no recorder. Request-derived span
+    /// attributes and log fields are cut to [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`] and
+    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`] bytes (each falling back to
+    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`], then to [`REQUEST_VALUE_LENGTH_LIMIT_DEFAULT`]),
+    /// read here.
     pub fn new() -> Self {
         Self {
             config: Arc::new(Config {
@@ -189,6 +201,7 @@ impl PulseLayer {
                 max_request_bytes: Some(MAX_REQUEST_BYTES_DEFAULT),
                 reject_oversized: false,
                 trusted_proxies: Arc::new(TrustedProxies::none()),
+                value_limits: limits::ValueLimits::from_env(),
             }),
         }
     }

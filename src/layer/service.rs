@@ -14,6 +14,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use super::context::CxRequestId;
 use super::future::{ActiveRequest, RequestState, ResponseFuture, panic_message};
 use super::instruments::MetricLabels;
+use super::limits::truncate;
 use super::method::HttpMethod;
 use super::request_id::{IdSource, RequestId};
 use super::{Config, attributes, propagation};
@@ -80,12 +81,13 @@ fn start_span<B>(
 ) -> opentelemetry::Context {
     let parent = propagation::extract(&*config.propagator, req.headers());
     let tracer = config.tracer();
+    // Values the client chose are cut to the span limit: a span must not carry (and the
+    // export queue hold) a 300 KB user agent.
+    let limit = config.value_limits.span;
+    let bounded = |v: &str| truncate(v, limit).to_owned();
     let mut attrs = Vec::with_capacity(6);
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.as_str()));
-    attrs.push(KeyValue::new(
-        semconv::URL_PATH,
-        req.uri().path().to_owned(),
-    ));
+    attrs.push(KeyValue::new(semconv::URL_PATH, bounded(req.uri().path())));
     attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
     if let Some(r) = route {
         attrs.push(KeyValue::new(semconv::HTTP_ROUTE, r.span_route.clone()));
@@ -103,17 +105,19 @@ fn start_span<B>(
         if method == HttpMethod::Other {
             span.set_attribute(KeyValue::new(
                 semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-                req.method().as_str().to_owned(),
+                bounded(req.method().as_str()),
             ));
         }
         if let Some(q) = req.uri().query() {
+            // Cut before redacting (bounded work), and after (`REDACTED` can be longer than
+            // the value it replaces).
             span.set_attribute(KeyValue::new(
                 semconv::URL_QUERY,
-                crate::redact::query(q).into_owned(),
+                bounded(&crate::redact::query(truncate(q, limit))),
             ));
         }
         if let Some((host, port)) = attributes::server(req) {
-            span.set_attribute(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+            span.set_attribute(KeyValue::new(semconv::SERVER_ADDRESS, bounded(host)));
             if let Some(p) = port {
                 span.set_attribute(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
             }
@@ -136,7 +140,7 @@ fn start_span<B>(
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
         {
-            span.set_attribute(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua.to_owned()));
+            span.set_attribute(KeyValue::new(semconv::USER_AGENT_ORIGINAL, bounded(ua)));
         }
         span.set_attribute(KeyValue::new(
             super::REQUEST_ID_ATTRIBUTE,

@@ -189,6 +189,13 @@ impl TelemetryBuilder {
     /// Builds the providers, installs them (and the W3C propagators) globally, and installs the
     /// subscriber. Call it inside a Tokio runtime when exporting over gRPC.
     pub fn init(self) -> Result<Telemetry, TelemetryError> {
+        // Read by the layer, which cannot fail: named here, at start-up.
+        if let Some((var, reason)) = crate::layer::limits::invalid_env() {
+            return Err(TelemetryError::InvalidEnv {
+                var: var.to_owned(),
+                reason,
+            });
+        }
         let resource = resource::build(
             self.service_name.as_deref(),
             self.service_version.as_deref(),
