@@ -228,8 +228,8 @@ fn clock_ticks_within_hour(ticks: u64) -> bool {
     ticks < 3500
 }
 
-/// A low-traffic series recorded while the ticker drains it: every request lands whole in
-/// some slot. Before, a request racing the drain could have its status (its count) in one slot
+/// A low-traffic series recorded from two threads while the ticker drains it: every request
+/// is counted, with its latency, in some slot. Before, a request racing the drain could have its status (its count) in one slot
 /// and its bucket in the next, where a zero-count slot was dropped: the first slot's quantiles
 /// came back `None` and were shown as 0 ms, so a quiet route's p99 read 0 and its budget
 /// passed.
@@ -242,28 +242,32 @@ fn a_request_racing_the_drain_keeps_its_count_and_latency_together() {
     let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let recorded = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (agg, stop, recorded) = (agg.clone(), stop.clone(), recorded.clone());
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                agg.record(&RequestRecord {
-                    method: HttpMethod::Get,
-                    route: Some(id),
-                    status: if i % 7 == 0 { 503 } else { 200 },
-                    // 2..=9 ms: no quantile of any slot can honestly be under 1 ms.
-                    duration: Duration::from_millis(2 + i % 8),
-                    trace_id: None,
-                });
-                recorded.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-                // A trickle: a few requests per slot, so a slot often holds only a racer.
-                for _ in 0..200 {
-                    std::hint::spin_loop();
+    // Two writers (two shards) against the ticker; each returns how many it recorded.
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (agg, stop, recorded) = (agg.clone(), stop.clone(), recorded.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    agg.record(&RequestRecord {
+                        method: HttpMethod::Get,
+                        route: Some(id),
+                        status: if i % 7 == 0 { 503 } else { 200 },
+                        // 2..=9 ms: no quantile of any slot can honestly be under 1 ms.
+                        duration: Duration::from_millis(2 + i % 8),
+                        trace_id: None,
+                    });
+                    recorded.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                    // A trickle: a few requests per slot, so a slot often holds only a racer.
+                    for _ in 0..200 {
+                        std::hint::spin_loop();
+                    }
                 }
-            }
+                i
+            })
         })
-    };
+        .collect();
     let mut bad_points = Vec::new();
     let mut bad_snapshots = Vec::new();
     let mut ticks = 0;
@@ -290,16 +294,18 @@ fn a_request_racing_the_drain_keeps_its_count_and_latency_together() {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let per_writer: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     clock.advance(1);
     agg.tick();
     assert!(clock_ticks_within_hour(ticks));
     let total = recorded.load(Ordering::Relaxed);
+    assert_eq!(per_writer.iter().sum::<u64>(), total);
+    let errors: u64 = per_writer.iter().map(|n| n.div_ceil(7)).sum();
     assert!(total > 1_000, "the writer recorded only {total} requests");
     let s = agg.snapshot(Window::OneHour);
     assert_eq!(s.service.requests, total, "requests lost");
     assert_eq!(s.routes["/quiet"].requests, total, "route requests lost");
-    assert_eq!(s.service.errors, total.div_ceil(7), "errors lost");
+    assert_eq!(s.service.errors, errors, "errors lost");
     let by_status: u64 = s.service.status_codes.values().sum();
     assert_eq!(by_status, total, "status counts lost");
     assert!(
