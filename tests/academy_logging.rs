@@ -155,12 +155,19 @@ fn client() -> reqwest::Client {
 
 /// With stdout a full pipe, 1,400 requests all answer, each within 1 s (a correctness bound:
 /// before, every handler blocked on its access-log line once the pipe was full); the dropped
-/// lines are counted in `/metrics`, and once the pipe is read again a WARN line says how many
-/// were lost.
+/// lines are counted in `/metrics` and over OTLP, and once the pipe is read again a WARN line
+/// says how many were lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_stdout_never_blocks_requests_and_drops_are_counted() {
+    let receiver = support::otlp::Receiver::start().await;
+    let endpoint = receiver.endpoint("http");
     let mut fifo = Fifo::new("requests");
-    let (_academy, base) = fifo.academy(&[]);
+    let (_academy, base) = fifo.academy(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ]);
     let client = client();
     let slowest = requests(&client, &base).await;
     eprintln!("1,400 requests with stdout stalled; slowest took {slowest:?}");
@@ -183,6 +190,29 @@ async fn a_stalled_stdout_never_blocks_requests_and_drops_are_counted() {
         dropped > 0.0,
         "1,400 access-log lines into a full pipe and nothing dropped?"
     );
+    let exported = support::otlp::wait_for(
+        "pulsecheck.log.lines_dropped over OTLP",
+        Duration::from_secs(10),
+        || {
+            use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
+            receiver
+                .store
+                .metrics()
+                .iter()
+                .filter(|m| m.name == "pulsecheck.log.lines_dropped")
+                .filter_map(|m| match &m.data {
+                    Some(Data::Sum(s)) => s.data_points.last().and_then(|p| p.value),
+                    _ => None,
+                })
+                .map(|v| match v {
+                    Value::AsInt(i) => i as f64,
+                    Value::AsDouble(d) => d,
+                })
+                .find(|v| *v > 0.0)
+        },
+    )
+    .await;
+    eprintln!("{exported} dropped lines exported over OTLP");
 
     // The consumer comes back: read the FIFO; the next line written reports the loss.
     let mut reader = fifo.reader.try_clone().unwrap();

@@ -358,6 +358,7 @@ impl TelemetryBuilder {
             .with(otel_logs)
             .try_init()
             .map_err(|_| TelemetryError::SubscriberAlreadySet)?;
+        log_guard.publish();
         if json {
             // A panic as one JSON line like the rest, not text on stderr.
             panic_hook::install();

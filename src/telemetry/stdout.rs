@@ -9,8 +9,8 @@
 //! lost. `tracing-appender`'s `non_blocking` in lossy mode does the queueing.
 
 use std::io::{self, Write};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
@@ -29,12 +29,12 @@ pub(crate) const FLUSH_BOUND: Duration = Duration::from_millis(1200);
 /// reported with the next.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-/// The drop counter of the installed writer (one subscriber per process).
+/// The drop counter of the installed writer (one global subscriber per process), set by
+/// [`LogGuard::publish`] once the subscriber is in place.
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
-/// Where lines go: the queue, then (after a flush that finished) stdout directly, or nowhere
-/// (after a flush that did not: output is stalled and the process is exiting).
-static MODE: AtomicU8 = AtomicU8::new(QUEUED);
+/// Where a writer's lines go: the queue, then (after a flush that finished) stdout directly,
+/// or nowhere (after a flush that did not: output is stalled and the process is exiting).
 const QUEUED: u8 = 0;
 const DIRECT: u8 = 1;
 const DISCARD: u8 = 2;
@@ -47,6 +47,9 @@ pub(crate) fn lines_dropped() -> Option<u64> {
 /// The writer for the log layer and the guard that flushes it.
 pub(crate) fn writer() -> (StdoutWriter, LogGuard) {
     let (done_tx, done) = std::sync::mpsc::channel();
+    let mode = Arc::new(AtomicU8::new(QUEUED));
+    // The queue's counter exists only once the queue does; the writer thread reads it here.
+    let own_counter = Arc::new(OnceLock::new());
     let (queue, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(BUFFERED_LINES)
@@ -55,20 +58,27 @@ pub(crate) fn writer() -> (StdoutWriter, LogGuard) {
             out: io::stdout(),
             reported: 0,
             last_report: None,
+            counter: Arc::clone(&own_counter),
             _done: done_tx,
         });
-    let _ = DROPPED.set(queue.error_counter());
-    register_metric();
+    let counter = queue.error_counter();
+    let _ = own_counter.set(counter.clone());
     (
-        StdoutWriter(queue),
+        StdoutWriter {
+            queue,
+            mode: Arc::clone(&mode),
+        },
         LogGuard {
             guard: Some(guard),
             done,
+            mode,
+            counter,
         },
     )
 }
 
 fn register_metric() {
+    // Reads the published counter: one series whichever writer is installed.
     let _dropped = opentelemetry::global::meter("pulsecheck")
         .u64_observable_counter("pulsecheck.log.lines_dropped")
         .with_unit("{line}")
@@ -81,8 +91,11 @@ fn register_metric() {
         .build();
 }
 
-/// The log layer's [`MakeWriter`]: the queue while it runs, then as [`MODE`] says.
-pub(crate) struct StdoutWriter(NonBlocking);
+/// The log layer's [`MakeWriter`]: the queue while it runs, then as its guard's flush decided.
+pub(crate) struct StdoutWriter {
+    queue: NonBlocking,
+    mode: Arc<AtomicU8>,
+}
 
 /// One line's writer.
 pub(crate) enum LineWriter {
@@ -113,8 +126,8 @@ impl<'a> MakeWriter<'a> for StdoutWriter {
     type Writer = LineWriter;
 
     fn make_writer(&'a self) -> LineWriter {
-        match MODE.load(Ordering::Acquire) {
-            QUEUED => LineWriter::Queued(self.0.clone()),
+        match self.mode.load(Ordering::Acquire) {
+            QUEUED => LineWriter::Queued(self.queue.clone()),
             DIRECT => LineWriter::Direct(io::stdout()),
             _ => LineWriter::Discard,
         }
@@ -127,6 +140,7 @@ struct Reporting {
     out: io::Stdout,
     reported: usize,
     last_report: Option<Instant>,
+    counter: Arc<OnceLock<ErrorCounter>>,
     /// Dropped with the writer thread's state, after it wrote every queued line and its stop
     /// message: the guard's receiver then sees the channel close.
     _done: std::sync::mpsc::Sender<()>,
@@ -134,7 +148,7 @@ struct Reporting {
 
 impl Reporting {
     fn report(&mut self) {
-        let Some(dropped) = DROPPED.get().map(ErrorCounter::dropped_lines) else {
+        let Some(dropped) = self.counter.get().map(ErrorCounter::dropped_lines) else {
             return;
         };
         if dropped <= self.reported || self.last_report.is_some_and(|t| t.elapsed() < REPORT_EVERY)
@@ -169,9 +183,19 @@ impl Write for Reporting {
 pub(crate) struct LogGuard {
     guard: Option<WorkerGuard>,
     done: std::sync::mpsc::Receiver<()>,
+    mode: Arc<AtomicU8>,
+    counter: ErrorCounter,
 }
 
 impl LogGuard {
+    /// Makes this writer's drop count the one `/metrics` and OTLP report; call it once its
+    /// subscriber is installed (a subscriber that failed to install must not take over).
+    pub(crate) fn publish(&self) {
+        if DROPPED.set(self.counter.clone()).is_ok() {
+            register_metric();
+        }
+    }
+
     /// Blocking, at most [`FLUSH_BOUND`]: writes out the queued lines and stops the writer
     /// thread. Later lines go straight to stdout if the queue was written out, or nowhere if
     /// stdout is still stalled (a blocking write then could hold the exit).
@@ -191,7 +215,8 @@ impl LogGuard {
             self.done.recv_timeout(FLUSH_BOUND),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
         );
-        MODE.store(if flushed { DIRECT } else { DISCARD }, Ordering::Release);
+        self.mode
+            .store(if flushed { DIRECT } else { DISCARD }, Ordering::Release);
     }
 }
 
