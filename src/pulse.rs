@@ -670,8 +670,9 @@ impl Pulse {
     }
 
     /// Delivers queued alert notifications (at most 3 s) and flushes telemetry within its
-    /// bound (5 s by default, [`TelemetryBuilder::shutdown_timeout`]), then stops both: at most
-    /// [`Pulse::shutdown_timeout`] in all. Safe to call twice.
+    /// bound (5 s by default, [`TelemetryBuilder::shutdown_timeout`], then at most 1.2 s to
+    /// write out queued log lines), then stops both: at most [`Pulse::shutdown_timeout`] in
+    /// all. Safe to call twice.
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.begin_shutdown();
         self.inner.health.stop();
@@ -695,8 +696,8 @@ impl Pulse {
     }
 
     /// How long [`Pulse::shutdown`] may take at most: the notification drain (3 s, when
-    /// notifiers are configured) plus the telemetry flush bound (when pulsecheck runs
-    /// telemetry), which run one after the other.
+    /// notifiers are configured) plus the telemetry flush bound and the log-line flush (when
+    /// pulsecheck runs telemetry), which run one after the other.
     pub fn shutdown_timeout(&self) -> Duration {
         self.inner.shutdown_timeout
     }

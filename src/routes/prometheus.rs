@@ -685,6 +685,14 @@ pub(crate) fn render(st: &RouteState) -> String {
             .ok()
             .map(|d| d.as_secs_f64()),
     );
+
+    // --- The log writer (when pulsecheck installed the subscriber). ---
+    e.family(
+        "pulsecheck_log_lines_dropped_total",
+        Kind::Counter,
+        "Log lines dropped because stdout was not keeping up (a stalled log consumer).",
+    );
+    e.opt(&[], crate::telemetry::log_lines_dropped().map(|n| n as f64));
     e.out
 }
 

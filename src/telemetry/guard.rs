@@ -29,6 +29,9 @@ pub(crate) struct Providers {
     pub(crate) tracer: SdkTracerProvider,
     pub(crate) meter: Option<SdkMeterProvider>,
     pub(crate) logger: Option<SdkLoggerProvider>,
+    /// The stdout log queue, written out after the providers' flush (whose own lines it
+    /// carries), when pulsecheck installed the subscriber.
+    pub(crate) log: Option<super::stdout::LogGuard>,
 }
 
 impl Providers {
@@ -63,10 +66,11 @@ impl Providers {
     }
 
     /// Runs [`Self::shutdown`] on its own thread and answers within `timeout` (plus a small
-    /// margin) whatever the exporters do. Exporters block, and a gRPC exporter needs the
+    /// margin, plus writing out queued log lines) whatever the exporters and stdout do. Exporters block, and a gRPC exporter needs the
     /// caller's runtime free to drive its connection: on a current_thread runtime a blocking
     /// call on the runtime thread would stall until the SDK's own timeout.
-    pub(crate) fn shutdown_on_thread(self, timeout: Duration) -> Answer {
+    pub(crate) fn shutdown_on_thread(mut self, timeout: Duration) -> Answer {
+        let log = self.log.take();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let waiter = std::thread::Builder::new()
             .name("pulsecheck-shutdown".into())
@@ -88,6 +92,10 @@ impl Providers {
                         Err(_) => Err(ShutdownError::Timeout(timeout)),
                     },
                 };
+                if let Some(mut log) = log {
+                    // Bounded by stdout::FLUSH_BOUND, stalled stdout or not.
+                    log.flush();
+                }
                 let _ = tx.send(result);
             });
         match waiter {

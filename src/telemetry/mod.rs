@@ -17,7 +17,7 @@
 //!     .service_version(env!("CARGO_PKG_VERSION"))
 //!     .init()?;
 //! tracing::info!("serving");
-//! telemetry.shutdown().await?; // flushes, bounded by 5 s by default
+//! telemetry.shutdown().await?; // flushes, bounded by 5 s by default (+1.2 s for log lines)
 //! # Ok(()) }
 //! ```
 //!
@@ -34,14 +34,19 @@
 //! | `OTEL_SDK_DISABLED=true`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | export off (all, or one signal) |
 //! | `RUST_LOG` | log filter (default `info`); it never drops request spans, which do not go through `tracing` |
 //! | `PULSE_TRACE_FILTER` | which `tracing` spans become OTel spans (default `info`) |
-//! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal) |
+//! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal); in JSON a panic is one log line too |
+//!
+//! Log lines go to stdout through a bounded queue and a writer thread: a stalled consumer
+//! drops lines (counted in `pulsecheck_log_lines_dropped_total`) instead of blocking requests.
 
 mod env;
 mod exporters;
 mod format;
 mod guard;
 mod log_records;
+mod panic_hook;
 mod resource;
+mod stdout;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -66,6 +71,7 @@ pub use env::{
 pub use format::LogFormat;
 pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};
 pub use opentelemetry_otlp::Protocol as OtlpProtocol;
+pub(crate) use stdout::lines_dropped as log_lines_dropped;
 
 /// Why telemetry could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +180,8 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Bound on [`Telemetry::shutdown`]. Defaults to 5 s.
+    /// Bound on the providers' flush in [`Telemetry::shutdown`]. Defaults to 5 s. Writing out
+    /// queued log lines (with the installed subscriber) has its own bound of 1.2 s after it.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -248,9 +255,11 @@ impl TelemetryBuilder {
             ]),
         );
 
-        if self.install_subscriber {
-            self.install(&tracer, logger.as_ref())?;
-        }
+        let log = if self.install_subscriber {
+            Some(self.install(&tracer, logger.as_ref())?)
+        } else {
+            None
+        };
 
         let exporting: Vec<String> = plan
             .iter()
@@ -277,17 +286,19 @@ impl TelemetryBuilder {
                 tracer,
                 meter,
                 logger,
+                log,
             }),
             shutdown_timeout: self.shutdown_timeout,
             exporting: plan.iter().map(|(s, _)| *s).collect(),
         })
     }
 
+    /// Installs the subscriber; the guard flushes its stdout queue.
     fn install(
         &self,
         tracer: &SdkTracerProvider,
         logger: Option<&SdkLoggerProvider>,
-    ) -> Result<(), TelemetryError> {
+    ) -> Result<stdout::LogGuard, TelemetryError> {
         let log_directives = match &self.log_filter {
             Some(f) => f.clone(),
             None => env::var(RUST_LOG).unwrap_or_else(|| default_log_filter().into()),
@@ -329,13 +340,15 @@ impl TelemetryBuilder {
         let otel_traces = tracing_opentelemetry::layer()
             .with_tracer(tracer.tracer("pulsecheck"))
             .with_filter(trace_filter);
+        // Never blocks: lines queue for a writer thread, dropped and counted when stdout stalls.
+        let (writer, log_guard) = stdout::writer();
         let fmt = log_layer(
             if json {
                 LogFormat::Json
             } else {
                 LogFormat::Pretty
             },
-            std::io::stdout,
+            writer,
         )
         .with_filter(log_filter()?);
         let otel_logs = match logger {
@@ -351,7 +364,13 @@ impl TelemetryBuilder {
             .with(fmt)
             .with(otel_logs)
             .try_init()
-            .map_err(|_| TelemetryError::SubscriberAlreadySet)
+            .map_err(|_| TelemetryError::SubscriberAlreadySet)?;
+        log_guard.publish();
+        if json {
+            // A panic as one JSON line like the rest, not text on stderr.
+            panic_hook::install();
+        }
+        Ok(log_guard)
     }
 }
 
@@ -464,10 +483,17 @@ impl Telemetry {
         &self.exporting
     }
 
-    /// How long [`Telemetry::shutdown`] may take at most: the flush bound and the margin its
-    /// waiting thread allows.
+    /// How long [`Telemetry::shutdown`] may take at most: the flush bound, the margin its
+    /// waiting thread allows and, with pulsecheck's subscriber, writing out queued log lines.
     pub(crate) fn shutdown_bound(&self) -> Duration {
-        self.shutdown_timeout + guard::MARGIN
+        let log = self.providers.as_ref().is_some_and(|p| p.log.is_some());
+        self.shutdown_timeout
+            + guard::MARGIN
+            + if log {
+                stdout::FLUSH_BOUND
+            } else {
+                Duration::ZERO
+            }
     }
 
     /// The tracer provider (always present, exporting or not).

@@ -88,21 +88,27 @@ const SCRUB: &[&str] = &[
     "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
 ];
 
+/// The example's command on loopback with JSON logs, no drain delay, a scrubbed environment,
+/// then `envs`; for tests that wire its output themselves.
+pub fn command(envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(binary());
+    for v in SCRUB {
+        cmd.env_remove(v);
+    }
+    cmd.env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("PULSE_LOG_FORMAT", "json")
+        .env("RUST_BACKTRACE", "0")
+        // Tests that need the drain delay set it; the others should not wait 5 s to exit.
+        .env("PULSE_DRAIN_DELAY", "0")
+        .envs(envs.iter().copied());
+    cmd
+}
+
 impl Academy {
     /// Runs the example expecting it to fail at start-up; returns its exit status and output.
     pub fn run_to_exit(envs: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-        let mut cmd = Command::new(binary());
-        for v in SCRUB {
-            cmd.env_remove(v);
-        }
-        let out = cmd
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("PULSE_LOG_FORMAT", "json")
-            .env("PULSE_DRAIN_DELAY", "0")
-            .envs(envs.iter().copied())
-            .output()
-            .expect("run academy");
+        let out = command(envs).output().expect("run academy");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -112,19 +118,8 @@ impl Academy {
     }
 
     pub fn spawn(envs: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(binary());
-        for v in SCRUB {
-            cmd.env_remove(v);
-        }
-        cmd.env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("PULSE_LOG_FORMAT", "json")
-            .env("RUST_BACKTRACE", "0")
-            // Tests that need the drain delay set it; the others should not wait 5 s to exit.
-            .env("PULSE_DRAIN_DELAY", "0")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut cmd = command(envs);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn academy");
         let stdout = child.stdout.take().expect("stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
