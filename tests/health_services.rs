@@ -195,8 +195,10 @@ async fn a_hanging_dependency_fails_at_its_timeout_and_health_still_answers() {
     assert_eq!(status, 200, "non-critical: degraded, still 200");
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["checks"]["partner"]["error"], "timed out after 500 ms");
+    // Bounded by the check's timeout, not by the hanging peer; the slack absorbs a loaded
+    // 2-core CI machine (627 ms was seen there with 100 ms of slack).
     assert!(
-        took >= timeout && took <= timeout + Duration::from_millis(100),
+        took >= timeout && took <= timeout + Duration::from_millis(400),
         "/health answered after {took:?}"
     );
 }
