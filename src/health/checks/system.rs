@@ -98,11 +98,7 @@ impl SystemCheck {
     }
 
     /// A disk check whose space is read by `read` instead of `statvfs`.
-    fn disk_read_with(
-        path: impl Into<PathBuf>,
-        min_free_bytes: u64,
-        read: ReadSpace,
-    ) -> Self {
+    fn disk_read_with(path: impl Into<PathBuf>, min_free_bytes: u64, read: ReadSpace) -> Self {
         Self {
             resource: Resource::Disk {
                 path: path.into(),
