@@ -255,3 +255,70 @@ async fn every_reader_shows_the_breaker_opened_by_application_calls_within_a_sec
         "gRPC Watch of redis did not report NOT_SERVING within {DUE:?}: {watch_at:?}"
     );
 }
+
+/// `Health::observe`, for calls outside any breaker: a failure the application saw re-probes
+/// the check at once (its cached success would have lasted a minute), however many failures
+/// are reported the probes stay single-flight and rate-limited, and a success seen while the
+/// check is down re-probes it back up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observed_failures_reprobe_at_once_single_flight_and_rate_limited() {
+    let mut redis = RedisServer::start();
+    let pulse = Pulse::builder()
+        .without_telemetry()
+        .check(
+            RedisCheck::from_url(&redis.url())
+                .unwrap()
+                .ttl(Duration::from_secs(60))
+                .failure_ttl(Duration::from_secs(60))
+                .interval(Duration::from_secs(60))
+                .without_breaker(),
+        )
+        .build()
+        .unwrap();
+    let health = pulse.health().clone();
+    let status = |h: &pulsecheck::health::Health| h.cached_report().checks[0].status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&health) != pulsecheck::health::CheckStatus::Up {
+        assert!(Instant::now() < deadline, "redis check never came up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!health.observe("no-such-check", &Err::<(), _>("x")));
+
+    redis.kill();
+    let before = health.probes_started();
+    let seen = Instant::now();
+    // A burst of failures, as a busy service would report them.
+    let client = redis::Client::open(redis.url()).unwrap();
+    for _ in 0..200 {
+        let r = client.get_multiplexed_async_connection().await;
+        assert!(health.observe("redis", &r));
+    }
+    while status(&health) != pulsecheck::health::CheckStatus::Down {
+        assert!(
+            seen.elapsed() < DUE,
+            "an observed failure did not mark the check down within {DUE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let down_after = seen.elapsed();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let probes = health.probes_started() - before;
+    eprintln!("observe: down after {down_after:?}; {probes} probes for 200 reported failures");
+    assert!(
+        (1..=3).contains(&probes),
+        "200 reported failures caused {probes} probes (rate limit: one per 500 ms)"
+    );
+
+    redis.restart();
+    let back = Instant::now();
+    let r = client.get_multiplexed_async_connection().await;
+    assert!(r.is_ok(), "redis is back");
+    health.observe("redis", &r);
+    while status(&health) != pulsecheck::health::CheckStatus::Up {
+        assert!(
+            back.elapsed() < DUE,
+            "an observed success did not bring the check back within {DUE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -4,9 +4,16 @@
 //! Redis is an optimisation, never a dependency of a request: every error or slow answer
 //! (bounded by a short timeout) is logged, recorded on the span as `error.type`, and the
 //! request goes on to the database.
+//!
+//! Every command goes through the circuit breaker the `redis` health check shares: a dead
+//! Redis opens it after a few failed commands, then requests skip Redis at once (no
+//! connection attempts, no log line per request; the breaker logs its transitions) and
+//! `/health` shows the check down within a second. After [`BREAKER_OPEN_WAIT`] one trial
+//! command (or the check's probe) tells whether Redis is back.
 
 use std::time::Duration;
 
+use pulsecheck::health::{BreakerConfig, BreakerWindow, CircuitBreaker};
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::Instrument as _;
@@ -18,10 +25,28 @@ use crate::db::Course;
 pub(crate) const COURSES_KEY: &str = "academy:courses:v1";
 /// Longest wait for Redis before the request falls back to the database.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long the breaker stays open before a trial command: the longest a recovered Redis
+/// goes unused (plus the check's probe interval for `/health` when idle).
+pub(crate) const BREAKER_OPEN_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) struct CourseCache {
     conn: ConnectionManager,
     ttl_secs: u64,
+    breaker: CircuitBreaker,
+}
+
+/// Opens when half of the last 20 commands (at least 5) failed.
+fn breaker() -> CircuitBreaker {
+    CircuitBreaker::new(
+        "redis",
+        BreakerConfig {
+            window: BreakerWindow::Count(20),
+            minimum_calls: 5,
+            open_wait: BREAKER_OPEN_WAIT,
+            half_open_max_wait: BREAKER_OPEN_WAIT,
+            ..BreakerConfig::default()
+        },
+    )
 }
 
 impl CourseCache {
@@ -37,18 +62,50 @@ impl CourseCache {
         Ok(Self {
             conn,
             ttl_secs: ttl.as_secs().max(1),
+            breaker: breaker(),
         })
+    }
+
+    /// The breaker every command goes through, for the `redis` health check to share.
+    pub(crate) fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Runs `command` through the breaker, bounded by [`REDIS_TIMEOUT`]; `None` when the
+    /// breaker is open (quietly: the breaker logged its opening) or the command failed
+    /// (logged, and counted by the breaker).
+    async fn run<T>(
+        &self,
+        span: &tracing::Span,
+        operation: &'static str,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let Ok(permit) = self.breaker.try_acquire() else {
+            span.record("error.type", "circuit_open");
+            return None;
+        };
+        match bounded(command).instrument(span.clone()).await {
+            Ok(v) => {
+                permit.success();
+                Some(v)
+            }
+            Err(kind) => {
+                permit.failure();
+                degrade(span, operation, kind);
+                None
+            }
+        }
     }
 
     /// The cached list; `None` on a miss or any Redis trouble.
     pub(crate) async fn courses(&self) -> Option<Vec<Course>> {
         let span = redis_span("GET");
         let mut conn = self.conn.clone();
-        let got = bounded(conn.get::<_, Option<String>>(COURSES_KEY))
-            .instrument(span.clone())
+        let got = self
+            .run(&span, "GET", conn.get::<_, Option<String>>(COURSES_KEY))
             .await;
-        let cached = match got {
-            Ok(Some(json)) => match serde_json::from_str(&json) {
+        let cached = match got.flatten() {
+            Some(json) => match serde_json::from_str(&json) {
                 Ok(courses) => Some(courses),
                 Err(e) => {
                     // A list from an older version of the example: treat as a miss.
@@ -56,11 +113,7 @@ impl CourseCache {
                     None
                 }
             },
-            Ok(None) => None,
-            Err(kind) => {
-                degrade(&span, "GET", kind);
-                None
-            }
+            None => None,
         };
         span.record("cache.hit", cached.is_some());
         cached
@@ -73,24 +126,19 @@ impl CourseCache {
         };
         let span = redis_span("SET");
         let mut conn = self.conn.clone();
-        let set = bounded(conn.set_ex::<_, _, ()>(COURSES_KEY, json, self.ttl_secs))
-            .instrument(span.clone())
-            .await;
-        if let Err(kind) = set {
-            degrade(&span, "SET", kind);
-        }
+        self.run(
+            &span,
+            "SET",
+            conn.set_ex::<_, _, ()>(COURSES_KEY, json, self.ttl_secs),
+        )
+        .await;
     }
 
     /// Drops the list after a write. A failed delete leaves a list at most one TTL stale.
     pub(crate) async fn invalidate(&self) {
         let span = redis_span("DEL");
         let mut conn = self.conn.clone();
-        let del = bounded(conn.del::<_, ()>(COURSES_KEY))
-            .instrument(span.clone())
-            .await;
-        if let Err(kind) = del {
-            degrade(&span, "DEL", kind);
-        }
+        self.run(&span, "DEL", conn.del::<_, ()>(COURSES_KEY)).await;
     }
 }
 

@@ -5,9 +5,16 @@
 //! application's own `PgPool`, so `/health` sees the pool the requests use (its size, its
 //! exhaustion). The queries are written once in the SQL both backends accept (`$1`
 //! placeholders, `RETURNING`, `ON CONFLICT`) and [`on_pool!`] compiles each for both pools.
+//!
+//! Every PostgreSQL query's outcome is reported to the `postgres` health check
+//! ([`Health::observe`]): a refused connection or an exhausted pool seen by a request re-probes
+//! the check at once, instead of waiting for its next scheduled probe.
+
+use std::sync::{Arc, OnceLock};
 
 use std::time::Duration;
 
+use pulsecheck::health::Health;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
@@ -15,15 +22,19 @@ use tracing::instrument;
 
 #[derive(Clone)]
 pub(crate) enum Db {
-    Postgres(PgPool),
+    Postgres(PgPool, Observer),
     Sqlite(SqlitePool),
 }
+
+/// Where query outcomes are reported, once the health state exists (it is built after the
+/// database, whose pool its check shares).
+pub(crate) type Observer = Arc<OnceLock<Health>>;
 
 /// Runs `$body` with `$pool` bound to whichever typed pool `$db` holds.
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            Db::Postgres($pool) => $body,
+            Db::Postgres($pool, _) => $body,
             Db::Sqlite($pool) => $body,
         }
     };
@@ -109,7 +120,7 @@ impl Db {
             sqlx::migrate!("examples/academy/migrations/postgres")
                 .run(&pool)
                 .await?;
-            Self::Postgres(pool)
+            Self::Postgres(pool, Observer::default())
         } else if url.starts_with("sqlite:") {
             // Every connection to `sqlite::memory:` is its own database: keep exactly one.
             let pool = SqlitePoolOptions::new()
@@ -133,7 +144,7 @@ impl Db {
     /// `db.system.name`.
     pub(crate) fn system(&self) -> &'static str {
         match self {
-            Self::Postgres(_) => "postgresql",
+            Self::Postgres(..) => "postgresql",
             Self::Sqlite(_) => "sqlite",
         }
     }
@@ -141,9 +152,39 @@ impl Db {
     /// The PostgreSQL pool, for the health check.
     pub(crate) fn postgres(&self) -> Option<&PgPool> {
         match self {
-            Self::Postgres(pool) => Some(pool),
+            Self::Postgres(pool, _) => Some(pool),
             Self::Sqlite(_) => None,
         }
+    }
+
+    /// Reports query outcomes to `health` from now on (PostgreSQL only).
+    pub(crate) fn report_to(&self, health: &Health) {
+        if let Self::Postgres(_, observer) = self {
+            let _ = observer.set(health.clone());
+        }
+    }
+
+    /// Tells the `postgres` check what a query saw: a failure when the database could not be
+    /// reached (I/O, TLS, protocol, pool timeout), a success when it answered (even with an
+    /// error of the query's own, such as a constraint violation).
+    fn seen<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Self::Postgres(_, observer) = self
+            && let Some(health) = observer.get()
+        {
+            let reached = match &result {
+                Err(
+                    sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed,
+                ) => Err(()),
+                _ => Ok(()),
+            };
+            health.observe("postgres", &reached);
+        }
+        result
     }
 
     #[instrument(name = "SELECT academy_courses", skip_all, fields(
@@ -152,9 +193,11 @@ impl Db {
     pub(crate) async fn courses(&self) -> Result<Vec<Course>, sqlx::Error> {
         let sql = format!("{COURSES}{GROUP} ORDER BY c.id");
         let rows: Vec<CourseRow> = on_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await?
+            self.seen(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await,
+            )?
         });
         tracing::Span::current().record("db.response.returned_rows", rows.len() as i64);
         Ok(rows.into_iter().map(Course::from).collect())
@@ -166,10 +209,12 @@ impl Db {
     pub(crate) async fn course(&self, id: i64) -> Result<Option<Course>, sqlx::Error> {
         let sql = format!("{COURSES} WHERE c.id = $1{GROUP}");
         let row: Option<CourseRow> = on_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
+            self.seen(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await,
+            )?
         });
         Ok(row.map(Course::from))
     }
@@ -188,14 +233,16 @@ impl Db {
              (course_id, email, status, provider, amount_cents) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id";
         let (id,): (i64,) = on_pool!(self, |pool| {
-            sqlx::query_as(SQL)
-                .bind(course.id)
-                .bind(email)
-                .bind(status.as_str())
-                .bind(provider)
-                .bind(course.price_cents)
-                .fetch_one(pool)
-                .await?
+            self.seen(
+                sqlx::query_as(SQL)
+                    .bind(course.id)
+                    .bind(email)
+                    .bind(status.as_str())
+                    .bind(provider)
+                    .bind(course.price_cents)
+                    .fetch_one(pool)
+                    .await,
+            )?
         });
         Ok(id)
     }
@@ -212,13 +259,15 @@ impl Db {
         const SQL: &str =
             "UPDATE academy_enrollments SET status = $1, payment_id = $2 WHERE id = $3";
         on_pool!(self, |pool| {
-            sqlx::query(SQL)
-                .bind(status.as_str())
-                .bind(payment_id)
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|_| ())?
+            self.seen(
+                sqlx::query(SQL)
+                    .bind(status.as_str())
+                    .bind(payment_id)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(|_| ()),
+            )?
         });
         Ok(())
     }

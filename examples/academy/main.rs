@@ -8,7 +8,7 @@
 //! | `HOST` | `0.0.0.0` |
 //! | `DATABASE_URL` | `sqlite::memory:`; `postgres://...` for PostgreSQL (migrated at start) |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no export |
-//! | `REDIS_URL` | unset: no cache; else the course list is cached there, and a Redis check |
+//! | `REDIS_URL` | unset: no cache; else the course list is cached there (behind a circuit breaker the Redis check shares), and a Redis check |
 //! | `CACHE_TTL_SECS` | `30`: lifetime of the cached course list |
 //! | `SMTP_URL` (+ `MAIL_FROM`) | unset: no email; else confirmation emails, and an SMTP check |
 //! | `STRIPE_API_KEY` (+ `STRIPE_API_BASE`) | unset: no Stripe; else payments and the Stripe check |
@@ -90,8 +90,9 @@ fn checks(
                 .critical(),
         );
     }
-    if let Some(url) = env("REDIS_URL") {
-        checks.push(RedisCheck::from_url(&url)?.into());
+    if let (Some(url), Some(cache)) = (env("REDIS_URL"), &state.cache) {
+        // The cache's breaker: the requests' failures and the probes' count together.
+        checks.push(RedisCheck::from_url(&url)?.breaker(cache.breaker().clone()));
     }
     if let Some(url) = env("SMTP_URL") {
         checks.push(SmtpCheck::from_url(&url)?.into());
@@ -171,6 +172,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.check(check);
     }
     let pulse = builder.config(config).build()?;
+    state.db.report_to(pulse.health());
 
     tracing::info!(
         db = state.db.system(),

@@ -746,7 +746,7 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
                 let _slot = limit.acquire_owned().await;
                 AssertUnwindSafe(check.check_boxed()).catch_unwind().await
             };
-            let outcome = match tokio::time::timeout(reg.timeout, run).await {
+            match tokio::time::timeout(reg.timeout, run).await {
                 Err(_) => Err(CheckError::new(format!(
                     "timed out after {} ms",
                     reg.timeout.as_millis()
@@ -756,8 +756,7 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
                     panic_message(panic.as_ref())
                 ))),
                 Ok(Ok(result)) => result,
-            };
-            outcome
+            }
         }
     };
     let latency = started.elapsed();

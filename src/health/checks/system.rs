@@ -1,7 +1,9 @@
 //! Process memory against a budget, and free disk space.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use crate::health::{Check, CheckError, ComponentKind, Observation};
 
@@ -43,8 +45,38 @@ pub struct SystemCheck {
 
 #[derive(Clone, Debug)]
 enum Resource {
-    Memory { limit: u64, warn_percent: f64 },
-    Disk { path: PathBuf, min_free: u64 },
+    Memory {
+        limit: u64,
+        warn_percent: f64,
+    },
+    Disk {
+        path: PathBuf,
+        min_free: u64,
+        read: ReadSpace,
+        reading: Arc<Reading>,
+    },
+}
+
+/// Reads the space of the file system holding a path (a seam: tests put a call that hangs).
+type ReadSpace = fn(&Path) -> std::io::Result<DiskSpace>;
+
+/// The disk check's blocking read, at most one at a time: on a hung mount `statvfs` never
+/// returns, and a probe per timeout each leaving a stuck thread would use up Tokio's blocking
+/// pool. While a read is still running, a probe reports it instead of starting another.
+#[derive(Debug, Default)]
+struct Reading {
+    /// When the running read started.
+    since: Mutex<Option<Instant>>,
+}
+
+/// Marks the read finished when dropped: after it returns, panics, or is never run (the
+/// runtime shutting down drops the closure).
+struct ReadDone(Arc<Reading>);
+
+impl Drop for ReadDone {
+    fn drop(&mut self) {
+        *self.0.since.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
 }
 
 impl SystemCheck {
@@ -62,10 +94,17 @@ impl SystemCheck {
     /// Checks that the file system holding `path` has at least `min_free_bytes` available
     /// to this (unprivileged) process.
     pub fn disk(path: impl Into<PathBuf>, min_free_bytes: u64) -> Self {
+        Self::disk_read_with(path, min_free_bytes, disk_space)
+    }
+
+    /// A disk check whose space is read by `read` instead of `statvfs`.
+    fn disk_read_with(path: impl Into<PathBuf>, min_free_bytes: u64, read: ReadSpace) -> Self {
         Self {
             resource: Resource::Disk {
                 path: path.into(),
                 min_free: min_free_bytes,
+                read,
+                reading: Arc::default(),
             },
         }
     }
@@ -117,8 +156,8 @@ impl SystemCheck {
             .detail("limit_bytes", limit))
     }
 
-    fn check_disk(path: &std::path::Path, min_free: u64) -> Result<Observation, CheckError> {
-        let space = disk_space(path).map_err(|e| {
+    fn check_disk(path: &Path, min_free: u64, read: ReadSpace) -> Result<Observation, CheckError> {
+        let space = read(path).map_err(|e| {
             CheckError::new(format!("cannot read free space of {}: {e}", path.display()))
         })?;
         if space.available < min_free {
@@ -145,14 +184,35 @@ impl Check for SystemCheck {
                 limit,
                 warn_percent,
             } => Self::check_memory(*limit, *warn_percent),
-            Resource::Disk { path, min_free } => {
+            Resource::Disk {
+                path,
+                min_free,
+                read,
+                reading,
+            } => {
                 // statvfs is a quick syscall, but on a hung network mount it blocks: keep it off
-                // the async workers. Dropping the probe abandons the blocking thread's result.
-                let path = path.clone();
-                let min_free = *min_free;
-                tokio::task::spawn_blocking(move || Self::check_disk(&path, min_free))
-                    .await
-                    .map_err(|e| CheckError::new(format!("disk check did not finish: {e}")))?
+                // the async workers, and never more than one read at a time. Dropping the probe
+                // (a timeout) abandons the read's result; the read keeps its thread until it
+                // returns, and until then later probes fail at once.
+                {
+                    let mut since = reading.since.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(since) = *since {
+                        return Err(CheckError::new(format!(
+                            "reading the free space of {} has not returned for {} ms (hung mount?); no new read until it does",
+                            path.display(),
+                            since.elapsed().as_millis()
+                        )));
+                    }
+                    *since = Some(Instant::now());
+                }
+                let done = ReadDone(Arc::clone(reading));
+                let (path, min_free, read) = (path.clone(), *min_free, *read);
+                tokio::task::spawn_blocking(move || {
+                    let _done = done;
+                    Self::check_disk(&path, min_free, read)
+                })
+                .await
+                .map_err(|e| CheckError::new(format!("disk check did not finish: {e}")))?
             }
         }
     }
@@ -175,7 +235,7 @@ struct DiskSpace {
 }
 
 #[cfg(unix)]
-fn disk_space(path: &std::path::Path) -> std::io::Result<DiskSpace> {
+fn disk_space(path: &Path) -> std::io::Result<DiskSpace> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
 
@@ -204,7 +264,7 @@ fn disk_space(path: &std::path::Path) -> std::io::Result<DiskSpace> {
 }
 
 #[cfg(not(unix))]
-fn disk_space(_path: &std::path::Path) -> std::io::Result<DiskSpace> {
+fn disk_space(_path: &Path) -> std::io::Result<DiskSpace> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "free disk space is only read on Unix",
@@ -241,6 +301,104 @@ mod tests {
         assert_eq!(SystemCheck::disk("/", 1).name(), "disk");
         assert_eq!(SystemCheck::disk("/", 1).kind(), ComponentKind::System);
         assert!(!SystemCheck::memory(1).critical_by_default());
+    }
+
+    /// A read that blocks until [`release`] (a hung mount), counting calls and how many run.
+    mod hung {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Condvar, Mutex};
+
+        use super::super::DiskSpace;
+
+        pub(super) static CALLS: AtomicUsize = AtomicUsize::new(0);
+        pub(super) static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        pub(super) static MAX_RUNNING: AtomicUsize = AtomicUsize::new(0);
+        static GATE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+        pub(super) fn read(_: &std::path::Path) -> std::io::Result<DiskSpace> {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            MAX_RUNNING.fetch_max(now, Ordering::SeqCst);
+            let mut open = GATE.0.lock().unwrap();
+            while !*open {
+                open = GATE.1.wait(open).unwrap();
+            }
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            Ok(DiskSpace {
+                available: 10 << 30,
+                total: 20 << 30,
+            })
+        }
+
+        pub(super) fn release() {
+            *GATE.0.lock().unwrap() = true;
+            GATE.1.notify_all();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_read_keeps_one_thread_however_many_probes_time_out() {
+        use std::sync::atomic::Ordering;
+        use std::time::Duration;
+
+        use crate::health::{CheckExt as _, CheckStatus, Health, HealthConfig, Refresh};
+
+        let health = Health::builder()
+            .config(HealthConfig {
+                refresh: Refresh::OnDemand,
+                ..HealthConfig::default()
+            })
+            .check(
+                SystemCheck::disk_read_with("/mnt/hung", 1, hung::read)
+                    .timeout(Duration::from_millis(20))
+                    .ttl(Duration::ZERO)
+                    .failure_ttl(Duration::ZERO),
+            )
+            .build();
+        let mut errors = Vec::new();
+        for _ in 0..50 {
+            let report = health.report().await;
+            let check = &report.checks[0];
+            assert_eq!(check.status(), CheckStatus::Down);
+            errors.push(check.result.as_ref().unwrap().error.clone().unwrap());
+        }
+        // Give any extra blocking thread time to start before counting.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (calls, max) = (
+            hung::CALLS.load(Ordering::SeqCst),
+            hung::MAX_RUNNING.load(Ordering::SeqCst),
+        );
+        // The mount comes back before any assertion, so a failure cannot leave threads
+        // blocked for the runtime's shutdown to wait on.
+        hung::release();
+        assert_eq!(health.probes_started(), 50);
+        assert_eq!(
+            (calls, max),
+            (1, 1),
+            "50 timed-out probes of a hung mount started {calls} reads, {max} at once"
+        );
+        assert!(errors[0].contains("timed out"), "{}", errors[0]);
+        assert!(
+            errors[49].contains("has not returned") && errors[49].contains("/mnt/hung"),
+            "{}",
+            errors[49]
+        );
+
+        // The stuck read returns, and the next probe reads again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let report = health.report().await;
+            if report.checks[0].status() == CheckStatus::Up {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "disk check never recovered"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(hung::CALLS.load(Ordering::SeqCst), 2);
+        assert_eq!(hung::RUNNING.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
