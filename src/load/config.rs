@@ -7,6 +7,10 @@ use http::{HeaderMap, Method};
 
 use super::error::LoadError;
 
+/// The longest run, warm-up or request timeout: a year, far from where `Instant + Duration`
+/// overflows (a panic deep in the run otherwise).
+pub const MAX_RUN_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// When a run ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stop {
@@ -92,8 +96,13 @@ impl LoadConfig {
         if self.connections == 0 || self.connections > 100_000 {
             return bad("connections", "must be 1..=100000");
         }
+        let too_long = crate::float_duration::DurationError::TooLarge {
+            max: MAX_RUN_DURATION,
+        }
+        .to_string();
         match self.stop {
             Stop::After(d) if d.is_zero() => return bad("duration", "must be more than zero"),
+            Stop::After(d) if d > MAX_RUN_DURATION => return bad("duration", &too_long),
             Stop::Requests(0) => return bad("requests", "must be at least 1"),
             _ => {}
         }
@@ -107,6 +116,12 @@ impl LoadConfig {
         }
         if self.timeout.is_zero() {
             return bad("timeout", "must be more than zero");
+        }
+        if self.timeout > MAX_RUN_DURATION {
+            return bad("timeout", &too_long);
+        }
+        if self.warmup > MAX_RUN_DURATION {
+            return bad("warmup", &too_long);
         }
         super::client::Target::parse(&self.url)?;
         Ok(())
