@@ -1,9 +1,19 @@
 //! Prometheus recording and alerting rules from the budgets and SLOs of `pulsecheck.toml`, so
 //! that a fleet gets from Prometheus the alerts one instance evaluates in-process.
 //!
-//! Everything is computed from the OpenTelemetry duration histogram as the Prometheus exporter
-//! names it: `http_server_request_duration_seconds_{bucket,count}` with the labels
-//! `http_response_status_code`, `http_route`, `job`.
+//! Two setups, chosen by [`Source`] (`pulsecheck rules --source`):
+//!
+//! - **`scrape`** (default): Prometheus scrapes the service's `/metrics`. Request and error
+//!   rates come from the counter `pulsecheck_http_server_requests_total` (labels `http_route`,
+//!   `http_request_method`, `http_response_status_code`), latency from the histogram
+//!   `pulsecheck_http_server_request_duration_seconds_{bucket,count}`.
+//! - **`collector`**: the service exports OTLP to an OpenTelemetry Collector whose Prometheus
+//!   exporter Prometheus scrapes: everything from `http_server_request_duration_seconds_{bucket,count}`
+//!   with the labels `http_response_status_code`, `http_route`, `job`.
+//!
+//! Either way pulsecheck's own endpoints (`/health`, `/health/*` with the dashboard, `/metrics`)
+//! are left out by a route matcher ([`OWN_ROUTES`]), as the in-process figures leave them out:
+//! a scraper or a kubelet probe must not dilute the service's error rate.
 //!
 //! - **Budgets** (over `budgets.window`): p95 and p99 with `histogram_quantile`, the error ratio
 //!   (statuses of `[errors]`), each a `warning` alert from `warn_ratio` of the limit and a
@@ -31,12 +41,48 @@
 
 use std::fmt::Write as _;
 
+use crate::alert::names::{BudgetKind, SLO_BURN};
 use crate::budget::window_name;
 use crate::budget::{PulseConfig, Severity, SloKind, TIERS};
 use crate::layer::DURATION_BOUNDARIES;
+use crate::num::clean;
 
-/// The histogram the rules read.
+/// The histogram the collector's Prometheus exporter makes from `http.server.request.duration`.
 pub const METRIC: &str = "http_server_request_duration_seconds";
+
+/// The routes pulsecheck serves itself, left out of every rule (a regular expression on
+/// `http_route`): `/health`, `/health/...` (probes, JSON endpoints, the dashboard), `/metrics`.
+pub const OWN_ROUTES: &str = "/health|/health/.*|/metrics";
+
+/// Where Prometheus gets the request series from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Source {
+    /// A direct scrape of the service's `/metrics`.
+    #[default]
+    Scrape,
+    /// The OpenTelemetry Collector's Prometheus exporter (names made from OTLP).
+    Collector,
+}
+
+impl Source {
+    /// The latency histogram's name (without `_bucket`/`_count`).
+    pub fn histogram(self) -> &'static str {
+        match self {
+            Self::Scrape => "pulsecheck_http_server_request_duration_seconds",
+            Self::Collector => METRIC,
+        }
+    }
+
+    /// A counter of requests with an `http_response_status_code` label, for request and error
+    /// rates. `/metrics` keeps status codes on a counter, not on its histogram.
+    pub fn requests(self) -> &'static str {
+        match self {
+            Self::Scrape => "pulsecheck_http_server_requests_total",
+            Self::Collector => "http_server_request_duration_seconds_count",
+        }
+    }
+}
 
 /// How the rules select and group series.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +91,8 @@ pub struct RuleOptions {
     pub selector: String,
     /// Labels kept when aggregating (one alert per value). Defaults to `job`.
     pub by: Vec<String>,
+    /// Where the series come from. Defaults to [`Source::Scrape`].
+    pub source: Source,
 }
 
 impl Default for RuleOptions {
@@ -52,6 +100,7 @@ impl Default for RuleOptions {
         Self {
             selector: String::new(),
             by: vec!["job".into()],
+            source: Source::Scrape,
         }
     }
 }
@@ -105,16 +154,16 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
-struct Gen<'a> {
+struct Gen {
     by: String,
-    sel: &'a str,
+    sel: String,
     out: String,
 }
 
-impl Gen<'_> {
+impl Gen {
     /// `{sel,extra}` or `{extra}` or empty.
     fn m(&self, extra: &str) -> String {
-        let parts: Vec<&str> = [self.sel, extra]
+        let parts: Vec<&str> = [self.sel.as_str(), extra]
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect();
@@ -125,9 +174,9 @@ impl Gen<'_> {
         }
     }
 
-    fn rate(&self, suffix: &str, extra: &str, w: &str, by_extra: &str) -> String {
+    fn rate(&self, series: &str, extra: &str, w: &str, by_extra: &str) -> String {
         format!(
-            "sum by ({}{by_extra}) (rate({METRIC}_{suffix}{}[{w}]))",
+            "sum by ({}{by_extra}) (rate({series}{}[{w}]))",
             self.by,
             self.m(extra)
         )
@@ -204,11 +253,20 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
             value: opts.selector.clone(),
         });
     }
+    let own = format!("http_route!~{}", q(OWN_ROUTES));
     let mut g = Gen {
         by: opts.by.join(", "),
-        sel,
+        sel: if sel.is_empty() {
+            own
+        } else {
+            format!("{sel}, {own}")
+        },
         out: String::new(),
     };
+    let src = opts.source;
+    let requests = src.requests();
+    let bucket = format!("{}_bucket", src.histogram());
+    let count = format!("{}_count", src.histogram());
     let b = &cfg.budgets;
     let on = format!("on ({})", g.by);
     let bad_status = {
@@ -234,7 +292,17 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     );
     let _ = writeln!(
         g.out,
-        "# Series: {METRIC}_{{bucket,count}} (OpenTelemetry http.server.request.duration)."
+        "# Series ({}): {requests}, {}_{{bucket,count}}.",
+        match src {
+            Source::Scrape => "a direct scrape of the service's /metrics",
+            Source::Collector => "the OpenTelemetry Collector's Prometheus exporter",
+        },
+        src.histogram()
+    );
+    let _ = writeln!(
+        g.out,
+        "# pulsecheck's own endpoints are left out: http_route!~{}.",
+        q(OWN_ROUTES)
     );
     let _ = writeln!(g.out, "# Check with: promtool check rules <file>");
     let _ = writeln!(
@@ -276,7 +344,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         };
         g.record(
             &format!("pulsecheck:http_{prefix}requests:rate{w}"),
-            &g.rate("count", &sel_extra, w, by_extra),
+            &g.rate(requests, &sel_extra, w, by_extra),
             &[],
         );
         let errors_sel = if sel_extra.is_empty() {
@@ -288,8 +356,8 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
             &format!("pulsecheck:http_{prefix}errors:ratio_rate{w}"),
             &format!(
                 "{}\n/\n{}",
-                g.rate("count", &errors_sel, w, by_extra),
-                g.rate("count", &sel_extra, w, by_extra)
+                g.rate(requests, &errors_sel, w, by_extra),
+                g.rate(requests, &sel_extra, w, by_extra)
             ),
             &[],
         );
@@ -299,7 +367,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 &format!("pulsecheck:http_{prefix}latency_seconds:{qname}_{w}"),
                 &format!(
                     "histogram_quantile({qv}, {})",
-                    g.rate("bucket", &sel_extra, w, &by_le)
+                    g.rate(&bucket, &sel_extra, w, &by_le)
                 ),
                 &[],
             );
@@ -307,18 +375,12 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     }
     // Alerts: warning from warn_ratio of a limit, critical above it; none under min_requests.
     for s in &scopes {
-        let (prefix, rsel, what, name_part) = match s.route {
-            None => (
-                String::new(),
-                String::new(),
-                "the service".to_owned(),
-                String::new(),
-            ),
+        let (prefix, rsel, what) = match s.route {
+            None => (String::new(), String::new(), "the service".to_owned()),
             Some(r) => (
                 "route_".to_owned(),
                 format!("{{http_route={}}}", q(r)),
                 format!("route {r}"),
-                "Route".to_owned(),
             ),
         };
         // Under min_requests in the window, budgets stay ok (as in-process).
@@ -328,39 +390,40 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         );
         let lines = [
             (
-                "LatencyP95",
+                BudgetKind::LatencyP95,
                 format!("pulsecheck:http_{prefix}latency_seconds:p95_{w}{rsel}"),
                 s.p95_ms / 1e3,
                 "P95 latency",
                 "s",
             ),
             (
-                "LatencyP99",
+                BudgetKind::LatencyP99,
                 format!("pulsecheck:http_{prefix}latency_seconds:p99_{w}{rsel}"),
                 s.p99_ms / 1e3,
                 "P99 latency",
                 "s",
             ),
             (
-                "ErrorRate",
+                BudgetKind::ErrorRate,
                 format!("pulsecheck:http_{prefix}errors:ratio_rate{w}{rsel}"),
                 s.error_rate,
                 "error rate",
                 "ratio",
             ),
         ];
-        for (name, series, limit, label, unit) in lines {
+        for (kind, series, limit, label, unit) in lines {
             let warn = limit * b.warn_ratio;
             let fmt = |v: f64| {
                 if unit == "s" {
-                    format!("{} ms", v * 1e3)
+                    format!("{} ms", clean(v * 1e3))
                 } else {
-                    format!("{} %", v * 100.0)
+                    format!("{} %", clean(v * 100.0))
                 }
             };
+            let (limit_s, warn_s) = (clean(limit), clean(warn));
             g.alert(
-                &format!("Pulsecheck{name_part}{name}Critical"),
-                &format!("({series} > {limit}) and {enough}"),
+                &kind.alert_name(s.route.is_some(), true),
+                &format!("({series} > {limit_s}) and {enough}"),
                 "critical",
                 &[],
                 &format!(
@@ -373,11 +436,11 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 ),
             );
             g.alert(
-                &format!("Pulsecheck{name_part}{name}Warning"),
-                &format!("({series} > {warn} <= {limit}) and {enough}"),
+                &kind.alert_name(s.route.is_some(), false),
+                &format!("({series} > {warn_s} <= {limit_s}) and {enough}"),
                 "warning",
                 &[],
-                &format!("{label} of {what} above {:.0} % of its budget", b.warn_ratio * 100.0),
+                &format!("{label} of {what} above {} % of its budget", clean(b.warn_ratio * 100.0)),
                 &format!("{label} over the last {w} is {{{{ $value }}}} ({unit}); warning from {}, budget {}.", fmt(warn), fmt(limit)),
             );
         }
@@ -391,8 +454,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     windows.sort_unstable();
     windows.dedup();
     for slo in cfg.slos() {
-        let allowed = 1.0 - slo.objective;
-        let allowed = (allowed * 1e9).round() / 1e9;
+        let allowed = clean(1.0 - slo.objective);
         // The bad-request ratio over a window: errors, or requests above the threshold.
         let (bad_sel, kind) = match slo.kind {
             SloKind::Availability => (None, "availability".to_owned()),
@@ -414,16 +476,16 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 )
             }
         };
-        let bad_expr = |g: &Gen<'_>, w: &str| match &bad_sel {
+        let bad_expr = |g: &Gen, w: &str| match &bad_sel {
             None => format!(
                 "{}\n/\n{}",
-                g.rate("count", &bad_status, w, ""),
-                g.rate("count", "", w, "")
+                g.rate(requests, &bad_status, w, ""),
+                g.rate(requests, "", w, "")
             ),
             Some(le_sel) => format!(
                 "1 - (\n{}\n/\n{}\n)",
-                g.rate("bucket", le_sel, w, ""),
-                g.rate("count", "", w, "")
+                g.rate(&bucket, le_sel, w, ""),
+                g.rate(&count, "", w, "")
             ),
         };
         let _ = writeln!(g.out, "  - name: pulsecheck-slo-{}", slug(&slo.name));
@@ -447,7 +509,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         );
         g.record(
             "pulsecheck:slo_objective:ratio",
-            &format!("vector({})", slo.objective),
+            &format!("vector({})", clean(slo.objective)),
             &labels,
         );
         g.record(
@@ -467,7 +529,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                     let (l, s) = (window_name(t.long_minutes), window_name(t.short_minutes));
                     format!(
                         "(\n  pulsecheck:slo_errors:ratio_rate{l}{{slo={sq}}} > ({} * {allowed})\nand {on}\n  pulsecheck:slo_errors:ratio_rate{s}{{slo={sq}}} > ({} * {allowed})\n)",
-                        t.burn_rate, t.burn_rate
+                        clean(t.burn_rate), clean(t.burn_rate)
                     )
                 })
                 .collect();
@@ -484,18 +546,18 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 .map(|t| {
                     format!(
                         "{}x over {} and {}",
-                        t.burn_rate,
+                        clean(t.burn_rate),
                         window_name(t.long_minutes),
                         window_name(t.short_minutes)
                     )
                 })
                 .collect();
             g.alert(
-                "PulsecheckSloErrorBudgetBurn",
+                SLO_BURN,
                 &tiers.join("\nor\n"),
                 sev_name,
                 &labels,
-                &format!("SLO {} ({kind}, {} %) is burning its error budget", slo.name, slo.objective * 100.0),
+                &format!("SLO {} ({kind}, {} %) is burning its error budget", slo.name, clean(slo.objective * 100.0)),
                 &format!(
                     "The {} error budget of SLO {} burns too fast: {}. At this rate it is gone before the {}-day period ends.",
                     sev_name,
@@ -546,20 +608,148 @@ mod tests {
     fn selectors_and_labels_are_checked() {
         let cfg = PulseConfig::default();
         let bad = RuleOptions {
-            selector: String::new(),
             by: vec!["job-name".into()],
+            ..RuleOptions::default()
         };
         assert!(generate(&cfg, &bad).is_err());
         let bad = RuleOptions {
             selector: "academy".into(),
-            by: vec!["job".into()],
+            ..RuleOptions::default()
         };
         assert!(generate(&cfg, &bad).is_err());
         let ok = RuleOptions {
             selector: "{job=\"academy\"}".into(),
             by: vec!["job".into(), "instance".into()],
+            ..RuleOptions::default()
         };
         let y = generate(&cfg, &ok).unwrap();
-        assert!(y.contains("sum by (job, instance) (rate(http_server_request_duration_seconds_count{job=\"academy\"}[5m]))"), "{y}");
+        assert!(y.contains("sum by (job, instance) (rate(pulsecheck_http_server_requests_total{job=\"academy\", http_route!~\"/health|/health/.*|/metrics\"}[5m]))"), "{y}");
+    }
+
+    #[test]
+    fn each_source_reads_the_series_it_has() {
+        let cfg = PulseConfig::from_toml_str(
+            "[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 250\n",
+        )
+        .unwrap();
+        let scrape = generate(&cfg, &RuleOptions::default()).unwrap();
+        // /metrics: status codes on the counter, latency on the prefixed histogram.
+        assert!(scrape.contains("rate(pulsecheck_http_server_requests_total{http_route!~\"/health|/health/.*|/metrics\", http_response_status_code=~\"5..\"}[5m])"), "{scrape}");
+        assert!(
+            scrape.contains("rate(pulsecheck_http_server_request_duration_seconds_bucket{"),
+            "{scrape}"
+        );
+        assert!(
+            !scrape.contains("(rate(http_server_request_duration_seconds"),
+            "{scrape}"
+        );
+        let collector = generate(
+            &cfg,
+            &RuleOptions {
+                source: Source::Collector,
+                ..RuleOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(collector.contains("rate(http_server_request_duration_seconds_count{http_route!~\"/health|/health/.*|/metrics\", http_response_status_code=~\"5..\"}[5m])"), "{collector}");
+        assert!(!collector.contains("pulsecheck_http_server"), "{collector}");
+    }
+
+    #[test]
+    fn numbers_are_printed_without_float_noise() {
+        let cfg = PulseConfig::from_toml_str("[budgets]\nerror_rate = 0.1\n").unwrap();
+        let y = generate(&cfg, &RuleOptions::default()).unwrap();
+        assert!(y.contains("> 0.08 <= 0.1)"), "{y}");
+        let cfg = PulseConfig::default();
+        let y = generate(&cfg, &RuleOptions::default()).unwrap();
+        assert!(y.contains("warning from 4 %, budget 5 %"), "{y}");
+        assert!(y.contains("> (14.4 * 0.001)"), "{y}");
+        assert!(y.contains("vector(0.999)"), "{y}");
+        for line in y.lines() {
+            assert!(!line.contains("0000000"), "float noise: {line}");
+        }
+    }
+
+    /// The alerts the service raises in-process are the alerts the generated rules define:
+    /// every budget and SLO alert firing in-process (the memory budget aside, which has no
+    /// Prometheus series) has a rule of the same name.
+    #[test]
+    fn in_process_alert_names_match_the_generated_rules() {
+        use crate::alert::{AlertSettings, AlertSources, Alerts};
+        use crate::layer::{HttpMethod, RequestRecord, RouteTable};
+        use crate::window::{Aggregator, AggregatorConfig, ManualClock};
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let mut cfg = PulseConfig::from_toml_str(
+            "[budgets]\nmin_requests = 1\nwindow = \"1m\"\n[budgets.routes.\"/api/x\"]\np95_ms = 10\n",
+        )
+        .unwrap();
+        cfg.alerts = AlertSettings {
+            pending_for: Duration::ZERO,
+            ..AlertSettings::default()
+        };
+        let routes = Arc::new(RouteTable::new(8));
+        let route = routes.resolve("/api/x");
+        let clock = ManualClock::new(1_000_000);
+        let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
+        for _ in 0..50 {
+            agg.record(&RequestRecord {
+                method: HttpMethod::Get,
+                route: Some(route),
+                status: 500,
+                duration: Duration::from_millis(3000),
+                trace_id: None,
+            });
+        }
+        clock.advance(1);
+        agg.tick();
+        let alerts = Alerts::builder(AlertSources {
+            config: Arc::new(cfg.clone()),
+            aggregator: agg,
+            health: crate::health::Health::builder().build(),
+            system: crate::system::SystemMonitor::start(Duration::from_secs(3600)).unwrap(),
+            service: "names".into(),
+        })
+        .build();
+        alerts.evaluate_now();
+        let fired: Vec<String> = alerts
+            .snapshot()
+            .firing()
+            .map(|a| a.name.clone())
+            .filter(|n| !n.starts_with("PulsecheckMemory"))
+            .filter(|n| {
+                n.starts_with("Pulsecheck") && !n.contains("Cpu") && !n.contains("HostMemory")
+            })
+            .collect();
+        for expected in [
+            "PulsecheckLatencyP95Critical",
+            "PulsecheckLatencyP99Critical",
+            "PulsecheckErrorRateCritical",
+            "PulsecheckRouteLatencyP95Critical",
+            "PulsecheckRouteErrorRateCritical",
+            SLO_BURN,
+        ] {
+            assert!(
+                fired.iter().any(|n| n == expected),
+                "{expected} not raised in-process: {fired:?}"
+            );
+        }
+        for source in [Source::Scrape, Source::Collector] {
+            let y = generate(
+                &cfg,
+                &RuleOptions {
+                    source,
+                    ..RuleOptions::default()
+                },
+            )
+            .unwrap();
+            for name in &fired {
+                assert!(
+                    y.contains(&format!("- alert: {name}\n")),
+                    "in-process alert {name} has no generated rule ({source:?})"
+                );
+            }
+        }
     }
 }
