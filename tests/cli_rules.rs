@@ -196,7 +196,10 @@ fn promtool_unit_test_fires_the_burn_rate_alerts() {
         "[[slo]]\nname = \"availability\"\nobjective = 0.999\nkind = \"availability\"\n",
     )
     .unwrap();
-    let rules = generate(&d, &["--config", "pulsecheck.toml", "--source", "collector"]);
+    let rules = generate(
+        &d,
+        &["--config", "pulsecheck.toml", "--source", "collector"],
+    );
     std::fs::write(d.join("rules.yml"), &rules).unwrap();
     let (page_summary, page_desc) = annotations(&rules, "page");
     let (ticket_summary, ticket_desc) = annotations(&rules, "ticket");
