@@ -1,6 +1,7 @@
 //! The rules `pulsecheck rules` generates, loaded into a real Prometheus that evaluates them
 //! every second: a 300 ms burst against a 100 ms P95 budget of the real academy puts
-//! `PulsecheckLatencyP95Critical` in `ALERTS`, for both setups.
+//! `PulsecheckLatencyP95Critical` in `ALERTS`, and a burst of 500s puts the error-rate alert
+//! and the default availability SLO's page there, for both setups.
 //!
 //! - **scrape**: Prometheus scrapes the academy's own `/metrics` (the README's first example).
 //! - **collector**: the academy exports OTLP metrics; the collector's Prometheus exporter is not
@@ -57,10 +58,10 @@ fn rules(source: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `n` requests of `ms` milliseconds to the academy, concurrently; all must answer 200.
-async fn requests(app: &Academy, n: usize, ms: u64) {
+/// `n` requests of `ms` milliseconds answered `status` by the academy, concurrently.
+async fn requests(app: &Academy, n: usize, ms: u64, status: u16) {
     let client = reqwest::Client::new();
-    let url = app.url(&format!("/api/simulate?latency_ms={ms}"));
+    let url = app.url(&format!("/api/simulate?latency_ms={ms}&status={status}"));
     let all: Vec<_> = (0..n)
         .map(|_| {
             let (client, url) = (client.clone(), url.clone());
@@ -68,19 +69,19 @@ async fn requests(app: &Academy, n: usize, ms: u64) {
         })
         .collect();
     for h in all {
-        assert_eq!(h.await.unwrap(), 200);
+        assert_eq!(h.await.unwrap(), status);
     }
 }
 
 /// Creates the route's series with fast requests, waits until Prometheus has scraped them,
 /// then bursts 300 ms requests and waits for the P95 alert to fire.
 async fn burst_fires_the_p95_alert(app: &Academy, prom: &Prometheus, series: &str) {
-    requests(app, 2, 0).await;
+    requests(app, 2, 0, 200).await;
     let has_route = format!("{series}{{http_route=\"/api/simulate\"}}");
     prom.wait_for(&has_route, Duration::from_secs(30), |r| !r.is_empty())
         .await;
     for _ in 0..3 {
-        requests(app, 20, 300).await;
+        requests(app, 20, 300, 200).await;
     }
     let firing = prom
         .wait_for(
@@ -94,6 +95,26 @@ async fn burst_fires_the_p95_alert(app: &Academy, prom: &Prometheus, series: &st
     let p95 = prom.query("pulsecheck:http_latency_seconds:p95_5m").await;
     let v: f64 = p95[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(v > 0.1, "p95 {v} s");
+    // Then errors: the error-rate budget (status codes: on the counter for a scrape, on the
+    // histogram for the collector) and the default availability SLO's page.
+    // A counter's first sample shows no increase: create the 500 series, let it be scraped,
+    // then burst (as continuing failures would).
+    requests(app, 1, 0, 500).await;
+    let has_500 =
+        format!("{series}{{http_route=\"/api/simulate\", http_response_status_code=\"500\"}}");
+    prom.wait_for(&has_500, Duration::from_secs(30), |r| !r.is_empty())
+        .await;
+    for _ in 0..2 {
+        requests(app, 20, 0, 500).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    for alert in [
+        "ALERTS{alertname=\"PulsecheckErrorRateCritical\", alertstate=\"firing\"}",
+        "ALERTS{alertname=\"PulsecheckSloErrorBudgetBurn\", alertstate=\"firing\", slo=\"availability\", severity=\"page\"}",
+    ] {
+        prom.wait_for(alert, Duration::from_secs(45), |r| !r.is_empty())
+            .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
