@@ -274,6 +274,7 @@ fn config_errors_name_the_field() {
             "budgets.routes.\"/x\".p95_ms",
         ),
         ("[errors]\nstatuses = [42]\n", "errors.statuses"),
+        ("[alerts]\ninterval = \"100000000d\"\n", "alerts.interval"),
         ("not toml at all", "expected"),
     ] {
         let err = PulseConfig::from_toml_str(toml).unwrap_err().to_string();

@@ -15,7 +15,7 @@ use serde::Deserialize;
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
-    /// Time between evaluations (default 5 s; at least 100 ms).
+    /// Time between evaluations (default 5 s; 100 ms to 1 day).
     #[serde(deserialize_with = "duration_de")]
     pub interval: Duration,
     /// How long a condition must hold before the alert fires (Prometheus `for`; default 30 s),
@@ -73,6 +73,10 @@ impl AlertSettings {
     pub(crate) fn problem(&self) -> Option<(&'static str, &'static str)> {
         if self.interval < Duration::from_millis(100) {
             return Some(("alerts.interval", "must be at least 100ms"));
+        }
+        // The task's timer adds the interval to `Instant::now()`, which panics on overflow.
+        if self.interval > Duration::from_secs(24 * 3600) {
+            return Some(("alerts.interval", "must be at most 1 day"));
         }
         if self.history == 0 || self.history > 100_000 {
             return Some(("alerts.history", "must be 1..=100000"));
