@@ -80,6 +80,7 @@ async fn burst_fires_the_p95_alert(app: &Academy, prom: &Prometheus, series: &st
     let has_route = format!("{series}{{http_route=\"/api/simulate\"}}");
     prom.wait_for(&has_route, Duration::from_secs(30), |r| !r.is_empty())
         .await;
+    let burst = std::time::Instant::now();
     for _ in 0..3 {
         requests(app, 20, 300, 200).await;
     }
@@ -91,6 +92,10 @@ async fn burst_fires_the_p95_alert(app: &Academy, prom: &Prometheus, series: &st
         )
         .await;
     assert_eq!(firing[0]["metric"]["severity"], "critical", "{firing:?}");
+    eprintln!(
+        "{series}: PulsecheckLatencyP95Critical firing {:.1} s after the burst started",
+        burst.elapsed().as_secs_f64()
+    );
     // The recorded p95 is the one the alert compared: over the 100 ms budget.
     let p95 = prom.query("pulsecheck:http_latency_seconds:p95_5m").await;
     let v: f64 = p95[0]["value"][1].as_str().unwrap().parse().unwrap();
