@@ -162,4 +162,9 @@ fn durations_too_large_to_run_name_the_flag_instead_of_panicking() {
         );
         assert!(stderr.contains("is not a duration"), "{args:?}: {stderr}");
     }
+    // A rate so low that the second request is due past any Instant.
+    let o = run(&["load", &url, "--rate", "1e-300", "-n", "3"]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("rate"), "{stderr}");
 }

@@ -32,6 +32,9 @@ pub enum Stop {
 /// assert!(cfg.validate().is_ok());
 /// cfg.connections = 0;
 /// assert!(cfg.validate().is_err());
+/// cfg.connections = 10;
+/// cfg.timeout = Duration::from_secs(u64::MAX); // would overflow `Instant + timeout`
+/// assert!(cfg.validate().unwrap_err().to_string().contains("timeout"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
@@ -107,9 +110,9 @@ impl LoadConfig {
             _ => {}
         }
         if let Some(r) = self.rate
-            && !(r.is_finite() && r > 0.0 && r <= 10_000_000.0)
+            && !(r.is_finite() && (0.001..=10_000_000.0).contains(&r))
         {
-            return bad("rate", "must be a positive number of requests per second");
+            return bad("rate", "must be 0.001 to 10000000 requests per second");
         }
         if self.threads == 0 || self.threads > 1024 {
             return bad("threads", "must be 1..=1024");
