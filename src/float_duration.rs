@@ -14,11 +14,20 @@ pub(crate) enum DurationError {
     #[error("must be a finite number, at least 0")]
     NotANumber,
     /// Over the ceiling.
-    #[error("must be at most {}", humantime::format_duration(*max))]
+    #[error("must be at most {}", show(*max))]
     TooLarge {
         /// The ceiling.
         max: Duration,
     },
+}
+
+/// `365 days`, `60s`: whole days as days (humantime writes a year as `11months 30days ...`).
+fn show(d: Duration) -> String {
+    if d.subsec_nanos() == 0 && d.as_secs() % 86_400 == 0 && d.as_secs() > 0 {
+        format!("{} days", d.as_secs() / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
 }
 
 /// `secs` seconds, at most `max`.

@@ -279,6 +279,7 @@ fn config_errors_name_the_field() {
             "errors.count_cancelled",
         ),
         ("[errors]\ncount_cancelled = \"no\"\n", "count_cancelled"),
+        ("[alerts]\ninterval = \"100000000d\"\n", "alerts.interval"),
         ("not toml at all", "expected"),
     ] {
         let err = PulseConfig::from_toml_str(toml).unwrap_err().to_string();

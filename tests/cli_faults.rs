@@ -134,3 +134,37 @@ fn probe_get_and_watch_fail_cleanly_on_an_unreachable_service() {
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).0.contains("refused"));
 }
+
+#[test]
+fn durations_too_large_to_run_name_the_flag_instead_of_panicking() {
+    // Each passed validation and then panicked: in Duration::from_secs_f64 (1e20 s) or in
+    // `Instant + Duration` (1e19 s fits a Duration, not an Instant).
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    for args in [
+        vec!["load", url.as_str(), "-n", "1", "--timeout", "1e20"],
+        vec!["load", url.as_str(), "-d", "1e19"],
+        vec!["load", url.as_str(), "-d", "1e300"],
+        vec!["load", url.as_str(), "-n", "1", "--warmup", "1e19"],
+        vec!["load", url.as_str(), "-d", "400000000000h"],
+        vec!["probe", url.as_str(), "--timeout", "1e20"],
+    ] {
+        let o = run(&args);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        let flag = args[args.len() - 2];
+        let long = match flag {
+            "-d" => "--duration",
+            f => f,
+        };
+        assert!(
+            stderr.contains(long),
+            "{args:?} does not name {long}: {stderr}"
+        );
+        assert!(stderr.contains("is not a duration"), "{args:?}: {stderr}");
+    }
+    // A rate so low that the second request is due past any Instant.
+    let o = run(&["load", &url, "--rate", "1e-300", "-n", "3"]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("rate"), "{stderr}");
+}

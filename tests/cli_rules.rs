@@ -126,7 +126,7 @@ fn rules_from_a_config_with_routes_and_slos_pass_promtool() {
     for want in [
         "pulsecheck:http_route_latency_seconds:p95_5m",
         "PulsecheckRouteLatencyP95Critical",
-        "http_response_status_code=~\"5..|429\"",
+        "http_response_status_code=~\"5..|429|499\"",
         "pulsecheck:slo_errors:ratio_rate3d",
         "le=\"0.25\"",
         "severity: \"ticket\"",
@@ -196,7 +196,10 @@ fn promtool_unit_test_fires_the_burn_rate_alerts() {
         "[[slo]]\nname = \"availability\"\nobjective = 0.999\nkind = \"availability\"\n",
     )
     .unwrap();
-    let rules = generate(&d, &["--config", "pulsecheck.toml"]);
+    let rules = generate(
+        &d,
+        &["--config", "pulsecheck.toml", "--source", "collector"],
+    );
     std::fs::write(d.join("rules.yml"), &rules).unwrap();
     let (page_summary, page_desc) = annotations(&rules, "page");
     let (ticket_summary, ticket_desc) = annotations(&rules, "ticket");
@@ -257,7 +260,7 @@ fn promtool_unit_test_fires_the_error_budget_alert_only_above_min_requests() {
     let d = dir("budget");
     let rules = generate(&d, &[]);
     std::fs::write(d.join("rules.yml"), &rules).unwrap();
-    let c = "http_server_request_duration_seconds_count";
+    let c = "pulsecheck_http_server_requests_total";
     // 10 % errors: over the 5 % budget. "busy" has 100 requests/min, "idle" 2 per minute
     // (10 per 5 minutes < min_requests 20), so only "busy" alerts.
     let test = format!(

@@ -43,6 +43,24 @@ fn invalid_attribute_length_limit_names_the_variable() {
 }
 
 #[test]
+fn a_huge_slo_threshold_names_the_field_instead_of_panicking() {
+    // `threshold_ms = 1e300` passed validation, then panicked in Duration::from_secs_f64 when
+    // the service built its aggregator.
+    let path =
+        std::env::temp_dir().join(format!("pulsecheck-huge-slo-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[[slo]]\nname = \"a\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 1e300\n",
+    )
+    .unwrap();
+    let (status, out) = Academy::run_to_exit(&[("PULSE_CONFIG", path.to_str().unwrap())]);
+    let _ = std::fs::remove_file(&path);
+    assert!(!status.success());
+    assert!(!out.contains("panicked"), "{out}");
+    assert!(out.contains("threshold_ms"), "{out}");
+}
+
+#[test]
 fn invalid_port_is_a_clear_error() {
     let (status, out) = Academy::run_to_exit(&[("PORT", "eighty")]);
     assert!(!status.success());

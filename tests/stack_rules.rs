@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-const REGENERATE: &str = "pulsecheck rules --config collector/pulsecheck.toml --selector 'job=\"academy-api\"' -o collector/rules/pulsecheck.rules.yml";
+const REGENERATE: &str = "pulsecheck rules --config collector/pulsecheck.toml --source collector --selector 'job=\"academy-api\"' -o collector/rules/pulsecheck.rules.yml";
 
 #[test]
 fn committed_rules_equal_a_fresh_pulsecheck_rules_run() {
@@ -18,6 +18,8 @@ fn committed_rules_equal_a_fresh_pulsecheck_rules_run() {
             "rules",
             "--config",
             "collector/pulsecheck.toml",
+            "--source",
+            "collector",
             "--selector",
             "job=\"academy-api\"",
         ])

@@ -27,7 +27,7 @@ use serde::Deserialize;
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
-    /// Time between evaluations (default 5 s; at least 100 ms).
+    /// Time between evaluations (default 5 s; 100 ms to 1 day).
     #[serde(deserialize_with = "duration_de")]
     pub interval: Duration,
     /// How long a condition must hold before the alert fires (Prometheus `for`; default 30 s),
@@ -118,6 +118,10 @@ impl AlertSettings {
                 "alerts.for_rule",
                 "keys must be alert names such as PulsecheckDependencyDown",
             ));
+        }
+        // The task's timer adds the interval to `Instant::now()`, which panics on overflow.
+        if self.interval > Duration::from_secs(24 * 3600) {
+            return Some(("alerts.interval", "must be at most 1 day"));
         }
         if self.history == 0 || self.history > 100_000 {
             return Some(("alerts.history", "must be 1..=100000"));

@@ -33,6 +33,7 @@
 pub(crate) mod config;
 mod engine;
 mod event;
+pub(crate) mod names;
 pub mod notify;
 mod rules;
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::config::AlertSettings;
 use super::event::{Alert, Severity};
+use super::names::BudgetKind;
 use crate::budget::{BudgetLine, BudgetStatus, PulseConfig, SloKind, evaluate, evaluate_slo};
 use crate::health::{BreakerState, CheckStatus, HealthReport};
 use crate::system::SystemSample;
@@ -75,7 +76,7 @@ pub(crate) fn active(inputs: &Inputs<'_>) -> Vec<Alert> {
                 SloKind::Latency { .. } => slow_ids(&snap.service),
             };
             out.push(Alert {
-                name: "PulsecheckSloErrorBudgetBurn".into(),
+                name: super::names::SLO_BURN.into(),
                 severity,
                 labels: labels(&[
                     ("slo", &slo.name),
@@ -108,18 +109,12 @@ fn budget_alert(line: &BudgetLine, snap: &ServiceSnapshot, window: &str) -> Opti
         BudgetStatus::Warning => Severity::Warning,
         BudgetStatus::Critical => Severity::Critical,
     };
-    let (stem, what, unit) = match line.name {
-        "latency_p95_ms" => ("LatencyP95", "P95 latency", "ms"),
-        "latency_p99_ms" => ("LatencyP99", "P99 latency", "ms"),
-        "error_rate" => ("ErrorRate", "error rate", ""),
-        "memory_mib" => ("Memory", "process memory", "MiB"),
-        _ => ("Budget", line.name, ""),
-    };
-    let route_part = if line.route.is_some() { "Route" } else { "" };
-    let level = if severity == Severity::Critical {
-        "Critical"
-    } else {
-        "Warning"
+    let kind = BudgetKind::of_line(line.name)?;
+    let (what, unit) = match kind {
+        BudgetKind::LatencyP95 => ("P95 latency", "ms"),
+        BudgetKind::LatencyP99 => ("P99 latency", "ms"),
+        BudgetKind::ErrorRate => ("error rate", ""),
+        BudgetKind::Memory => ("process memory", "MiB"),
     };
     let value = line.value?;
     let series = line
@@ -127,10 +122,10 @@ fn budget_alert(line: &BudgetLine, snap: &ServiceSnapshot, window: &str) -> Opti
         .as_deref()
         .and_then(|r| snap.routes.get(r))
         .unwrap_or(&snap.service);
-    let trace_ids = match line.name {
-        "error_rate" => failed_ids(series),
-        "memory_mib" => Vec::new(),
-        _ => slow_ids(series),
+    let trace_ids = match kind {
+        BudgetKind::ErrorRate => failed_ids(series),
+        BudgetKind::Memory => Vec::new(),
+        BudgetKind::LatencyP95 | BudgetKind::LatencyP99 => slow_ids(series),
     };
     let fmt = |v: f64| {
         if unit.is_empty() {
@@ -152,11 +147,11 @@ fn budget_alert(line: &BudgetLine, snap: &ServiceSnapshot, window: &str) -> Opti
     if let Some(r) = &line.route {
         l.insert("route".to_owned(), r.clone());
     }
-    if line.name != "memory_mib" {
+    if kind != BudgetKind::Memory {
         l.insert("window".to_owned(), window.to_owned());
     }
     Some(Alert {
-        name: format!("Pulsecheck{route_part}{stem}{level}"),
+        name: kind.alert_name(line.route.is_some(), severity == Severity::Critical),
         severity,
         labels: l,
         value: Some(value),

@@ -119,18 +119,30 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     }
 }
 
-/// `60s`, `1m30s`, `500ms`, or a bare number of seconds.
+/// The longest duration a flag takes (a year): the longest load run, and far beyond any wait
+/// or interval.
+pub(crate) const MAX_FLAG_DURATION: Duration = crate::load::MAX_RUN_DURATION;
+
+/// `60s`, `1m30s`, `500ms`, or a bare number of seconds; at most [`MAX_FLAG_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(format!("`{s}` is not a duration"))
-        };
+    let shown: String = s.chars().take(64).collect();
+    let d = if let Ok(secs) = s.parse::<f64>() {
+        crate::float_duration::from_secs_f64(secs, MAX_FLAG_DURATION)
+            .map_err(|e| format!("`{shown}` is not a duration: {e}"))?
+    } else {
+        humantime::parse_duration(s)
+            .map_err(|e| format!("`{shown}` is not a duration (60s, 1m, 500ms): {e}"))?
+    };
+    if d > MAX_FLAG_DURATION {
+        return Err(format!(
+            "`{shown}` is not a duration: {}",
+            crate::float_duration::DurationError::TooLarge {
+                max: MAX_FLAG_DURATION
+            }
+        ));
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration (60s, 1m, 500ms): {e}"))
+    Ok(d)
 }
 
 /// The admin token header, when there is a token.
@@ -172,6 +184,19 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1").is_err());
+        for huge in [
+            "1e20",
+            "1e19",
+            "1e300",
+            "inf",
+            "NaN",
+            "366d",
+            "500000000000y",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("is not a duration"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("365d"), Ok(MAX_FLAG_DURATION));
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub struct RulesArgs {
     /// Label matchers selecting the service's series, e.g. `job="academy-api"`.
     #[arg(long, default_value = "")]
     pub selector: String,
+    /// Where Prometheus gets the series: `scrape` (it scrapes the service's /metrics) or
+    /// `collector` (the OpenTelemetry Collector's Prometheus exporter, names made from OTLP).
+    #[arg(long, value_enum, default_value_t = crate::rules::Source::Scrape)]
+    pub source: crate::rules::Source,
     /// Labels the rules aggregate by (one alert per value).
     #[arg(long, default_value = "job", value_delimiter = ',')]
     pub by: Vec<String>,
@@ -33,6 +37,7 @@ pub(super) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect(),
+        source: a.source,
     };
     let yaml = crate::rules::generate(&cfg, &opts).map_err(|e| CliError::Usage(e.to_string()))?;
     match &a.output {

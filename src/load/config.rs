@@ -7,6 +7,10 @@ use http::{HeaderMap, Method};
 
 use super::error::LoadError;
 
+/// The longest run, warm-up or request timeout: a year, far from where `Instant + Duration`
+/// overflows (a panic deep in the run otherwise).
+pub const MAX_RUN_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// When a run ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stop {
@@ -28,6 +32,9 @@ pub enum Stop {
 /// assert!(cfg.validate().is_ok());
 /// cfg.connections = 0;
 /// assert!(cfg.validate().is_err());
+/// cfg.connections = 10;
+/// cfg.timeout = Duration::from_secs(u64::MAX); // would overflow `Instant + timeout`
+/// assert!(cfg.validate().unwrap_err().to_string().contains("timeout"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
@@ -92,21 +99,32 @@ impl LoadConfig {
         if self.connections == 0 || self.connections > 100_000 {
             return bad("connections", "must be 1..=100000");
         }
+        let too_long = crate::float_duration::DurationError::TooLarge {
+            max: MAX_RUN_DURATION,
+        }
+        .to_string();
         match self.stop {
             Stop::After(d) if d.is_zero() => return bad("duration", "must be more than zero"),
+            Stop::After(d) if d > MAX_RUN_DURATION => return bad("duration", &too_long),
             Stop::Requests(0) => return bad("requests", "must be at least 1"),
             _ => {}
         }
         if let Some(r) = self.rate
-            && !(r.is_finite() && r > 0.0 && r <= 10_000_000.0)
+            && !(r.is_finite() && (0.001..=10_000_000.0).contains(&r))
         {
-            return bad("rate", "must be a positive number of requests per second");
+            return bad("rate", "must be 0.001 to 10000000 requests per second");
         }
         if self.threads == 0 || self.threads > 1024 {
             return bad("threads", "must be 1..=1024");
         }
         if self.timeout.is_zero() {
             return bad("timeout", "must be more than zero");
+        }
+        if self.timeout > MAX_RUN_DURATION {
+            return bad("timeout", &too_long);
+        }
+        if self.warmup > MAX_RUN_DURATION {
+            return bad("warmup", &too_long);
         }
         super::client::Target::parse(&self.url)?;
         Ok(())

@@ -306,7 +306,14 @@ impl Worker {
             }
             Some(rate) => {
                 let i = self.shared.next.fetch_add(1, Ordering::Relaxed);
-                let due = self.origin + Duration::from_secs_f64(i as f64 / rate);
+                // Past a year from the start (a tiny rate or a huge count) nothing is due.
+                let Ok(offset) = crate::float_duration::from_secs_f64(
+                    i as f64 / rate,
+                    super::config::MAX_RUN_DURATION,
+                ) else {
+                    return None;
+                };
+                let due = self.origin + offset;
                 if self.end.is_some_and(|e| due >= e) {
                     return None;
                 }

@@ -30,7 +30,7 @@ mod stats;
 
 pub use budget::{BudgetCheck, BudgetLimit, BudgetResult, parse_budget};
 pub use client::{Answer, Connection, Connector, Fetched, Target, fetch, fmt_duration};
-pub use config::{LoadConfig, Stop};
+pub use config::{LoadConfig, MAX_RUN_DURATION, Stop};
 pub use engine::{LoadTest, Progress};
 pub use error::{ErrorKind, LoadError, RequestError};
 pub use histogram::LatencyHistogram;

@@ -1,9 +1,19 @@
 //! Prometheus recording and alerting rules from the budgets and SLOs of `pulsecheck.toml`, so
 //! that a fleet gets from Prometheus the alerts one instance evaluates in-process.
 //!
-//! Everything is computed from the OpenTelemetry duration histogram as the Prometheus exporter
-//! names it: `http_server_request_duration_seconds_{bucket,count}` with the labels
-//! `http_response_status_code`, `http_route`, `job`.
+//! Two setups, chosen by [`Source`] (`pulsecheck rules --source`):
+//!
+//! - **`scrape`** (default): Prometheus scrapes the service's `/metrics`. Request and error
+//!   rates come from the counter `pulsecheck_http_server_requests_total` (labels `http_route`,
+//!   `http_request_method`, `http_response_status_code`), latency from the histogram
+//!   `pulsecheck_http_server_request_duration_seconds_{bucket,count}`.
+//! - **`collector`**: the service exports OTLP to an OpenTelemetry Collector whose Prometheus
+//!   exporter Prometheus scrapes: everything from `http_server_request_duration_seconds_{bucket,count}`
+//!   with the labels `http_response_status_code`, `http_route`, `job`.
+//!
+//! Either way pulsecheck's own endpoints (`/health`, `/health/*` with the dashboard, `/metrics`)
+//! are left out by a route matcher (the `[monitoring]` list), as the in-process figures leave them out:
+//! a scraper or a kubelet probe must not dilute the service's error rate.
 //!
 //! - **Budgets** (over `budgets.window`): p95 and p99 with `histogram_quantile`, the error ratio
 //!   (statuses of `[errors]`), each a `warning` alert from `warn_ratio` of the limit and a
@@ -31,12 +41,98 @@
 
 use std::fmt::Write as _;
 
+use crate::alert::names::{BudgetKind, SLO_BURN};
 use crate::budget::window_name;
 use crate::budget::{PulseConfig, Severity, SloKind, TIERS};
 use crate::layer::DURATION_BOUNDARIES;
+use crate::num::clean;
 
-/// The histogram the rules read.
+/// The histogram the collector's Prometheus exporter makes from `http.server.request.duration`.
 pub const METRIC: &str = "http_server_request_duration_seconds";
+
+/// The `http_route` matcher that leaves monitoring traffic out of every rule: the routes the
+/// aggregator leaves out of service-wide figures ([`Monitoring::excluded_routes`], pulsecheck's
+/// own endpoints plus `[monitoring] exclude`), or none when `count_monitoring` counts them, so
+/// Prometheus and `/health/budget` judge the same requests.
+///
+/// [`Monitoring::excluded_routes`]: crate::budget::Monitoring::excluded_routes
+fn monitoring_matcher(cfg: &PulseConfig) -> Option<String> {
+    let routes = cfg.monitoring.excluded_routes();
+    if routes.is_empty() {
+        return None;
+    }
+    let alternatives: Vec<String> = routes.iter().map(|r| regex_escape(r)).collect();
+    Some(format!("http_route!~{}", q(&alternatives.join("|"))))
+}
+
+/// Where the error counts of [`Gen::error_rate`] come from.
+struct ErrorSeries<'a> {
+    source: Source,
+    requests: &'a str,
+    bad_status: &'a str,
+    cancelled: bool,
+}
+
+/// The status codes counted as errors, as an `http_response_status_code` regular expression:
+/// `[errors]` classes and statuses, and 499 (a request the client abandoned) decided by
+/// `count_cancelled` as in-process, whatever the classes say.
+fn error_status_regex(cfg: &PulseConfig) -> String {
+    const CANCELLED: u16 = crate::layer::CANCELLED_STATUS;
+    let e = &cfg.errors;
+    let mut alts: Vec<String> = e
+        .classes
+        .iter()
+        .map(|&c| {
+            if !e.count_cancelled && c == CANCELLED / 100 {
+                // Every 4xx but 499.
+                format!("{c}[0-8].|{c}9[0-8]")
+            } else {
+                format!("{c}..")
+            }
+        })
+        .collect();
+    alts.extend(
+        e.statuses
+            .iter()
+            .filter(|&&s| s != CANCELLED || e.count_cancelled)
+            .map(u16::to_string),
+    );
+    let covered =
+        e.classes.iter().any(|&c| c == CANCELLED / 100) || e.statuses.contains(&CANCELLED);
+    if e.count_cancelled && !covered {
+        alts.push(CANCELLED.to_string());
+    }
+    alts.join("|")
+}
+
+/// Where Prometheus gets the request series from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// A direct scrape of the service's `/metrics`.
+    #[default]
+    Scrape,
+    /// The OpenTelemetry Collector's Prometheus exporter (names made from OTLP).
+    Collector,
+}
+
+impl Source {
+    /// The latency histogram's name (without `_bucket`/`_count`).
+    pub fn histogram(self) -> &'static str {
+        match self {
+            Self::Scrape => "pulsecheck_http_server_request_duration_seconds",
+            Self::Collector => METRIC,
+        }
+    }
+
+    /// A counter of requests with an `http_response_status_code` label, for request and error
+    /// rates. `/metrics` keeps status codes on a counter, not on its histogram.
+    pub fn requests(self) -> &'static str {
+        match self {
+            Self::Scrape => "pulsecheck_http_server_requests_total",
+            Self::Collector => "http_server_request_duration_seconds_count",
+        }
+    }
+}
 
 /// How the rules select and group series.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +141,8 @@ pub struct RuleOptions {
     pub selector: String,
     /// Labels kept when aggregating (one alert per value). Defaults to `job`.
     pub by: Vec<String>,
+    /// Where the series come from. Defaults to [`Source::Scrape`].
+    pub source: Source,
 }
 
 impl Default for RuleOptions {
@@ -52,6 +150,7 @@ impl Default for RuleOptions {
         Self {
             selector: String::new(),
             by: vec!["job".into()],
+            source: Source::Scrape,
         }
     }
 }
@@ -105,16 +204,16 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
-struct Gen<'a> {
+struct Gen {
     by: String,
-    sel: &'a str,
+    sel: String,
     out: String,
 }
 
-impl Gen<'_> {
+impl Gen {
     /// `{sel,extra}` or `{extra}` or empty.
     fn m(&self, extra: &str) -> String {
-        let parts: Vec<&str> = [self.sel, extra]
+        let parts: Vec<&str> = [self.sel.as_str(), extra]
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect();
@@ -125,9 +224,37 @@ impl Gen<'_> {
         }
     }
 
-    fn rate(&self, suffix: &str, extra: &str, w: &str, by_extra: &str) -> String {
+    /// The rate of requests counted as errors. A direct scrape counts a request the client
+    /// abandoned under status 499; the collector's OTLP-derived series carries it with
+    /// `error_type="cancelled"` and no status code (the semantic conventions give a request
+    /// with no response none), so with `count_cancelled` those series are added with `or`.
+    fn error_rate(&self, e: &ErrorSeries<'_>, extra: &str, w: &str, by_extra: &str) -> String {
+        let join = |a: &str, b: &str| {
+            [a, b]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let series = e.requests;
+        let status = self.m(&join(extra, e.bad_status));
+        if e.source == Source::Collector && e.cancelled {
+            let cancelled = self.m(&join(extra, "error_type=\"cancelled\""));
+            format!(
+                "sum by ({}{by_extra}) (rate({series}{status}[{w}]) or rate({series}{cancelled}[{w}]))",
+                self.by
+            )
+        } else {
+            format!(
+                "sum by ({}{by_extra}) (rate({series}{status}[{w}]))",
+                self.by
+            )
+        }
+    }
+
+    fn rate(&self, series: &str, extra: &str, w: &str, by_extra: &str) -> String {
         format!(
-            "sum by ({}{by_extra}) (rate({METRIC}_{suffix}{}[{w}]))",
+            "sum by ({}{by_extra}) (rate({series}{}[{w}]))",
             self.by,
             self.m(extra)
         )
@@ -204,22 +331,28 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
             value: opts.selector.clone(),
         });
     }
+    let own = monitoring_matcher(cfg);
     let mut g = Gen {
         by: opts.by.join(", "),
-        sel,
+        sel: [Some(sel.to_string()).filter(|s| !s.is_empty()), own.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", "),
         out: String::new(),
     };
+    let src = opts.source;
+    let requests = src.requests();
+    let bucket = format!("{}_bucket", src.histogram());
+    let count = format!("{}_count", src.histogram());
     let b = &cfg.budgets;
     let on = format!("on ({})", g.by);
-    let bad_status = {
-        let mut alts: Vec<String> = cfg
-            .errors
-            .classes
-            .iter()
-            .map(|c| format!("{c}.."))
-            .collect();
-        alts.extend(cfg.errors.statuses.iter().map(u16::to_string));
-        format!("http_response_status_code=~{}", q(&alts.join("|")))
+    let bad_status = format!("http_response_status_code=~{}", q(&error_status_regex(cfg)));
+    let errors = ErrorSeries {
+        source: src,
+        requests,
+        bad_status: &bad_status,
+        cancelled: cfg.errors.count_cancelled,
     };
 
     let w = b.window.as_str();
@@ -234,8 +367,17 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     );
     let _ = writeln!(
         g.out,
-        "# Series: {METRIC}_{{bucket,count}} (OpenTelemetry http.server.request.duration)."
+        "# Series ({}): {requests}, {}_{{bucket,count}}.",
+        match src {
+            Source::Scrape => "a direct scrape of the service's /metrics",
+            Source::Collector => "the OpenTelemetry Collector's Prometheus exporter",
+        },
+        src.histogram()
     );
+    let _ = match &own {
+        Some(m) => writeln!(g.out, "# Monitoring traffic is left out: {m}."),
+        None => writeln!(g.out, "# Monitoring traffic is counted (count_monitoring)."),
+    };
     let _ = writeln!(g.out, "# Check with: promtool check rules <file>");
     let _ = writeln!(
         g.out,
@@ -276,20 +418,15 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         };
         g.record(
             &format!("pulsecheck:http_{prefix}requests:rate{w}"),
-            &g.rate("count", &sel_extra, w, by_extra),
+            &g.rate(requests, &sel_extra, w, by_extra),
             &[],
         );
-        let errors_sel = if sel_extra.is_empty() {
-            bad_status.clone()
-        } else {
-            format!("{sel_extra}, {bad_status}")
-        };
         g.record(
             &format!("pulsecheck:http_{prefix}errors:ratio_rate{w}"),
             &format!(
                 "{}\n/\n{}",
-                g.rate("count", &errors_sel, w, by_extra),
-                g.rate("count", &sel_extra, w, by_extra)
+                g.error_rate(&errors, &sel_extra, w, by_extra),
+                g.rate(requests, &sel_extra, w, by_extra)
             ),
             &[],
         );
@@ -299,7 +436,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 &format!("pulsecheck:http_{prefix}latency_seconds:{qname}_{w}"),
                 &format!(
                     "histogram_quantile({qv}, {})",
-                    g.rate("bucket", &sel_extra, w, &by_le)
+                    g.rate(&bucket, &sel_extra, w, &by_le)
                 ),
                 &[],
             );
@@ -307,18 +444,12 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     }
     // Alerts: warning from warn_ratio of a limit, critical above it; none under min_requests.
     for s in &scopes {
-        let (prefix, rsel, what, name_part) = match s.route {
-            None => (
-                String::new(),
-                String::new(),
-                "the service".to_owned(),
-                String::new(),
-            ),
+        let (prefix, rsel, what) = match s.route {
+            None => (String::new(), String::new(), "the service".to_owned()),
             Some(r) => (
                 "route_".to_owned(),
                 format!("{{http_route={}}}", q(r)),
                 format!("route {r}"),
-                "Route".to_owned(),
             ),
         };
         // Under min_requests in the window, budgets stay ok (as in-process).
@@ -328,39 +459,40 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         );
         let lines = [
             (
-                "LatencyP95",
+                BudgetKind::LatencyP95,
                 format!("pulsecheck:http_{prefix}latency_seconds:p95_{w}{rsel}"),
                 s.p95_ms / 1e3,
                 "P95 latency",
                 "s",
             ),
             (
-                "LatencyP99",
+                BudgetKind::LatencyP99,
                 format!("pulsecheck:http_{prefix}latency_seconds:p99_{w}{rsel}"),
                 s.p99_ms / 1e3,
                 "P99 latency",
                 "s",
             ),
             (
-                "ErrorRate",
+                BudgetKind::ErrorRate,
                 format!("pulsecheck:http_{prefix}errors:ratio_rate{w}{rsel}"),
                 s.error_rate,
                 "error rate",
                 "ratio",
             ),
         ];
-        for (name, series, limit, label, unit) in lines {
+        for (kind, series, limit, label, unit) in lines {
             let warn = limit * b.warn_ratio;
             let fmt = |v: f64| {
                 if unit == "s" {
-                    format!("{} ms", v * 1e3)
+                    format!("{} ms", clean(v * 1e3))
                 } else {
-                    format!("{} %", v * 100.0)
+                    format!("{} %", clean(v * 100.0))
                 }
             };
+            let (limit_s, warn_s) = (clean(limit), clean(warn));
             g.alert(
-                &format!("Pulsecheck{name_part}{name}Critical"),
-                &format!("({series} > {limit}) and {enough}"),
+                &kind.alert_name(s.route.is_some(), true),
+                &format!("({series} > {limit_s}) and {enough}"),
                 "critical",
                 &[],
                 &format!(
@@ -373,11 +505,11 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 ),
             );
             g.alert(
-                &format!("Pulsecheck{name_part}{name}Warning"),
-                &format!("({series} > {warn} <= {limit}) and {enough}"),
+                &kind.alert_name(s.route.is_some(), false),
+                &format!("({series} > {warn_s} <= {limit_s}) and {enough}"),
                 "warning",
                 &[],
-                &format!("{label} of {what} above {:.0} % of its budget", b.warn_ratio * 100.0),
+                &format!("{label} of {what} above {} % of its budget", clean(b.warn_ratio * 100.0)),
                 &format!("{label} over the last {w} is {{{{ $value }}}} ({unit}); warning from {}, budget {}.", fmt(warn), fmt(limit)),
             );
         }
@@ -391,8 +523,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     windows.sort_unstable();
     windows.dedup();
     for slo in cfg.slos() {
-        let allowed = 1.0 - slo.objective;
-        let allowed = (allowed * 1e9).round() / 1e9;
+        let allowed = clean(1.0 - slo.objective);
         // The bad-request ratio over a window: errors, or requests above the threshold.
         let (bad_sel, kind) = match slo.kind {
             SloKind::Availability => (None, "availability".to_owned()),
@@ -414,16 +545,16 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 )
             }
         };
-        let bad_expr = |g: &Gen<'_>, w: &str| match &bad_sel {
+        let bad_expr = |g: &Gen, w: &str| match &bad_sel {
             None => format!(
                 "{}\n/\n{}",
-                g.rate("count", &bad_status, w, ""),
-                g.rate("count", "", w, "")
+                g.error_rate(&errors, "", w, ""),
+                g.rate(requests, "", w, "")
             ),
             Some(le_sel) => format!(
                 "1 - (\n{}\n/\n{}\n)",
-                g.rate("bucket", le_sel, w, ""),
-                g.rate("count", "", w, "")
+                g.rate(&bucket, le_sel, w, ""),
+                g.rate(&count, "", w, "")
             ),
         };
         let _ = writeln!(g.out, "  - name: pulsecheck-slo-{}", slug(&slo.name));
@@ -447,7 +578,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         );
         g.record(
             "pulsecheck:slo_objective:ratio",
-            &format!("vector({})", slo.objective),
+            &format!("vector({})", clean(slo.objective)),
             &labels,
         );
         g.record(
@@ -467,7 +598,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                     let (l, s) = (window_name(t.long_minutes), window_name(t.short_minutes));
                     format!(
                         "(\n  pulsecheck:slo_errors:ratio_rate{l}{{slo={sq}}} > ({} * {allowed})\nand {on}\n  pulsecheck:slo_errors:ratio_rate{s}{{slo={sq}}} > ({} * {allowed})\n)",
-                        t.burn_rate, t.burn_rate
+                        clean(t.burn_rate), clean(t.burn_rate)
                     )
                 })
                 .collect();
@@ -484,18 +615,18 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 .map(|t| {
                     format!(
                         "{}x over {} and {}",
-                        t.burn_rate,
+                        clean(t.burn_rate),
                         window_name(t.long_minutes),
                         window_name(t.short_minutes)
                     )
                 })
                 .collect();
             g.alert(
-                "PulsecheckSloErrorBudgetBurn",
+                SLO_BURN,
                 &tiers.join("\nor\n"),
                 sev_name,
                 &labels,
-                &format!("SLO {} ({kind}, {} %) is burning its error budget", slo.name, slo.objective * 100.0),
+                &format!("SLO {} ({kind}, {} %) is burning its error budget", slo.name, clean(slo.objective * 100.0)),
                 &format!(
                     "The {} error budget of SLO {} burns too fast: {}. At this rate it is gone before the {}-day period ends.",
                     sev_name,
@@ -525,6 +656,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cancelled_requests_count_in_the_error_ratio_as_in_process() {
+        let re = |toml: &str| error_status_regex(&PulseConfig::from_toml_str(toml).unwrap());
+        assert_eq!(re(""), "5..|499");
+        assert_eq!(re("[errors]\ncount_cancelled = false\n"), "5..");
+        assert_eq!(re("[errors]\nclasses = [4, 5]\n"), "4..|5..");
+        assert_eq!(
+            re("[errors]\nclasses = [4, 5]\ncount_cancelled = false\n"),
+            "4[0-8].|49[0-8]|5.."
+        );
+        assert_eq!(re("[errors]\nstatuses = [429, 499]\n"), "5..|429|499");
+    }
+
+    #[test]
+    fn the_monitoring_matcher_is_the_aggregators_list() {
+        let m = |toml: &str| monitoring_matcher(&PulseConfig::from_toml_str(toml).unwrap());
+        let own = m("").expect("own endpoints left out by default");
+        for path in crate::routes::monitoring::OWN_PATHS {
+            assert!(own.contains(&regex_escape(path)), "{path} in {own}");
+        }
+        let with_user = m("[monitoring]\nexclude = [\"/ping/{id}\"]\n").unwrap();
+        assert!(with_user.contains(r"/ping/\\{id\\}"), "{with_user}");
+        assert_eq!(m("[monitoring]\ncount_monitoring = true\n"), None);
+    }
+
+    #[test]
     fn latency_slo_thresholds_must_be_bucket_boundaries() {
         let cfg = PulseConfig::from_toml_str(
             "[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 300\n",
@@ -546,20 +702,158 @@ mod tests {
     fn selectors_and_labels_are_checked() {
         let cfg = PulseConfig::default();
         let bad = RuleOptions {
-            selector: String::new(),
             by: vec!["job-name".into()],
+            ..RuleOptions::default()
         };
         assert!(generate(&cfg, &bad).is_err());
         let bad = RuleOptions {
             selector: "academy".into(),
-            by: vec!["job".into()],
+            ..RuleOptions::default()
         };
         assert!(generate(&cfg, &bad).is_err());
         let ok = RuleOptions {
             selector: "{job=\"academy\"}".into(),
             by: vec!["job".into(), "instance".into()],
+            ..RuleOptions::default()
         };
         let y = generate(&cfg, &ok).unwrap();
-        assert!(y.contains("sum by (job, instance) (rate(http_server_request_duration_seconds_count{job=\"academy\"}[5m]))"), "{y}");
+        let own = monitoring_matcher(&cfg).unwrap();
+        let want = format!(
+            "sum by (job, instance) (rate(pulsecheck_http_server_requests_total{{job=\"academy\", {own}}}[5m]))"
+        );
+        assert!(y.contains(&want), "{y}");
+    }
+
+    #[test]
+    fn each_source_reads_the_series_it_has() {
+        let cfg = PulseConfig::from_toml_str(
+            "[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 250\n",
+        )
+        .unwrap();
+        let scrape = generate(&cfg, &RuleOptions::default()).unwrap();
+        // /metrics: status codes on the counter, latency on the prefixed histogram.
+        let own = monitoring_matcher(&cfg).unwrap();
+        let want = format!(
+            "rate(pulsecheck_http_server_requests_total{{{own}, http_response_status_code=~\"5..|499\"}}[5m])"
+        );
+        assert!(scrape.contains(&want), "{scrape}");
+        assert!(
+            scrape.contains("rate(pulsecheck_http_server_request_duration_seconds_bucket{"),
+            "{scrape}"
+        );
+        assert!(
+            !scrape.contains("(rate(http_server_request_duration_seconds"),
+            "{scrape}"
+        );
+        let collector = generate(
+            &cfg,
+            &RuleOptions {
+                source: Source::Collector,
+                ..RuleOptions::default()
+            },
+        )
+        .unwrap();
+        let own = monitoring_matcher(&cfg).unwrap();
+        let want = format!(
+            "(rate(http_server_request_duration_seconds_count{{{own}, http_response_status_code=~\"5..|499\"}}[5m]) or rate(http_server_request_duration_seconds_count{{{own}, error_type=\"cancelled\"}}[5m]))"
+        );
+        assert!(collector.contains(&want), "{collector}");
+        assert!(!collector.contains("pulsecheck_http_server"), "{collector}");
+    }
+
+    #[test]
+    fn numbers_are_printed_without_float_noise() {
+        let cfg = PulseConfig::from_toml_str("[budgets]\nerror_rate = 0.1\n").unwrap();
+        let y = generate(&cfg, &RuleOptions::default()).unwrap();
+        assert!(y.contains("> 0.08 <= 0.1)"), "{y}");
+        let cfg = PulseConfig::default();
+        let y = generate(&cfg, &RuleOptions::default()).unwrap();
+        assert!(y.contains("warning from 4 %, budget 5 %"), "{y}");
+        assert!(y.contains("> (14.4 * 0.001)"), "{y}");
+        assert!(y.contains("vector(0.999)"), "{y}");
+        for line in y.lines() {
+            assert!(!line.contains("0000000"), "float noise: {line}");
+        }
+    }
+
+    /// The alerts the service raises in-process are the alerts the generated rules define:
+    /// every budget and SLO alert firing in-process (the memory budget aside, which has no
+    /// Prometheus series) has a rule of the same name.
+    #[test]
+    fn in_process_alert_names_match_the_generated_rules() {
+        use crate::alert::{AlertSettings, AlertSources, Alerts};
+        use crate::layer::{HttpMethod, RequestRecord, RouteTable};
+        use crate::window::{Aggregator, AggregatorConfig, ManualClock};
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let mut cfg = PulseConfig::from_toml_str(
+            "[budgets]\nmin_requests = 1\nwindow = \"1m\"\n[budgets.routes.\"/api/x\"]\np95_ms = 10\n",
+        )
+        .unwrap();
+        cfg.alerts = AlertSettings {
+            pending_for: Duration::ZERO,
+            ..AlertSettings::default()
+        };
+        let routes = Arc::new(RouteTable::new(8));
+        let route = routes.resolve("/api/x");
+        let clock = ManualClock::new(1_000_000);
+        let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
+        for _ in 0..50 {
+            agg.record(&RequestRecord {
+                method: HttpMethod::Get,
+                route: Some(route),
+                status: 500,
+                duration: Duration::from_millis(3000),
+                trace_id: None,
+            });
+        }
+        clock.advance(1);
+        agg.tick();
+        let alerts = Alerts::builder(AlertSources {
+            config: Arc::new(cfg.clone()),
+            aggregator: agg,
+            health: crate::health::Health::builder().build(),
+            system: crate::system::SystemMonitor::start(Duration::from_secs(3600)).unwrap(),
+            service: "names".into(),
+        })
+        .build();
+        alerts.evaluate_now();
+        let fired: Vec<String> = alerts
+            .snapshot()
+            .firing()
+            .map(|a| a.name.clone())
+            // Resource alerts have no Prometheus rule: no series for them.
+            .filter(|n| !["Memory", "Cpu"].iter().any(|r| n.contains(r)))
+            .collect();
+        for expected in [
+            "PulsecheckLatencyP95Critical",
+            "PulsecheckLatencyP99Critical",
+            "PulsecheckErrorRateCritical",
+            "PulsecheckRouteLatencyP95Critical",
+            "PulsecheckRouteErrorRateCritical",
+            SLO_BURN,
+        ] {
+            assert!(
+                fired.iter().any(|n| n == expected),
+                "{expected} not raised in-process: {fired:?}"
+            );
+        }
+        for source in [Source::Scrape, Source::Collector] {
+            let y = generate(
+                &cfg,
+                &RuleOptions {
+                    source,
+                    ..RuleOptions::default()
+                },
+            )
+            .unwrap();
+            for name in &fired {
+                assert!(
+                    y.contains(&format!("- alert: {name}\n")),
+                    "in-process alert {name} has no generated rule ({source:?})"
+                );
+            }
+        }
     }
 }

@@ -19,16 +19,29 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus scraping `http://{target}/metrics` as job `job`.
     pub fn start(job: &str, target: SocketAddr) -> Self {
+        Self::start_with_rules(job, target, None)
+    }
+
+    /// As [`Prometheus::start`], with `rules` (a rule file's YAML) loaded and evaluated every
+    /// second.
+    pub fn start_with_rules(job: &str, target: SocketAddr, rules: Option<&str>) -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("pulsecheck-prom-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("temp dir");
-        let config = format!(
+        let mut config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: {job}\n    metrics_path: /metrics\n    \
              static_configs:\n      - targets: ['{target}']\n"
         );
+        if let Some(rules) = rules {
+            std::fs::write(dir.join("rules.yml"), rules).expect("rules");
+            config.push_str(&format!(
+                "rule_files:\n  - {}\n",
+                dir.join("rules.yml").display()
+            ));
+        }
         std::fs::write(dir.join("prometheus.yml"), config).expect("config");
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
         let child = Command::new("prometheus")
