@@ -198,6 +198,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+    pulse.listening_on(listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "academy listening");
     axum::serve(
         listener,
