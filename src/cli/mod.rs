@@ -13,6 +13,7 @@
 //! assert_eq!(load.connections, Some(20));
 //! ```
 
+mod compare;
 mod get;
 mod load;
 mod paint;
