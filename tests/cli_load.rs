@@ -22,7 +22,7 @@ fn closed_run_against_a_pulsecheck_service_writes_the_design_json_with_its_view(
         "4",
         "-n",
         "300",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&o);
@@ -81,7 +81,7 @@ fn load_json(args: &[&str], name: &str) -> (serde_json::Value, String) {
     let out_file = tmp(name);
     let mut all = vec!["load"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--no-progress", "--json", out_file.to_str().unwrap()]);
+    all.extend_from_slice(&["--no-progress", "--output", out_file.to_str().unwrap()]);
     let o = run(&all);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -225,7 +225,7 @@ fn budgets_decide_the_exit_code_and_5xx_count_as_errors() {
         "40",
         "--budget",
         "errors=5%",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
@@ -263,7 +263,7 @@ fn method_headers_body_and_trace_ids_reach_the_server() {
         "--body-file",
         body_file.to_str().unwrap(),
         "--trace",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -384,7 +384,7 @@ fn http2_runs_over_h2c_with_prior_knowledge() {
         "2",
         "-n",
         "30",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -410,7 +410,7 @@ fn warm_up_requests_are_sent_but_not_counted() {
         "25",
         "--warmup",
         "300ms",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -434,7 +434,7 @@ fn open_model_sends_on_schedule_and_reports_it() {
         "4",
         "-n",
         "200",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -464,7 +464,7 @@ fn a_server_stall_shows_in_the_open_model_and_hides_in_the_closed_one() {
         "4",
         "-d",
         "2500ms",
-        "--json",
+        "--output",
         open.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -479,7 +479,7 @@ fn a_server_stall_shows_in_the_open_model_and_hides_in_the_closed_one() {
         "4",
         "-d",
         "2500ms",
-        "--json",
+        "--output",
         closed.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -515,7 +515,7 @@ fn ctrl_c_reports_the_results_so_far() {
             "1",
             "-d",
             "60s",
-            "--json",
+            "--output",
             out_file.to_str().unwrap(),
         ])
         .stdout(std::process::Stdio::piped())

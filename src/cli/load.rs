@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::compare::{Around, ServiceSide, Totals, compare};
 use super::paint::{Paint, bytes as fmt_bytes, ms, thousands};
 use super::{
-    CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, auth_headers, parse_duration, write_out,
+    CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, auth_headers, parse_duration, stdout,
 };
 use crate::load::{
     BudgetResult, Connector, LoadConfig, LoadReport, LoadTest, Stop, Target, fetch, fmt_duration,
@@ -84,9 +84,10 @@ pub struct LoadArgs {
     /// Threads generating load, each with its share of the connections [default: CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Write every figure as JSON to FILE (`-` for stdout, replacing the text report).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
+    /// Every figure as JSON: `--json` on stdout instead of the text report, `--output FILE`
+    /// to a file.
+    #[command(flatten)]
+    pub out: super::JsonArgs,
     /// Limits that fail the run (exit 1): `p95=1000ms,p99=2000ms,errors=5%` (also p50, p90,
     /// p999, max, mean, rps=MIN).
     #[arg(long)]
@@ -234,7 +235,7 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
     let budget = a.budget.as_deref().map(parse_budget).transpose()?;
     let test = LoadTest::new(cfg.clone())?;
     let target = Target::parse(&cfg.url)?;
-    let to_stdout_json = a.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let to_stdout_json = a.out.json;
 
     // /health/metrics over a window that covers the run.
     let total = match cfg.stop {
@@ -353,12 +354,9 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
     let passed = checks.as_ref().is_none_or(|c| c.iter().all(|r| r.passed));
 
     if !to_stdout_json {
-        print!(
-            "{}",
-            render(&report, checks.as_deref(), server.as_ref(), paint)
-        );
+        stdout(&render(&report, checks.as_deref(), server.as_ref(), paint))?;
     }
-    if let Some(path) = &a.json {
+    if a.out.json || a.out.output.is_some() {
         let out = JsonOut {
             report: &report,
             budget: checks.as_ref().map(|c| BudgetOut { passed, checks: c }),
@@ -366,9 +364,8 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
         };
         let text =
             serde_json::to_string_pretty(&out).map_err(|e| CliError::Usage(e.to_string()))?;
-        write_out(path, &text)?;
+        a.out.emit(&text)?;
     }
-    let _ = std::io::stdout().flush();
     if report.interrupted {
         eprintln!(
             "interrupted: the figures above cover the {:.1} s that ran",
