@@ -99,8 +99,11 @@ impl Totals {
     }
 }
 
+/// A sample's label pairs, in order.
+type Labels = Vec<(String, String)>;
+
 /// `name{a="x",b="y"} 12` -> (name, labels, 12).
-fn sample(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
+fn sample(line: &str) -> Option<(&str, Labels, f64)> {
     if line.starts_with('#') {
         return None;
     }

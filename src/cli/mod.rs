@@ -234,6 +234,7 @@ mod tests {
             "--budget",
             "p95=1000ms,errors=5%",
             "--json",
+            "-o",
             "out.json",
         ]);
         let Command::Load(l) = a.command else {
@@ -241,6 +242,18 @@ mod tests {
         };
         assert_eq!(l.duration, Some(Duration::from_secs(10)));
         assert_eq!(l.rate, Some(100.0));
+        assert!(l.out.json);
+        assert_eq!(
+            l.out.output.as_deref(),
+            Some(std::path::Path::new("out.json"))
+        );
+        // `--json` takes no value: the URL after it stays the URL.
+        let a = Args::parse_from(["pulsecheck", "probe", "--json", "http://x/"]);
+        let Command::Probe(p) = a.command else {
+            panic!()
+        };
+        assert!(p.out.json && p.out.output.is_none());
+        assert_eq!(p.base_url, "http://x/");
         assert!(
             Args::try_parse_from(["pulsecheck", "load", "http://x/", "-d", "1s", "-n", "5"])
                 .is_err()
