@@ -467,6 +467,7 @@ impl PulseBuilder {
                 system,
                 admin,
                 shutdown_notify: tokio::sync::Notify::new(),
+                exposure_warned: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -495,6 +496,8 @@ struct Inner {
     system: crate::system::SystemMonitor,
     admin: Arc<crate::routes::AdminAuth>,
     shutdown_notify: tokio::sync::Notify,
+    /// Whether [`Pulse::listening_on`] has warned about open admin endpoints.
+    exposure_warned: std::sync::atomic::AtomicBool,
 }
 
 /// `var` as a duration (`5s`, `500ms`, `0`), `default` when unset or blank; the rejected value
@@ -552,6 +555,38 @@ impl Pulse {
     /// Whether the admin endpoints require a token.
     pub fn admin_auth_enabled(&self) -> bool {
         self.inner.admin.enabled()
+    }
+
+    /// Tells pulsecheck where [`routes`](Self::routes) are served: [`serve`](Self::serve) calls
+    /// it; call it with the listener's address when you serve otherwise. When no admin token is
+    /// set and `addr` is not a loopback address (`0.0.0.0` included), it logs one warning: `/health/detailed`, `/metrics`,
+    /// `/health/system`, `/health/alerts` and the dashboard's data are then open to anyone who
+    /// can reach the port. Warns at most once per [`Pulse`]; returns whether this call warned.
+    ///
+    /// ```
+    /// # let pulse = pulsecheck::Pulse::builder().without_telemetry().build().unwrap();
+    /// assert!(!pulse.listening_on(([127, 0, 0, 1], 8080).into()));
+    /// assert!(pulse.listening_on(([0, 0, 0, 0], 8080).into()));
+    /// assert!(!pulse.listening_on(([0, 0, 0, 0], 8080).into())); // once
+    /// ```
+    pub fn listening_on(&self, addr: std::net::SocketAddr) -> bool {
+        if self.admin_auth_enabled() || addr.ip().to_canonical().is_loopback() {
+            return false;
+        }
+        if self
+            .inner
+            .exposure_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
+        tracing::warn!(
+            target: "pulsecheck",
+            %addr,
+            "admin endpoints are served without a token on a non-loopback address: anyone who \
+             can reach it reads error details, metrics and system figures; set {ADMIN_TOKEN_ENV}"
+        );
+        true
     }
 
     /// The dependency health state.

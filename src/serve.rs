@@ -39,6 +39,10 @@ pub(crate) async fn serve(
     router: Router,
     deadline: Duration,
 ) -> Result<(), ShutdownError> {
+    // The one start-up warning about admin endpoints open to the network without a token.
+    if let Ok(addr) = listener.local_addr() {
+        pulse.listening_on(addr);
+    }
     let mut builder = Builder::new(TokioExecutor::new());
     // As axum::serve: the CONNECT protocol carries WebSockets over HTTP/2.
     builder.http2().enable_connect_protocol();

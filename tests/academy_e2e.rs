@@ -96,7 +96,7 @@ fn load(args: &[&str]) -> Value {
         .env("NO_COLOR", "1")
         .arg("load")
         .args(args)
-        .args(["--no-progress", "--json", out_file.to_str().unwrap()])
+        .args(["--no-progress", "--output", out_file.to_str().unwrap()])
         .output()
         .expect("run pulsecheck load");
     assert!(

@@ -530,6 +530,40 @@ async fn academy_believes_forwarded_for_only_from_trusted_proxies() {
     );
 }
 
+/// Open admin endpoints on a reachable address are said once at start, in the log: not on
+/// loopback, not with a token.
+#[test]
+fn academy_warns_once_when_admin_endpoints_are_open_beyond_loopback() {
+    let warnings = |env: &[(&str, &str)]| {
+        let academy = support::academy::Academy::spawn(env);
+        let lines = academy.json_lines();
+        lines
+            .into_iter()
+            .filter(|l| {
+                l["level"] == "WARN"
+                    && l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("without a token"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let open = warnings(&[("HOST", "0.0.0.0")]);
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert!(
+        open[0]["addr"].as_str().unwrap().starts_with("0.0.0.0:"),
+        "{}",
+        open[0]
+    );
+    assert!(
+        open[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PULSE_ADMIN_TOKEN")
+    );
+    assert!(warnings(&[("HOST", "127.0.0.1")]).is_empty());
+    assert!(warnings(&[("HOST", "0.0.0.0"), ("PULSE_ADMIN_TOKEN", TOKEN)]).is_empty());
+}
+
 #[test]
 fn academy_refuses_to_start_with_an_empty_token() {
     let (status, out) = support::academy::Academy::run_to_exit(&[("PULSE_ADMIN_TOKEN", "  ")]);

@@ -4,7 +4,14 @@
 
 mod cli_support;
 
+mod support;
+
+use std::io::Read as _;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use cli_support::{closed_port, closing_server, json_file, run, silent_server, text, tmp};
+use support::academy::Academy;
 
 #[test]
 fn invalid_urls_are_refused_before_anything_is_sent() {
@@ -76,7 +83,7 @@ fn a_server_that_drops_connections_mid_answer_counts_resets() {
         "2",
         "-n",
         "20",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&o);
@@ -105,7 +112,7 @@ fn a_stalled_server_gives_timeouts() {
         "4",
         "--timeout",
         "200ms",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     let (_, stderr) = text(&o);
@@ -167,4 +174,81 @@ fn durations_too_large_to_run_name_the_flag_instead_of_panicking() {
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("rate"), "{stderr}");
+}
+
+/// Runs `pulsecheck args..` with stdout a pipe whose reader reads `keep` bytes and goes away;
+/// returns the exit code and stderr.
+fn with_closed_stdout(args: &[&str], keep: usize) -> (Option<i32>, String) {
+    let mut child = cli_support::pulsecheck()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pulsecheck");
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; keep];
+    let _ = out.read_exact(&mut buf);
+    drop(out);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pulsecheck {args:?} still running 30 s after its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    (status.code(), stderr)
+}
+
+/// `pulsecheck .. | head -c 10`: the reader leaving is not an error. Every command that
+/// prints exits 0 without a word, never "failed printing to stdout: Broken pipe" (101).
+#[test]
+fn a_closed_stdout_ends_every_command_quietly_with_0() {
+    let academy = Academy::spawn(&[]);
+    let base = format!("http://{}", academy.addr);
+    let url = academy.url("/api/courses");
+    let rules_config = tmp("rules.toml");
+    std::fs::write(&rules_config, "[budgets]\np95_ms = 100\n").unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["get", "metrics", &base, "--window", "1m"],
+        vec!["get", "--json", "health", &base],
+        vec!["probe", &base, "--max-latency", "5s"],
+        vec!["probe", "--json", &base, "--max-latency", "5s"],
+        vec!["load", &url, "-n", "5", "--no-progress"],
+        vec!["load", "--json", &url, "-n", "5", "--no-progress"],
+        vec!["watch", &base, "--frames", "50", "--interval", "50ms"],
+        vec![
+            "watch",
+            "--json",
+            &base,
+            "--frames",
+            "50",
+            "--interval",
+            "50ms",
+        ],
+        vec!["rules", "--config", rules_config.to_str().unwrap()],
+    ];
+    // Reader gone before the first byte: every write fails.
+    for args in &commands {
+        let (code, stderr) = with_closed_stdout(args, 0);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        for word in ["panicked", "Broken pipe", "error"] {
+            assert!(!stderr.contains(word), "{args:?}: {stderr}");
+        }
+    }
+    // Reader gone after 10 bytes, racing the writes, as `| head -c 10` does.
+    for _ in 0..30 {
+        for args in [&commands[0], &commands[6]] {
+            let (code, stderr) = with_closed_stdout(args, 10);
+            assert_eq!(code, Some(0), "{args:?}: {stderr}");
+            for word in ["panicked", "Broken pipe", "error"] {
+                assert!(!stderr.contains(word), "{args:?}: {stderr}");
+            }
+        }
+    }
 }

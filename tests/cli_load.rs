@@ -22,7 +22,7 @@ fn closed_run_against_a_pulsecheck_service_writes_the_design_json_with_its_view(
         "4",
         "-n",
         "300",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&o);
@@ -45,12 +45,11 @@ fn closed_run_against_a_pulsecheck_service_writes_the_design_json_with_its_view(
         l["max"].as_f64().unwrap(),
     );
     assert!(l["min"].as_f64().unwrap() <= p50 && p50 <= p99 && p99 <= max);
-    // The service's own view, before and after.
+    // The service's own view of the same requests.
     let server = &j["server"];
-    assert_eq!(server["endpoint"], "/health/metrics?window=1m");
-    let after = server["after"]["requests"].as_u64().unwrap();
-    let before = server["before"]["requests"].as_u64().unwrap();
-    assert!(after >= before + 300, "service saw {before} then {after}");
+    assert_eq!(server["route"], "/api/courses", "{server}");
+    assert_eq!(server["requests"], 300, "{server}");
+    assert_eq!(server["only_this_run"], true, "{server}");
     // The text report went to stdout.
     for want in [
         "Summary",
@@ -62,6 +61,135 @@ fn closed_run_against_a_pulsecheck_service_writes_the_design_json_with_its_view(
     ] {
         assert!(stdout.contains(want), "missing {want}: {stdout}");
     }
+}
+
+/// One GET over a fresh connection, answer read to the end.
+fn hit(addr: std::net::SocketAddr, path: &str) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+}
+
+fn load_json(args: &[&str], name: &str) -> (serde_json::Value, String) {
+    let out_file = tmp(name);
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--no-progress", "--output", out_file.to_str().unwrap()]);
+    let o = run(&all);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    (json_file(&out_file), stdout)
+}
+
+/// The client-vs-service comparison is about the loaded requests only: the route template the
+/// URL is served by, counted by the service just before and after the run. Traffic on other
+/// routes, before the run or during it, does not change it; traffic on the same route is said,
+/// not hidden; a service that cannot tell says why.
+#[test]
+fn load_compares_the_same_requests_with_the_service() {
+    let academy = Academy::spawn(&[]);
+    // Earlier traffic, slow and failing, on other routes and on the loaded one.
+    for _ in 0..30 {
+        hit(academy.addr, "/api/simulate?latency_ms=30&status=500");
+        hit(academy.addr, "/api/courses/2");
+    }
+    // Other routes busy during the run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let (stop, addr) = (stop.clone(), academy.addr);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                hit(addr, "/api/simulate?latency_ms=20&status=503");
+                n += 1;
+            }
+            n
+        })
+    };
+    let (j, stdout) = load_json(
+        &[&academy.url("/api/courses/1"), "-c", "2", "-n", "200"],
+        "same.json",
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(noise.join().unwrap() > 0);
+    let s = &j["server"];
+    assert_eq!(s["route"], "/api/courses/{id}", "{s}");
+    assert_eq!(s["method"], "GET", "{s}");
+    assert_eq!(s["requests"], 200, "{s}");
+    assert_eq!(s["status_codes"]["200"], 200, "{s}");
+    assert_eq!(s["errors_5xx"], 0, "{s}");
+    assert_eq!(s["only_this_run"], true, "{s}");
+    // The window for this route also holds the 30 earlier requests: no percentiles from it.
+    assert!(s["latency_ms"].is_null(), "{s}");
+    let mean = s["mean_ms"].as_f64().unwrap();
+    assert!(
+        mean > 0.0 && mean < 20.0,
+        "the slow 503s leaked into the mean: {s}"
+    );
+    assert!(
+        stdout.contains("same requests: GET /api/courses/{id}"),
+        "{stdout}"
+    );
+
+    // A route idle before the run: its window holds exactly the run, percentiles shown.
+    let (j, _) = load_json(&[&academy.url("/api/courses"), "-n", "50"], "fresh.json");
+    let s = &j["server"];
+    assert_eq!(s["route"], "/api/courses", "{s}");
+    assert_eq!(s["requests"], 50, "{s}");
+    assert!(s["latency_ms"]["p99"].as_f64().is_some(), "{s}");
+
+    // Traffic on the same route during the run is said.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let same = {
+        let (stop, addr) = (stop.clone(), academy.addr);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                hit(addr, "/api/courses/3");
+                n += 1;
+            }
+            n
+        })
+    };
+    let (j, stdout) = load_json(
+        &[&academy.url("/api/courses/1"), "-c", "1", "-n", "100"],
+        "others.json",
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(same.join().unwrap() > 0);
+    let s = &j["server"];
+    assert_eq!(s["only_this_run"], false, "{s}");
+    assert!(s["requests"].as_u64().unwrap() > 100, "{s}");
+    assert!(
+        stdout.contains("other traffic on GET /api/courses/{id}"),
+        "{stdout}"
+    );
+
+    // A path no route matches: counted as (unmatched), and said so.
+    let o = run(&["load", &academy.url("/nope/x"), "-n", "20", "--no-progress"]);
+    let (stdout, _) = text(&o);
+    assert!(stdout.contains("(unmatched)"), "{stdout}");
+}
+
+/// Behind the admin token the service cannot tell without it, and says so.
+#[test]
+fn load_says_when_the_service_cannot_tell() {
+    let token = "load-compare-token-0123456789";
+    let academy = Academy::spawn(&[("PULSE_ADMIN_TOKEN", token)]);
+    let url = academy.url("/api/courses");
+    let (j, stdout) = load_json(&[&url, "-n", "20"], "notoken.json");
+    let reason = j["server"]["unavailable"].as_str().unwrap();
+    assert!(reason.contains("--token"), "{reason}");
+    assert!(stdout.contains("no service figures"), "{stdout}");
+    let (j, _) = load_json(&[&url, "-n", "20", "--token", token], "token.json");
+    assert_eq!(j["server"]["requests"], 20, "{}", j["server"]);
 }
 
 #[test]
@@ -97,7 +225,7 @@ fn budgets_decide_the_exit_code_and_5xx_count_as_errors() {
         "40",
         "--budget",
         "errors=5%",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
@@ -135,7 +263,7 @@ fn method_headers_body_and_trace_ids_reach_the_server() {
         "--body-file",
         body_file.to_str().unwrap(),
         "--trace",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -193,7 +321,7 @@ fn method_headers_body_and_trace_ids_reach_the_server() {
 
 /// The admin token goes only where it was given for: the environment's `PULSE_ADMIN_TOKEN`
 /// never leaves with `load` (the loaded host may be anyone's); an explicit `--token` goes to
-/// the service's `/health/*` reads, never with the load itself.
+/// the service's admin reads (`/metrics`, `/health/*`), never with the load itself.
 #[test]
 fn the_admin_token_is_sent_only_when_given_and_only_to_health_endpoints() {
     const ENV_TOKEN: &str = "env-admin-token-0123456789";
@@ -225,7 +353,7 @@ fn the_admin_token_is_sent_only_when_given_and_only_to_health_endpoints() {
     let mut health_reads = 0;
     for (target, headers) in second {
         let auth = headers.get("authorization").map(|v| v.to_str().unwrap());
-        if target.starts_with("/health/") {
+        if target.starts_with("/health/") || target == "/metrics" {
             health_reads += 1;
             assert_eq!(
                 auth,
@@ -236,7 +364,7 @@ fn the_admin_token_is_sent_only_when_given_and_only_to_health_endpoints() {
             assert_eq!(auth, None, "the load request to {target} carried a token");
         }
     }
-    assert!(health_reads >= 1, "no /health/* read: {second:?}");
+    assert!(health_reads >= 1, "no admin read: {second:?}");
     let (stdout, stderr) = text(&out);
     assert!(
         !stdout.contains(FLAG_TOKEN) && !stderr.contains(FLAG_TOKEN),
@@ -256,7 +384,7 @@ fn http2_runs_over_h2c_with_prior_knowledge() {
         "2",
         "-n",
         "30",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -282,7 +410,7 @@ fn warm_up_requests_are_sent_but_not_counted() {
         "25",
         "--warmup",
         "300ms",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -306,7 +434,7 @@ fn open_model_sends_on_schedule_and_reports_it() {
         "4",
         "-n",
         "200",
-        "--json",
+        "--output",
         out_file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -336,7 +464,7 @@ fn a_server_stall_shows_in_the_open_model_and_hides_in_the_closed_one() {
         "4",
         "-d",
         "2500ms",
-        "--json",
+        "--output",
         open.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -351,7 +479,7 @@ fn a_server_stall_shows_in_the_open_model_and_hides_in_the_closed_one() {
         "4",
         "-d",
         "2500ms",
-        "--json",
+        "--output",
         closed.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -387,7 +515,7 @@ fn ctrl_c_reports_the_results_so_far() {
             "1",
             "-d",
             "60s",
-            "--json",
+            "--output",
             out_file.to_str().unwrap(),
         ])
         .stdout(std::process::Stdio::piped())

@@ -91,6 +91,71 @@ fn get_prints_endpoints_pretty_and_watch_renders_frames() {
     }
 }
 
+/// `--json` is the same flag on every command: JSON on stdout instead of the text report, never
+/// a file name that swallows the next argument (`probe --json URL` took the URL as its file);
+/// `--output FILE` writes the JSON to a file beside the text report.
+#[test]
+fn json_is_a_stdout_flag_everywhere_and_output_writes_a_file() {
+    let academy = Academy::spawn(&[]);
+    let base = format!("http://{}", academy.addr);
+    let parse = |o: &std::process::Output, what: &str| -> Value {
+        let (stdout, stderr) = text(o);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}): {stdout}\n{stderr}"))
+    };
+
+    let o = run(&["probe", "--json", &base, "--max-latency", "5s"]);
+    assert!(parse(&o, "probe --json URL")["checks"].is_array());
+    let o = run(&["probe", &base, "--json", "--max-latency", "5s"]);
+    assert!(parse(&o, "probe URL --json")["checks"].is_array());
+
+    let url = academy.url("/api/courses");
+    let o = run(&["load", "--json", &url, "-n", "10", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(parse(&o, "load --json URL")["requests"], 10);
+
+    let o = run(&["get", "--json", "metrics", &base, "--window", "1m"]);
+    let (stdout, _) = text(&o);
+    assert!(!stdout.contains('\x1b'), "no colors with --json: {stdout}");
+    assert!(parse(&o, "get --json")["requests"].is_u64());
+
+    let o = run(&[
+        "watch",
+        "--json",
+        &base,
+        "--frames",
+        "2",
+        "--interval",
+        "100ms",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0]["metrics"]["requests"].is_u64(), "{}", lines[0]);
+
+    // --output: the file gets the JSON, stdout keeps the text report.
+    for (cmd, args) in [
+        ("load", vec![url.as_str(), "-n", "5", "--no-progress"]),
+        ("probe", vec![base.as_str(), "--max-latency", "5s"]),
+    ] {
+        let file = cli_support::tmp(&format!("{cmd}-output.json"));
+        let mut all = vec![cmd];
+        all.extend(args);
+        all.extend(["--output", file.to_str().unwrap()]);
+        let o = run(&all);
+        let (stdout, stderr) = text(&o);
+        assert!(
+            serde_json::from_str::<Value>(&stdout).is_err() && !stdout.is_empty(),
+            "{cmd}: text report expected on stdout: {stdout}{stderr}"
+        );
+        assert!(cli_support::json_file(&file).is_object(), "{cmd}");
+    }
+}
+
 /// Answers of a service in one state, as DESIGN.md specifies them.
 #[derive(Clone)]
 struct Answers {

@@ -170,7 +170,9 @@ async fn server_span_follows_http_semantic_conventions() {
 #[tokio::test]
 async fn client_address_believes_forwarded_for_only_from_trusted_proxies() {
     let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
-    let cases: [(Option<[u8; 4]>, &str, Option<&str>); 4] = [
+    // (socket peer, X-Forwarded-For, expected client.address)
+    type Case = (Option<[u8; 4]>, &'static str, Option<&'static str>);
+    let cases: [Case; 4] = [
         (
             Some([10, 0, 0, 3]),
             "6.6.6.6, 203.0.113.9, 10.1.1.1",

@@ -45,7 +45,7 @@ throughput)
     for rep in $(seq "${REPS:-5}"); do
       oha -c "$c" -n "$N" --no-tui --output-format json "$URL" >"$OUT/oha-c$c-$rep.json"
       echo "c=$c rep=$rep $(summary oha "$OUT/oha-c$c-$rep.json")"
-      "$PC" load "$URL" -c "$c" -n "$N" --no-progress --no-server-metrics --json "$OUT/pc-c$c-$rep.json" >/dev/null
+      "$PC" load "$URL" -c "$c" -n "$N" --no-progress --no-server-metrics --output "$OUT/pc-c$c-$rep.json" >/dev/null
       echo "c=$c rep=$rep $(summary pc "$OUT/pc-c$c-$rep.json")"
     done
   done | tee "$OUT/throughput.txt"
@@ -56,7 +56,7 @@ memory)
     /usr/bin/time -f "oha n=$n maxrss_kib=%M cpu_s=%U+%S wall_s=%e" \
       oha -c 10 -n "$n" --no-tui --output-format quiet "$URL"
     /usr/bin/time -f "pulsecheck n=$n maxrss_kib=%M cpu_s=%U+%S wall_s=%e" \
-      "$PC" load "$URL" -c 10 -n "$n" --no-progress --no-server-metrics --json /dev/null >/dev/null
+      "$PC" load "$URL" -c 10 -n "$n" --no-progress --no-server-metrics --output /dev/null >/dev/null
   done 2>&1 | grep maxrss | tee "$OUT/memory.txt"
   stop_target ;;
 stall)
@@ -64,9 +64,9 @@ stall)
   for mode in open closed oha-corrected oha; do
     start_target STALL_AFTER_MS=2000 STALL_FOR_MS=1000
     case $mode in
-      open) "$PC" load "$URL" --rate 1000 -c 10 -d 5s --no-progress --no-server-metrics --json "$OUT/stall-open.json" >/dev/null
+      open) "$PC" load "$URL" --rate 1000 -c 10 -d 5s --no-progress --no-server-metrics --output "$OUT/stall-open.json" >/dev/null
             echo "open   $(summary pc "$OUT/stall-open.json")" ;;
-      closed) "$PC" load "$URL" -c 10 -d 5s --no-progress --no-server-metrics --json "$OUT/stall-closed.json" >/dev/null
+      closed) "$PC" load "$URL" -c 10 -d 5s --no-progress --no-server-metrics --output "$OUT/stall-closed.json" >/dev/null
             echo "closed $(summary pc "$OUT/stall-closed.json")" ;;
       oha-corrected) oha -q 1000 --latency-correction -c 10 -z 5s --no-tui --output-format json "$URL" >"$OUT/stall-oha-corrected.json"
             echo "oha -q 1000 --latency-correction $(summary oha "$OUT/stall-oha-corrected.json")" ;;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pulsecheck::cli::{Args, EXIT_ERROR, run};
+use pulsecheck::cli::{Args, EXIT_ERROR, EXIT_OK, run};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -27,6 +27,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(args)) {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing more to say to anyone.
+        Err(e) if e.is_broken_pipe() => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_ERROR)

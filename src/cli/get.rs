@@ -61,8 +61,11 @@ pub struct GetArgs {
     #[arg(long, default_value = "5m")]
     pub window: String,
     /// Print the body as received.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub raw: bool,
+    /// Print the body as plain JSON (pretty, no colors), for other programs.
+    #[arg(long)]
+    pub json: bool,
     /// Request timeout.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
@@ -132,6 +135,7 @@ pub(super) async fn run(a: GetArgs, paint: Paint) -> Result<ExitCode, CliError> 
         text.into_owned()
     } else {
         match serde_json::from_slice::<serde_json::Value>(&f.body) {
+            Ok(v) if a.json => serde_json::to_string_pretty(&v).unwrap_or_default(),
             Ok(v) => colorize(&serde_json::to_string_pretty(&v).unwrap_or_default(), paint),
             Err(_) => text.into_owned(),
         }
@@ -146,7 +150,7 @@ pub(super) async fn run(a: GetArgs, paint: Paint) -> Result<ExitCode, CliError> 
         return Ok(ExitCode::from(EXIT_FAILED));
     }
     if !pretty.trim().is_empty() {
-        println!("{pretty}");
+        super::stdout(&format!("{pretty}\n"))?;
     }
     match status_problem(f.status) {
         None => Ok(ExitCode::from(EXIT_OK)),

@@ -1,6 +1,6 @@
 //! `pulsecheck load URL`: runs the [`crate::load`] engine with a live progress line, then
-//! prints the report (and the service's own `/health/metrics` when it is a pulsecheck
-//! service), writes `--json`, checks `--budget`.
+//! prints the report (and, when the target is a pulsecheck service, the service's own figures
+//! for the same requests: see [`super::compare`]), writes `--json`, checks `--budget`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -11,9 +11,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
+use super::compare::{Around, ServiceSide, Totals, compare};
 use super::paint::{Paint, bytes as fmt_bytes, ms, thousands};
 use super::{
-    CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, auth_headers, parse_duration, write_out,
+    CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, auth_headers, parse_duration, stdout,
 };
 use crate::load::{
     BudgetResult, Connector, LoadConfig, LoadReport, LoadTest, Stop, Target, fetch, fmt_duration,
@@ -83,9 +84,10 @@ pub struct LoadArgs {
     /// Threads generating load, each with its share of the connections [default: CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Write every figure as JSON to FILE (`-` for stdout, replacing the text report).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
+    /// Every figure as JSON: `--json` on stdout instead of the text report, `--output FILE`
+    /// to a file.
+    #[command(flatten)]
+    pub out: super::JsonArgs,
     /// Limits that fail the run (exit 1): `p95=1000ms,p99=2000ms,errors=5%` (also p50, p90,
     /// p999, max, mean, rps=MIN).
     #[arg(long)]
@@ -96,7 +98,7 @@ pub struct LoadArgs {
     /// Do not read the service's /health/metrics before and after.
     #[arg(long)]
     pub no_server_metrics: bool,
-    /// Admin token for the service's /health/* endpoints, sent only there and only when given
+    /// Admin token for the service's /metrics and /health/* reads, sent only there and only when given
     /// here: unlike the other commands, `load` does not read PULSE_ADMIN_TOKEN, since the
     /// loaded host may not be yours.
     #[arg(long)]
@@ -164,7 +166,7 @@ struct JsonOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     budget: Option<BudgetOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    server: Option<&'a ServerView>,
+    server: Option<&'a ServiceSide>,
 }
 
 #[derive(Serialize)]
@@ -173,12 +175,59 @@ struct BudgetOut<'a> {
     checks: &'a [BudgetResult],
 }
 
-/// The service's `/health/metrics` around the run.
-#[derive(Serialize)]
-struct ServerView {
-    endpoint: String,
-    before: serde_json::Value,
-    after: Option<serde_json::Value>,
+/// The service's endpoints read around the run: its cumulative totals and its window.
+struct ServiceProbe {
+    totals: Connector,
+    window: Connector,
+    window_s: f64,
+    headers: HeaderMap,
+}
+
+impl ServiceProbe {
+    /// The totals before the run: `Ok(None)` when the target is not a pulsecheck service,
+    /// `Err(reason)` when it is one that cannot tell.
+    async fn totals(&self) -> Result<Option<Totals>, String> {
+        let r = match fetch(
+            &self.totals,
+            Method::GET,
+            &self.headers,
+            Duration::from_secs(3),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => return Ok(None),
+        };
+        match r.status.as_u16() {
+            401 | 403 => Err(format!(
+                "its /metrics answered {}: pass the admin token with --token",
+                r.status.as_u16()
+            )),
+            s if (200..300).contains(&s) => {
+                Ok(std::str::from_utf8(&r.body).ok().and_then(Totals::parse))
+            }
+            _ if self.window().await.is_some() => {
+                Err("it serves no /metrics, so it cannot count this run's requests".to_owned())
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn window(&self) -> Option<serde_json::Value> {
+        let r = fetch(
+            &self.window,
+            Method::GET,
+            &self.headers,
+            Duration::from_secs(3),
+        )
+        .await
+        .ok()?;
+        if !r.status.is_success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        v.get("requests").is_some().then_some(v)
+    }
 }
 
 pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError> {
@@ -186,7 +235,7 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
     let budget = a.budget.as_deref().map(parse_budget).transpose()?;
     let test = LoadTest::new(cfg.clone())?;
     let target = Target::parse(&cfg.url)?;
-    let to_stdout_json = a.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let to_stdout_json = a.out.json;
 
     // /health/metrics over a window that covers the run.
     let total = match cfg.stop {
@@ -200,19 +249,36 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
     } else {
         "1h"
     };
-    let metrics_path = format!("/health/metrics?window={window}");
-    let server_conn = if a.no_server_metrics {
-        None
-    } else {
+    let headers = auth_headers(a.token.as_deref())?;
+    let connector = |path: &str| {
         target
-            .with_path(&metrics_path)
+            .with_path(path)
             .ok()
             .and_then(|t| Connector::new(t, false, cfg.insecure).ok())
     };
-    let headers = auth_headers(a.token.as_deref())?;
-    let before = match &server_conn {
-        Some(c) => server_metrics(c, &headers).await,
-        None => None,
+    let probe = if a.no_server_metrics {
+        None
+    } else {
+        match (
+            connector("/metrics"),
+            connector(&format!("/health/metrics?window={window}")),
+        ) {
+            (Some(totals), Some(window_conn)) => Some(ServiceProbe {
+                totals,
+                window: window_conn,
+                window_s: match window {
+                    "1m" => 60.0,
+                    "5m" => 300.0,
+                    _ => 3600.0,
+                },
+                headers,
+            }),
+            _ => None,
+        }
+    };
+    let before = match &probe {
+        Some(p) => p.totals().await,
+        None => Ok(None),
     };
 
     if !to_stdout_json {
@@ -255,16 +321,32 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
     }
     let report = result?;
 
-    let server = match (&server_conn, before) {
-        (Some(c), Some(before)) => {
+    let server = match (&probe, before) {
+        (Some(p), Ok(Some(before))) => {
             // The service folds its counters into its windows once a second.
             tokio::time::sleep(SERVER_TICK).await;
-            Some(ServerView {
-                endpoint: metrics_path,
-                before,
-                after: server_metrics(c, &headers).await,
+            Some(match p.totals().await {
+                Ok(Some(after)) => {
+                    let window = p.window().await;
+                    compare(
+                        &report,
+                        &Around {
+                            before: &before,
+                            after: &after,
+                            window: window.as_ref(),
+                            window_s: p.window_s,
+                            path: target.path_and_query().split('?').next().unwrap_or("/"),
+                            method: cfg.method.as_str(),
+                        },
+                    )
+                }
+                Ok(None) => ServiceSide::Unavailable {
+                    unavailable: "its totals could not be read after the run".to_owned(),
+                },
+                Err(unavailable) => ServiceSide::Unavailable { unavailable },
             })
         }
+        (Some(_), Err(unavailable)) => Some(ServiceSide::Unavailable { unavailable }),
         _ => None,
     };
     let checks: Option<Vec<BudgetResult>> =
@@ -272,12 +354,9 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
     let passed = checks.as_ref().is_none_or(|c| c.iter().all(|r| r.passed));
 
     if !to_stdout_json {
-        print!(
-            "{}",
-            render(&report, checks.as_deref(), server.as_ref(), paint)
-        );
+        stdout(&render(&report, checks.as_deref(), server.as_ref(), paint))?;
     }
-    if let Some(path) = &a.json {
+    if a.out.json || a.out.output.is_some() {
         let out = JsonOut {
             report: &report,
             budget: checks.as_ref().map(|c| BudgetOut { passed, checks: c }),
@@ -285,9 +364,8 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
         };
         let text =
             serde_json::to_string_pretty(&out).map_err(|e| CliError::Usage(e.to_string()))?;
-        write_out(path, &text)?;
+        a.out.emit(&text)?;
     }
-    let _ = std::io::stdout().flush();
     if report.interrupted {
         eprintln!(
             "interrupted: the figures above cover the {:.1} s that ran",
@@ -305,18 +383,6 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
         return Ok(ExitCode::from(super::EXIT_ERROR));
     }
     Ok(ExitCode::from(if passed { EXIT_OK } else { EXIT_FAILED }))
-}
-
-async fn server_metrics(c: &Connector, headers: &HeaderMap) -> Option<serde_json::Value> {
-    let r = fetch(c, Method::GET, headers, Duration::from_secs(3))
-        .await
-        .ok()?;
-    if !r.status.is_success() {
-        tracing::debug!(status = %r.status, "no /health/metrics: not a pulsecheck service?");
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-    v.get("requests").is_some().then_some(v)
 }
 
 async fn progress_loop(test: LoadTest) {
@@ -360,7 +426,7 @@ async fn progress_loop(test: LoadTest) {
 fn render(
     r: &LoadReport,
     checks: Option<&[BudgetResult]>,
-    server: Option<&ServerView>,
+    server: Option<&ServiceSide>,
     p: Paint,
 ) -> String {
     use std::fmt::Write as _;
@@ -538,8 +604,8 @@ fn render(
             );
         }
     }
-    if let Some(sv) = server {
-        render_server(&mut o, r, sv, p);
+    if let Some(side) = server {
+        super::compare::render(&mut o, r, side, p);
     }
     if let Some(c) = checks {
         let _ = writeln!(o, "\n{}", p.bold("Budget"));
@@ -571,66 +637,4 @@ fn render(
         );
     }
     o
-}
-
-fn render_server(o: &mut String, r: &LoadReport, sv: &ServerView, p: Paint) {
-    use std::fmt::Write as _;
-    let Some(after) = &sv.after else { return };
-    let num = |v: &serde_json::Value, path: &[&str]| {
-        let mut cur = v;
-        for k in path {
-            cur = cur.get(k)?;
-        }
-        cur.as_f64()
-    };
-    let _ = writeln!(
-        o,
-        "\n{}  {}",
-        p.bold("Client vs service"),
-        p.dim(format!("(service: {} after the run)", sv.endpoint))
-    );
-    let before_n = num(&sv.before, &["requests"]).unwrap_or(0.0);
-    let after_n = num(after, &["requests"]).unwrap_or(0.0);
-    let _ = writeln!(o, "  {:<12}{:>16}{:>24}", "", "client", "service");
-    let _ = writeln!(
-        o,
-        "  {:<12}{:>16}{:>24}",
-        "requests",
-        thousands(r.requests),
-        format!(
-            "{} (+{})",
-            thousands(after_n as u64),
-            thousands((after_n - before_n).max(0.0) as u64)
-        )
-    );
-    let l = r.latency_ms.as_ref();
-    for (label, key) in [
-        ("p50", "p50"),
-        ("p95", "p95"),
-        ("p99", "p99"),
-        ("max", "max"),
-    ] {
-        let c = l.map(|l| match key {
-            "p50" => l.p50,
-            "p95" => l.p95,
-            "p99" => l.p99,
-            _ => l.max,
-        });
-        let s = num(after, &["latency_ms", key]);
-        let _ = writeln!(
-            o,
-            "  {:<12}{:>16}{:>24}",
-            format!("{label} ms"),
-            c.map_or("-".into(), ms),
-            s.map_or("-".into(), ms)
-        );
-    }
-    let _ = writeln!(
-        o,
-        "  {:<12}{:>16}{:>24}",
-        "error rate",
-        format!("{:.2} %", r.error_rate * 100.0),
-        num(after, &["error_rate"]).map_or("-".into(), |e| format!("{:.2} %", e * 100.0))
-    );
-    let _ = writeln!(o, "  {}", p.dim("the service measures from request to response inside the process; the client adds the network and its own queueing"));
 }

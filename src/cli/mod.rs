@@ -13,6 +13,7 @@
 //! assert_eq!(load.connections, Some(20));
 //! ```
 
+mod compare;
 mod get;
 mod load;
 mod paint;
@@ -105,6 +106,54 @@ pub enum CliError {
     /// The terminal could not be set up.
     #[error("terminal: {0}")]
     Terminal(std::io::Error),
+    /// Standard output could not be written (see [`CliError::is_broken_pipe`]).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+}
+
+impl CliError {
+    /// Whether the reader of stdout went away (`pulsecheck get .. | head`): not a failure, the
+    /// binary exits 0 without a message, as ripgrep does.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// `--json` and `--output`, the same on every command that has a machine-readable result.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct JsonArgs {
+    /// Print the result as JSON on stdout instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the result as JSON to FILE.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl JsonArgs {
+    /// Writes `text` (JSON) where the flags say: stdout with `--json`, FILE with `--output`.
+    pub(crate) fn emit(&self, text: &str) -> Result<(), CliError> {
+        if self.json {
+            stdout(&format!("{text}\n"))?;
+        }
+        if let Some(path) = &self.output {
+            std::fs::write(path, format!("{text}\n")).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `text` to stdout. A closed pipe is [`CliError::Stdout`] with
+/// [`is_broken_pipe`](CliError::is_broken_pipe), never a panic (`print!` panics).
+pub(crate) fn stdout(text: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
 }
 
 /// Runs a command; returns the process exit code (errors are for the caller to print, exit 2).
@@ -161,12 +210,8 @@ pub(crate) fn auth_headers(token: Option<&str>) -> Result<http::HeaderMap, CliEr
     Ok(h)
 }
 
-/// Writes `text` to `path`, or to stdout for `-`.
-pub(crate) fn write_out(path: &std::path::Path, text: &str) -> Result<(), CliError> {
-    if path.as_os_str() == "-" {
-        println!("{text}");
-        return Ok(());
-    }
+/// Writes `text` to `path`.
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
     std::fs::write(path, format!("{text}\n")).map_err(|source| CliError::Io {
         path: path.to_owned(),
         source,
@@ -214,6 +259,7 @@ mod tests {
             "--budget",
             "p95=1000ms,errors=5%",
             "--json",
+            "-o",
             "out.json",
         ]);
         let Command::Load(l) = a.command else {
@@ -221,6 +267,18 @@ mod tests {
         };
         assert_eq!(l.duration, Some(Duration::from_secs(10)));
         assert_eq!(l.rate, Some(100.0));
+        assert!(l.out.json);
+        assert_eq!(
+            l.out.output.as_deref(),
+            Some(std::path::Path::new("out.json"))
+        );
+        // `--json` takes no value: the URL after it stays the URL.
+        let a = Args::parse_from(["pulsecheck", "probe", "--json", "http://x/"]);
+        let Command::Probe(p) = a.command else {
+            panic!()
+        };
+        assert!(p.out.json && p.out.output.is_none());
+        assert_eq!(p.base_url, "http://x/");
         assert!(
             Args::try_parse_from(["pulsecheck", "load", "http://x/", "-d", "1s", "-n", "5"])
                 .is_err()

@@ -5,7 +5,6 @@
 //! endpoint (404) or an unreachable service is a failure line, not a crash. Exit 1 on any
 //! failure; `--wait` retries until everything passes or the time is up.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use serde_json::Value;
 
 use super::get::{get_endpoint, status_problem};
 use super::paint::{Paint, ms};
-use super::{CliError, EXIT_FAILED, EXIT_OK, parse_duration, write_out};
+use super::{CliError, EXIT_FAILED, EXIT_OK, parse_duration, stdout};
 
 /// `pulsecheck probe`.
 #[derive(Debug, clap::Args)]
@@ -33,9 +32,10 @@ pub struct ProbeArgs {
     /// Warnings (degraded, budget warning, warning alerts) fail too.
     #[arg(long)]
     pub strict: bool,
-    /// Write the result as JSON to FILE (`-` or no FILE: stdout, replacing the summary).
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
-    pub json: Option<PathBuf>,
+    /// The result as JSON: `--json` on stdout instead of the summary, `--output FILE` to a
+    /// file.
+    #[command(flatten)]
+    pub out: super::JsonArgs,
     /// Admin token for the protected endpoints.
     #[arg(long, env = "PULSE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -294,9 +294,10 @@ pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError
     let passed = lines
         .iter()
         .all(|l| l.status == Outcome::Pass || (!a.strict && l.status == Outcome::Warn));
-    let to_stdout_json = a.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    if !to_stdout_json {
-        println!("{} {}", paint.bold("pulsecheck probe"), a.base_url);
+    if !a.out.json {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        let _ = writeln!(text, "{} {}", paint.bold("pulsecheck probe"), a.base_url);
         for l in &lines {
             let mark = match l.status {
                 Outcome::Pass => paint.green("✓ pass"),
@@ -307,7 +308,7 @@ pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError
                 .latency_ms
                 .map(|t| format!("{:>8} ms", ms(t)))
                 .unwrap_or_else(|| format!("{:>11}", ""));
-            println!("  {mark}  {:<7} {timing}  {}", l.name, l.detail);
+            let _ = writeln!(text, "  {mark}  {:<7} {timing}  {}", l.name, l.detail);
         }
         let verdict = if passed {
             paint.green("deployment OK")
@@ -319,9 +320,10 @@ pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError
         } else {
             String::new()
         };
-        println!("  {verdict}{tries}");
+        let _ = writeln!(text, "  {verdict}{tries}");
+        stdout(&text)?;
     }
-    if let Some(path) = &a.json {
+    if a.out.json || a.out.output.is_some() {
         let out = ProbeOut {
             base_url: &a.base_url,
             passed,
@@ -330,7 +332,7 @@ pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError
         };
         let text =
             serde_json::to_string_pretty(&out).map_err(|e| CliError::Usage(e.to_string()))?;
-        write_out(path, &text)?;
+        a.out.emit(&text)?;
     }
     Ok(ExitCode::from(if passed { EXIT_OK } else { EXIT_FAILED }))
 }

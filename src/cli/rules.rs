@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{CliError, EXIT_OK, write_out};
+use super::{CliError, EXIT_OK, stdout, write_file};
 
 /// `pulsecheck rules`.
 #[derive(Debug, clap::Args)]
@@ -41,8 +41,8 @@ pub(super) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
     };
     let yaml = crate::rules::generate(&cfg, &opts).map_err(|e| CliError::Usage(e.to_string()))?;
     match &a.output {
-        Some(p) => write_out(p, yaml.trim_end())?,
-        None => print!("{yaml}"),
+        Some(p) => write_file(p, yaml.trim_end())?,
+        None => stdout(&yaml)?,
     }
     Ok(ExitCode::from(EXIT_OK))
 }

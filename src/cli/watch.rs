@@ -27,6 +27,10 @@ pub struct WatchArgs {
     /// Stop after this many frames (printed one after another, without the full-screen view).
     #[arg(long)]
     pub frames: Option<u64>,
+    /// One JSON line per refresh on stdout (`metrics`, `budget`, `health`, `alerts` as the
+    /// service answered, or `{"error": ..}`), instead of the view.
+    #[arg(long)]
+    pub json: bool,
     /// Admin token for the protected endpoints.
     #[arg(long, env = "PULSE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -40,6 +44,22 @@ struct Sample {
     budget: Option<Result<Value, String>>,
     health: Option<Result<Value, String>>,
     alerts: Option<Result<Value, String>>,
+}
+
+/// One refresh as one JSON line.
+fn sample_json(s: &Sample) -> Value {
+    let part = |r: Option<&Result<Value, String>>| match r {
+        Some(Ok(v)) => v.clone(),
+        Some(Err(e)) => serde_json::json!({ "error": e }),
+        None => Value::Null,
+    };
+    serde_json::json!({
+        "time": crate::rfc3339::format(std::time::SystemTime::now()),
+        "metrics": part(Some(&s.metrics)),
+        "budget": part(s.budget.as_ref()),
+        "health": part(s.health.as_ref()),
+        "alerts": part(s.alerts.as_ref()),
+    })
 }
 
 #[derive(Default)]
@@ -346,8 +366,10 @@ impl Drop for Screen {
 pub(super) async fn run(a: WatchArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     crate::load::Target::parse(&a.base_url)?;
     let paint = Paint::stdout(color);
-    let interactive =
-        a.frames.is_none() && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let interactive = !a.json
+        && a.frames.is_none()
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
     let mut history = History::default();
     let mut tick = tokio::time::interval(a.interval.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -362,11 +384,15 @@ pub(super) async fn run(a: WatchArgs, color: ColorChoice) -> Result<ExitCode, Cl
             if let Ok(m) = &s.metrics {
                 history.push(m);
             }
-            println!(
-                "{}",
-                frame(&a.base_url, &s, &history, paint, &clock(), false)
-            );
-            let _ = std::io::stdout().flush();
+            let text = if a.json {
+                format!("{}\n", sample_json(&s))
+            } else {
+                format!(
+                    "{}\n",
+                    frame(&a.base_url, &s, &history, paint, &clock(), false)
+                )
+            };
+            super::stdout(&text)?;
             n += 1;
             if a.frames.is_some_and(|f| n >= f) {
                 return Ok(ExitCode::from(EXIT_OK));
