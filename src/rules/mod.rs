@@ -97,8 +97,7 @@ fn error_status_regex(cfg: &PulseConfig) -> String {
             .filter(|&&s| s != CANCELLED || e.count_cancelled)
             .map(u16::to_string),
     );
-    let covered =
-        e.classes.iter().any(|&c| c == CANCELLED / 100) || e.statuses.contains(&CANCELLED);
+    let covered = e.classes.contains(&(CANCELLED / 100)) || e.statuses.contains(&CANCELLED);
     if e.count_cancelled && !covered {
         alts.push(CANCELLED.to_string());
     }
