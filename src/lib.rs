@@ -52,10 +52,12 @@ pub mod rules;
 mod serve;
 pub mod system;
 pub mod telemetry;
+mod trace_url;
 pub mod window;
 
 pub use pulse::{
     ADMIN_TOKEN_ENV, DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder, SHUTDOWN_DEADLINE_DEFAULT,
+    TRACE_URL_ENV,
 };
 
 /// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses

@@ -48,6 +48,15 @@ pub enum Error {
     /// `PULSE_TRUSTED_PROXIES` lists something that is not an IP address or CIDR range.
     #[error(transparent)]
     TrustedProxies(#[from] crate::layer::TrustedProxiesError),
+    /// The trace link template (`PULSE_TRACE_URL` or [`PulseBuilder::trace_url`]) is not an
+    /// http(s) URL containing `{trace_id}`.
+    #[error("the trace link template {origin}{reason}")]
+    TraceUrl {
+        /// `PULSE_TRACE_URL` or `PulseBuilder::trace_url`.
+        origin: &'static str,
+        /// What is wrong with it (with the value, unless it carries credentials).
+        reason: String,
+    },
     /// `PULSE_DRAIN_DELAY` is not a duration.
     #[error("PULSE_DRAIN_DELAY={value:?} is not a duration such as `5s` or `500ms`")]
     DrainDelay {
@@ -72,6 +81,37 @@ pub const SHUTDOWN_DEADLINE_DEFAULT: Duration = Duration::from_secs(10);
 
 /// Environment variable holding the admin token.
 pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
+
+/// Environment variable holding the dashboard's trace link template, such as
+/// `http://localhost:16686/trace/{trace_id}` (Jaeger).
+pub const TRACE_URL_ENV: &str = "PULSE_TRACE_URL";
+
+/// The trace link template, validated: `None` when neither the builder nor the environment
+/// sets one (a blank variable counts as unset, as for the other optional variables).
+fn trace_url(from_builder: Option<String>) -> Result<Option<Arc<str>>, Error> {
+    let (origin, template) = match from_builder {
+        Some(t) => ("PulseBuilder::trace_url", t),
+        None => match std::env::var(TRACE_URL_ENV) {
+            Ok(v) if !v.trim().is_empty() => (TRACE_URL_ENV, v),
+            Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::TraceUrl {
+                    origin: TRACE_URL_ENV,
+                    reason: " is not valid UTF-8".to_owned(),
+                });
+            }
+        },
+    };
+    crate::trace_url::check(&template).map_err(|reason| Error::TraceUrl {
+        origin,
+        reason: if reason.starts_with('=') {
+            reason
+        } else {
+            format!(" {reason}")
+        },
+    })?;
+    Ok(Some(Arc::from(template.trim())))
+}
 
 /// The configured admin token, validated: `None` when neither the builder nor the
 /// environment sets one.
@@ -134,6 +174,7 @@ pub struct PulseBuilder {
     alert_listeners: AlertListeners,
     admin_token: Option<Secret>,
     notifications: Option<Dispatcher>,
+    trace_url: Option<String>,
 }
 
 #[derive(Default)]
@@ -174,6 +215,7 @@ impl Default for PulseBuilder {
             alert_listeners: AlertListeners::default(),
             notifications: None,
             admin_token: None,
+            trace_url: None,
         }
     }
 }
@@ -250,6 +292,22 @@ impl PulseBuilder {
     /// ```
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
         self.admin_token = Some(Secret::new(token));
+        self
+    }
+
+    /// Where the dashboard links trace ids: a URL template containing `{trace_id}`, such as
+    /// `http://localhost:16686/trace/{trace_id}` for Jaeger or a Grafana Explore URL for
+    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::TRACE_URL_ENV); without either, trace
+    /// ids are shown without a link. [`build`](Self::build) fails on a template that is not
+    /// an http(s) URL with `{trace_id}` in it.
+    ///
+    /// ```
+    /// use pulsecheck::Pulse;
+    /// let err = Pulse::builder().without_telemetry().trace_url("http://jaeger/trace/").build();
+    /// assert!(err.unwrap_err().to_string().contains("{trace_id}"));
+    /// ```
+    pub fn trace_url(mut self, template: impl Into<String>) -> Self {
+        self.trace_url = Some(template.into());
         self
     }
 
@@ -361,6 +419,7 @@ impl PulseBuilder {
         }
         config.validate()?;
         let admin_token = admin_token(self.admin_token)?;
+        let trace_url = trace_url(self.trace_url)?;
         let mut layer = self.layer;
         if layer.trusted().is_empty() {
             layer = layer.trusted_proxies(crate::layer::TrustedProxies::from_env()?);
@@ -466,6 +525,7 @@ impl PulseBuilder {
                 prometheus_route: self.prometheus_route,
                 system,
                 admin,
+                trace_url,
                 shutdown_notify: tokio::sync::Notify::new(),
                 exposure_warned: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -495,6 +555,7 @@ struct Inner {
     prometheus_route: bool,
     system: crate::system::SystemMonitor,
     admin: Arc<crate::routes::AdminAuth>,
+    trace_url: Option<Arc<str>>,
     shutdown_notify: tokio::sync::Notify,
     /// Whether [`Pulse::listening_on`] has warned about open admin endpoints.
     exposure_warned: std::sync::atomic::AtomicBool,
@@ -547,6 +608,7 @@ impl Pulse {
                 notifications: self.inner.notifications.clone(),
                 metrics_cache: Arc::default(),
                 admin: Arc::clone(&self.inner.admin),
+                trace_url: self.inner.trace_url.clone(),
             },
             self.inner.prometheus_route,
         )

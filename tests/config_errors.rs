@@ -129,3 +129,14 @@ fn invalid_config_file_names_the_field() {
     assert!(out.contains("p95"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn trace_link_template_without_its_placeholder_names_the_variable() {
+    let (status, out) =
+        Academy::run_to_exit(&[("PULSE_TRACE_URL", "http://localhost:16686/trace/")]);
+    assert!(!status.success());
+    assert!(
+        out.contains("PULSE_TRACE_URL") && out.contains("{trace_id}"),
+        "{out}"
+    );
+}

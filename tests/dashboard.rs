@@ -716,7 +716,9 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
 
         assert_eq!(page["banner"], Value::Null, "{page}");
         assert_eq!(page["hash"], "", "the token stays in the address bar");
-        assert_eq!(page["status"], "degraded");
+        // The overall status: the error-rate budget is critical (10 % failures) while /health
+        // says degraded (a non-critical dependency is down).
+        assert_eq!(page["status"], "critical");
         assert_chart_drawn(&page, "latency", &["p50", "p95", "p99"]);
         assert_chart_drawn(&page, "throughput", &["rps"]);
         assert_chart_drawn(&page, "errors", &["error_rate"]);
@@ -816,4 +818,514 @@ fn base64_decode(s: &str) -> Vec<u8> {
             b[1..c.len()].to_vec()
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// One story during an incident: the pages a person reads while the error budget burns.
+
+const JAEGER: &str = "http://127.0.0.1:16686/trace/{trace_id}";
+
+/// Requests get real trace ids: an SDK tracer provider (no exporter) installed globally, as a
+/// service with OpenTelemetry has. Each test runs in its own process under nextest.
+fn install_tracer() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        opentelemetry::global::set_tracer_provider(
+            opentelemetry_sdk::trace::SdkTracerProvider::builder().build(),
+        );
+    });
+}
+
+/// The test service with a trace link template (or none).
+fn incident_pulse(trace_url: Option<&str>) -> Pulse {
+    install_tracer();
+    let mut b = Pulse::builder()
+        .without_telemetry()
+        .service_version("1.2.3")
+        .config(PulseConfig {
+            alerts: AlertSettings {
+                interval: Duration::from_millis(200),
+                pending_for: Duration::ZERO,
+                ..AlertSettings::default()
+            },
+            ..PulseConfig::default()
+        })
+        .system_interval(Duration::from_millis(500))
+        .health_config(HealthConfig {
+            refresh: Refresh::OnDemand,
+            ..HealthConfig::default()
+        })
+        .check(Db)
+        .check(Payments);
+    if let Some(t) = trace_url {
+        b = b.trace_url(t);
+    }
+    b.build().expect("pulse")
+}
+
+/// Traffic until dropped: only failures for `all_failing`, then fast, slow and failing
+/// requests mixed (10 % failures: the error-rate budget is critical), with probes and scrapes
+/// as a kubelet and Prometheus would send.
+fn incident_traffic(addr: SocketAddr, all_failing: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        for i in 0u64.. {
+            let path = if start.elapsed() < all_failing {
+                "/fail".to_owned()
+            } else {
+                match i % 20 {
+                    0 | 10 => "/fail".to_owned(),
+                    1 | 2 | 11 => format!("/slow/{}", 10 + (i * 7) % 90),
+                    3 => "/health/live".to_owned(),
+                    13 => "/metrics".to_owned(),
+                    _ => "/ok".to_owned(),
+                }
+            };
+            let _ = client.get(format!("http://{addr}{path}")).send().await;
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    })
+}
+
+struct Scene {
+    _browser: Browser,
+    cdp: Cdp,
+    origin: String,
+    load: tokio::task::JoinHandle<()>,
+}
+
+/// The service behind the token stand-in, under incident traffic, and a browser.
+async fn scene(pulse: &Pulse, all_failing: Duration) -> Scene {
+    let app = app(pulse).layer(axum::middleware::from_fn(require_token));
+    let addr = serve(app).await;
+    let load = incident_traffic(addr, all_failing);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (browser, ws) = launch().await;
+    let cdp = Cdp::connect(&ws).await;
+    Scene {
+        _browser: browser,
+        cdp,
+        origin: format!("http://{addr}"),
+        load,
+    }
+}
+
+impl Scene {
+    /// Opens the page with the token on the 1 m window and waits until it shows `ready`.
+    async fn page(&mut self, ready: &str, what: &str) -> String {
+        let tab = self
+            .cdp
+            .open(&format!("{}/health/dashboard#token={TOKEN}", self.origin))
+            .await;
+        self.cdp
+            .wait_for(
+                &tab,
+                "+(document.body && document.body.getAttribute('data-rendered') || 0) >= 1",
+                "the first render",
+            )
+            .await;
+        self.cdp
+            .eval(
+                &tab,
+                "document.querySelector('nav button[data-window=\"1m\"]').click()",
+            )
+            .await;
+        self.cdp
+            .wait_for(
+                &tab,
+                "+document.body.getAttribute('data-rendered') >= 3",
+                "renders of the 1 m window",
+            )
+            .await;
+        self.cdp.wait_for(&tab, ready, what).await;
+        tab
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.origin))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}
+
+async fn within_90s(f: impl Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(90), f)
+        .await
+        .expect("the Chromium test took over 90 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_shows_the_overall_status_not_health_alone() {
+    within_90s(async {
+        let pulse = incident_pulse(None);
+        let mut s = scene(&pulse, Duration::ZERO).await;
+        // Firing critical alerts: the error-rate budget is over (10 % failures).
+        let tab = s
+            .page(
+                "!!document.querySelector('#alerts li[data-alert=\"PulsecheckErrorRateCritical\"]')",
+                "the critical error-rate alert",
+            )
+            .await;
+        // The story the endpoints tell: /health degraded (a non-critical dependency is down),
+        // /health/status critical (budget and alerts).
+        let health = s.json("/health").await;
+        assert_eq!(health["status"], "degraded", "{health}");
+        let status = s.json("/health/status").await;
+        assert_eq!(status["status"], "critical", "{status}");
+        assert!(status["alerts"]["firing"].as_u64() >= Some(1), "{status}");
+        // The header says what /health/status says, within a refresh.
+        let shown = s
+            .cdp
+            .wait_for(
+                &tab,
+                "document.getElementById('status').textContent === 'critical' && document.querySelector('header').textContent",
+                "the header to say critical",
+            )
+            .await;
+        let header = shown.as_str().expect("header text");
+        assert!(header.contains("health degraded"), "{header}");
+        assert!(header.contains("budgets critical"), "{header}");
+        // Without a template, trace ids are shown but not linked.
+        s.cdp
+            .wait_for(
+                &tab,
+                "document.querySelectorAll('#failures li[data-trace-id]').length > 0",
+                "failed requests by trace",
+            )
+            .await;
+        let links = s
+            .cdp
+            .eval(&tab, "document.querySelectorAll('main a[href]').length")
+            .await;
+        assert_eq!(links, json!(0));
+        s.load.abort();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_requests_link_to_their_traces_with_route_status_duration_and_age() {
+    within_90s(async {
+        let pulse = incident_pulse(Some(JAEGER));
+        let mut s = scene(&pulse, Duration::ZERO).await;
+        let tab = s
+            .page(
+                "document.querySelectorAll('#failures li[data-trace-id]').length > 0 && document.querySelectorAll('#slowest li[data-trace-id]').length > 0",
+                "example requests",
+            )
+            .await;
+        let items = s
+            .cdp
+            .eval(
+                &tab,
+                r#"Array.from(document.querySelectorAll('#slowest li, #failures li')).map(li => ({
+                  list: li.parentElement.id,
+                  id: li.getAttribute('data-trace-id'),
+                  href: li.querySelector('a') && li.querySelector('a').getAttribute('href'),
+                  target: li.querySelector('a') && li.querySelector('a').getAttribute('rel'),
+                  text: li.textContent }))"#,
+            )
+            .await;
+        let items = items.as_array().expect("items");
+        let m = s.json("/health/metrics?window=1m").await;
+        let known: Vec<&str> = m["slowest"]
+            .as_array()
+            .into_iter()
+            .chain(m["failures"].as_array())
+            .flatten()
+            .filter_map(|e| e["trace_id"].as_str())
+            .collect();
+        assert!(!known.is_empty(), "{m}");
+        for list in ["slowest", "failures"] {
+            let of_list: Vec<&Value> = items.iter().filter(|i| i["list"] == list).collect();
+            assert!(!of_list.is_empty(), "{list}: {items:?}");
+            for i in of_list {
+                let id = i["id"].as_str().expect("trace id");
+                assert!(
+                    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{i}"
+                );
+                assert_eq!(
+                    i["href"],
+                    json!(JAEGER.replace("{trace_id}", id)),
+                    "link through PULSE_TRACE_URL: {i}"
+                );
+                assert!(
+                    i["target"].as_str().is_some_and(|r| r.contains("noopener")),
+                    "{i}"
+                );
+                let text = i["text"].as_str().expect("text");
+                // Route, status, duration and age beside the id.
+                assert!(text.contains(" ms") && text.contains(" ago"), "{text}");
+                if list == "failures" {
+                    assert!(text.contains("/fail") && text.contains("503"), "{text}");
+                } else {
+                    assert!(text.contains("/slow/{ms}") || text.contains("/fail") || text.contains("/ok"), "{text}");
+                    assert!(text.contains("200") || text.contains("503"), "{text}");
+                }
+            }
+        }
+        // The ids are the service's own (the JSON of /health/metrics names them too).
+        let shown: Vec<&str> = items.iter().filter_map(|i| i["id"].as_str()).collect();
+        assert!(shown.iter().any(|id| known.contains(id)), "{shown:?} vs {known:?}");
+        // An alert's exemplar trace ids are linked the same way.
+        let alert_links = s
+            .cdp
+            .wait_for(
+                &tab,
+                "Array.from(document.querySelectorAll('#alerts a[data-trace]')).map(a => [a.getAttribute('data-trace'), a.getAttribute('href')])",
+                "linked alert trace ids",
+            )
+            .await;
+        for pair in alert_links.as_array().expect("pairs") {
+            let id = pair[0].as_str().expect("id");
+            assert_eq!(pair[1], json!(JAEGER.replace("{trace_id}", id)));
+        }
+        s.load.abort();
+    })
+    .await;
+}
+
+#[test]
+fn a_trace_link_template_without_its_placeholder_is_a_build_error() {
+    let err = Pulse::builder()
+        .without_telemetry()
+        .trace_url("http://127.0.0.1:16686/trace/")
+        .build()
+        .expect_err("a template without {trace_id}");
+    let text = err.to_string();
+    assert!(
+        text.contains("PulseBuilder::trace_url") && text.contains("{trace_id}"),
+        "{text}"
+    );
+    let err = Pulse::builder()
+        .without_telemetry()
+        .trace_url("https://admin:hunter2@grafana.example/explore/{trace_id}")
+        .build()
+        .expect_err("credentials in the template");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_token_the_page_says_the_data_needs_it_not_all_clear() {
+    within_90s(async {
+        let pulse = incident_pulse(None);
+        let mut s = scene(&pulse, Duration::ZERO).await;
+        let anon = s
+            .cdp
+            .open(&format!("{}/health/dashboard", s.origin))
+            .await;
+        s.cdp
+            .wait_for(
+                &anon,
+                "document.getElementById('banner') && !document.getElementById('banner').hidden",
+                "the unauthorised banner",
+            )
+            .await;
+        let page = s
+            .cdp
+            .eval(
+                &anon,
+                "({ alerts: document.getElementById('alerts').textContent, deps: document.getElementById('deps').textContent, status: document.getElementById('status').textContent, text: document.body.innerText })",
+            )
+            .await;
+        let text = page["text"].as_str().expect("text");
+        for all_clear in ["No alert firing", "No checks registered", "loading", "Loading"] {
+            assert!(!text.contains(all_clear), "{all_clear:?} shown without the token: {text}");
+        }
+        for part in ["alerts", "deps"] {
+            assert!(
+                page[part].as_str().is_some_and(|t| t.contains("needs the admin token")),
+                "{part}: {page}"
+            );
+        }
+        assert_eq!(page["status"], "unknown", "{page}");
+        s.load.abort();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_routes_are_grouped_apart_from_the_services_routes() {
+    within_90s(async {
+        let pulse = incident_pulse(None);
+        let mut s = scene(&pulse, Duration::ZERO).await;
+        let tab = s
+            .page(
+                "document.querySelectorAll('#routes-monitoring tr, #routes tr').length >= 6",
+                "the routes",
+            )
+            .await;
+        let m = s.json("/health/metrics").await;
+        assert_eq!(m["routes"]["/metrics"]["monitoring"], true, "{m}");
+        assert_eq!(m["routes"]["/health/dashboard"]["monitoring"], true, "{m}");
+        let routes = s
+            .cdp
+            .eval(
+                &tab,
+                r#"({ main: Array.from(document.querySelectorAll('#routes tr > th')).map(t => t.textContent),
+                  group: Array.from(document.querySelectorAll('details#monitoring-routes tr > th[scope="row"]')).map(t => t.textContent),
+                  open: !!(document.querySelector('details#monitoring-routes') || {}).open,
+                  summary: (document.querySelector('details#monitoring-routes summary') || {}).textContent })"#,
+            )
+            .await;
+        let main: Vec<&str> = routes["main"]
+            .as_array()
+            .expect("main")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for r in ["/ok", "/fail", "/slow/{ms}"] {
+            assert!(main.contains(&r), "{r} among the service's routes: {routes}");
+        }
+        for r in &main {
+            assert!(
+                !r.starts_with("/health") && *r != "/metrics",
+                "{r} among the service's routes: {routes}"
+            );
+        }
+        let group: Vec<&str> = routes["group"]
+            .as_array()
+            .expect("group")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for r in ["/health/dashboard", "/health/live", "/metrics"] {
+            assert!(group.contains(&r), "{r} in the monitoring group: {routes}");
+        }
+        assert_eq!(routes["open"], false, "the group starts collapsed: {routes}");
+        assert!(
+            routes["summary"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("({})", group.len()))),
+            "{routes}"
+        );
+        s.load.abort();
+    })
+    .await;
+}
+
+/// Numbers, times, axes and the layout, as a person sees them.
+const READ_LAYOUT: &str = r#"(() => {
+  const ticks = (id) => Array.from(document.querySelectorAll('#' + id + ' text.axis'))
+    .filter(t => t.getAttribute('x') === '78').map(t => t.textContent);
+  const main = document.querySelector('main').getBoundingClientRect();
+  const rows = {};
+  for (const s of document.querySelectorAll('main > section')) {
+    const r = s.getBoundingClientRect();
+    const top = Math.round(r.top);
+    (rows[top] = rows[top] || []).push({ id: s.getAttribute('aria-labelledby'), left: r.left, right: r.right });
+  }
+  return {
+    text: document.body.innerText,
+    latency: ticks('chart-latency'), throughput: ticks('chart-throughput'), errors: ticks('chart-errors'),
+    main: { left: main.left, right: main.right },
+    rows: Object.values(rows),
+  };
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_times_axes_and_cards_read_as_a_person_expects() {
+    within_90s(async {
+        let pulse = incident_pulse(Some(JAEGER));
+        // All requests fail for the first 1.5 s: slots at a 100 % error rate.
+        let mut s = scene(&pulse, Duration::from_millis(1500)).await;
+        let tab = s
+            .page(
+                "!!document.querySelector('#alerts li[data-alert=\"PulsecheckErrorRateCritical\"]') && +document.getElementById('chart-errors').getAttribute('data-points') >= 3",
+                "the error-rate alert and chart",
+            )
+            .await;
+        let page = s.cdp.eval(&tab, READ_LAYOUT).await;
+        if let Some(path) = std::env::var_os("PULSE_DASHBOARD_FULL_SCREENSHOT") {
+            let height = s
+                .cdp
+                .eval(&tab, "document.documentElement.scrollHeight")
+                .await;
+            let metrics = json!({ "width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": false });
+            s.cdp
+                .send(Some(&tab), "Emulation.setDeviceMetricsOverride", metrics)
+                .await;
+            let shot = s
+                .cdp
+                .send(Some(&tab), "Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }))
+                .await;
+            let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+            std::fs::write(&path, png).expect("write the screenshot");
+        }
+        s.load.abort();
+        let text = page["text"].as_str().expect("text");
+        // No raw floats: nothing with more than 4 decimals.
+        let raw = text.split(|c: char| !(c.is_ascii_digit() || c == '.')).find(|w| {
+            w.split_once('.')
+                .is_some_and(|(_, frac)| frac.len() > 4 && frac.bytes().all(|b| b.is_ascii_digit()))
+        });
+        assert_eq!(raw, None, "a raw float on the page: {text}");
+        // One time style: the charts' local times, no ISO UTC stamps beside them.
+        let iso = text.as_bytes().windows(11).any(|w| {
+            w[..4].iter().all(u8::is_ascii_digit) && w[4] == b'-' && w[7] == b'-' && w[10] == b'T'
+        });
+        assert!(!iso, "an ISO timestamp on the page: {text}");
+        // The error-rate axis never goes above 100 %, even with slots at 100 %.
+        let errors: Vec<f64> = page["errors"]
+            .as_array()
+            .expect("ticks")
+            .iter()
+            .map(|t| {
+                let t = t.as_str().expect("tick");
+                t.trim_end_matches('%').trim().replace(',', "").parse().unwrap_or_else(|_| panic!("tick {t:?}"))
+            })
+            .collect();
+        assert_eq!(errors.len(), 3, "{page}");
+        let top = errors.iter().copied().fold(0.0, f64::max);
+        assert!(top > 0.0 && top <= 100.0, "error-rate axis up to {top} %: {page}");
+        let m = s.json("/health/dashboard?format=json&window=1m").await;
+        let full = m["series"]["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .any(|p| p["error_rate"].as_f64() == Some(1.0));
+        assert!(full, "a slot at a 100 % error rate: {m}");
+        // One axis, one precision: never "0.00" beside "43".
+        for chart in ["latency", "throughput", "errors"] {
+            let ticks: Vec<&str> = page[chart]
+                .as_array()
+                .expect("ticks")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let decimals = |t: &str| {
+                let n = t.split(' ').next().unwrap_or("");
+                n.split_once('.').map_or(0, |(_, f)| f.len())
+            };
+            assert!(
+                ticks.iter().all(|t| decimals(t) == decimals(ticks[0])),
+                "{chart} axis: {ticks:?}"
+            );
+        }
+        // No card stretches its row beside empty space: every row is filled across.
+        let (left, right) = (
+            page["main"]["left"].as_f64().expect("left"),
+            page["main"]["right"].as_f64().expect("right"),
+        );
+        for row in page["rows"].as_array().expect("rows") {
+            let cards = row.as_array().expect("row");
+            let end = cards
+                .iter()
+                .filter_map(|c| c["right"].as_f64())
+                .fold(0.0, f64::max);
+            assert!(
+                end >= right - 40.0 && cards.iter().all(|c| c["left"].as_f64() >= Some(left)),
+                "a row with a hole (main {left}..{right}): {row}"
+            );
+        }
+    })
+    .await;
 }

@@ -160,6 +160,26 @@ fn compose_services_are_pinned_healthchecked_and_ordered() {
     ] {
         assert!(env[var].is_string(), "academy: {var} not set");
     }
+    // The dashboard links trace ids to the stack's Jaeger, on the port it publishes.
+    let trace_url = env["PULSE_TRACE_URL"]
+        .as_str()
+        .expect("academy: PULSE_TRACE_URL");
+    let jaeger_ui = services["jaeger"]["ports"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .find_map(|p| {
+            p.rsplit_once(':')
+                .filter(|(_, c)| *c == "16686")
+                .map(|(h, _)| h.rsplit(':').next().unwrap_or(h).to_owned())
+        })
+        .expect("jaeger publishes its UI (16686)");
+    assert_eq!(
+        trace_url,
+        format!("http://localhost:{jaeger_ui}/trace/{{trace_id}}"),
+        "PULSE_TRACE_URL must open the stack's Jaeger"
+    );
     // The files the services mount exist.
     for (name, svc) in services {
         for v in svc["volumes"].as_sequence().into_iter().flatten() {

@@ -486,3 +486,52 @@ fn a_long_pause_costs_one_bounded_pass_under_the_lock() {
     assert_eq!(agg.snapshot(Window::OneMinute).service.requests, 0);
     assert_eq!(agg.snapshot(Window::OneHour).service.requests, 1_000);
 }
+
+/// Each exemplar says which request it is: route, status, duration and the second it was
+/// folded, in the service's figures and the route's alike, in every window.
+#[test]
+fn exemplars_carry_route_status_duration_and_time() {
+    use opentelemetry::trace::TraceId;
+    use std::time::UNIX_EPOCH;
+    let routes = Arc::new(RouteTable::default());
+    let clock = ManualClock::new(1_000);
+    let agg = Aggregator::with_clock(AggregatorConfig::default(), routes.clone(), clock.clone());
+    let users = Some(routes.resolve("/users/{id}"));
+    let orders = Some(routes.resolve("/orders"));
+    let slow = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+    let failed = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    for (route, status, ms, trace) in [
+        (users, 200, 5, None),
+        (users, 200, 900, Some(slow)),
+        (orders, 503, 40, Some(failed)),
+    ] {
+        agg.record(&RequestRecord {
+            method: HttpMethod::Get,
+            route,
+            status,
+            duration: Duration::from_millis(ms),
+            trace_id: trace,
+        });
+    }
+    clock.advance(1);
+    agg.tick();
+    let at = UNIX_EPOCH + Duration::from_secs(1_001);
+    assert_eq!(clock.now_s(), 1_001);
+    for window in Window::ALL {
+        let snap = agg.snapshot(window);
+        let s = &snap.service;
+        let top = &s.slowest[0];
+        assert_eq!(top.trace_id, slow.to_string(), "{window:?}");
+        assert_eq!(
+            (top.route.as_str(), top.status, top.at),
+            ("/users/{id}", 200, at)
+        );
+        assert!((top.duration_ms - 900.0).abs() < 1e-9);
+        assert_eq!(s.recent_failures, vec![failed.to_string()]);
+        let f = &s.failures[0];
+        assert_eq!(f.trace_id, failed.to_string());
+        assert_eq!((f.route.as_str(), f.status, f.at), ("/orders", 503, at));
+        assert!((f.duration_ms - 40.0).abs() < 1e-9);
+        assert_eq!(snap.routes["/orders"].failures[0].route, "/orders");
+    }
+}

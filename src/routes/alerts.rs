@@ -64,10 +64,35 @@ fn thresholds(st: &RouteState) -> Value {
     })
 }
 
-/// The `/health/alerts` body, also embedded in the dashboard.
-pub(crate) fn alerts_json(st: &RouteState) -> Value {
-    let snap = st.alerts.snapshot();
-    serde_json::to_value(body(st, &snap, None, DEFAULT_HISTORY)).unwrap_or(Value::Null)
+/// The `/health/alerts` body of `snap`, also embedded in the dashboard.
+pub(crate) fn alerts_json(st: &RouteState, snap: &AlertsSnapshot) -> Value {
+    serde_json::to_value(body(st, snap, None, DEFAULT_HISTORY)).unwrap_or(Value::Null)
+}
+
+/// The overall status, `ok`, `warning` or `critical`: the worst of health, budgets and
+/// firing alerts. `/health/status` and the dashboard's header both say this, so the two can
+/// never tell different stories.
+pub(crate) fn overall(
+    health: crate::health::HealthStatus,
+    budgets: &[crate::budget::BudgetLine],
+    alerts: &AlertsSnapshot,
+) -> &'static str {
+    use crate::health::HealthStatus;
+    let mut level = 0u8;
+    match health {
+        HealthStatus::Healthy => {}
+        HealthStatus::Degraded => level = level.max(1),
+        HealthStatus::Unhealthy | HealthStatus::Unknown => level = 2,
+    }
+    match budgets.iter().map(|l| l.status).max() {
+        Some(BudgetStatus::Critical) => level = 2,
+        Some(BudgetStatus::Warning) => level = level.max(1),
+        _ => {}
+    }
+    for a in alerts.firing() {
+        level = level.max(if a.severity.is_urgent() { 2 } else { 1 });
+    }
+    ["ok", "warning", "critical"][usize::from(level)]
 }
 
 fn body<'a>(
@@ -121,34 +146,19 @@ pub(crate) async fn status(State(st): State<RouteState>) -> Response {
 }
 
 pub(crate) fn status_json(st: &RouteState) -> Value {
-    use crate::health::HealthStatus;
     let report = st.health.cached_report();
     let b = &st.config.budgets;
     let snap = st.aggregator.snapshot(b.window);
     let budget = evaluate(b, &snap, st.system.latest().process.rss_bytes);
     let alerts = st.alerts.snapshot();
     let firing: Vec<&AlertView> = alerts.firing().collect();
-    let mut level = 0u8;
-    match report.status {
-        HealthStatus::Healthy => {}
-        HealthStatus::Degraded => level = level.max(1),
-        HealthStatus::Unhealthy | HealthStatus::Unknown => level = 2,
-    }
-    match budget.budgets.iter().map(|l| l.status).max() {
-        Some(BudgetStatus::Critical) => level = 2,
-        Some(BudgetStatus::Warning) => level = level.max(1),
-        _ => {}
-    }
-    for a in &firing {
-        level = level.max(if a.severity.is_urgent() { 2 } else { 1 });
-    }
+    let overall = overall(report.status, &budget.budgets, &alerts);
     let checks: serde_json::Map<String, Value> = report
         .checks
         .iter()
         .map(|c| (c.name.clone(), Value::from(c.status().as_str())))
         .collect();
     let s = &snap.service;
-    let overall = ["ok", "warning", "critical"][usize::from(level)];
     json!({
         "status": overall,
         "service": st.alerts.service(),

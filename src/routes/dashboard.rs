@@ -31,7 +31,7 @@ use crate::window::{Series, ServiceSnapshot, Window};
 /// The page; `{{NONCE}}` is replaced per response.
 const PAGE: &str = include_str!("dashboard.html");
 const NONCE_MARK: &str = "{{NONCE}}";
-/// Routes listed in the JSON, busiest first; the rest are counted in `routes_omitted`.
+/// Routes listed in the JSON, the service's own before monitoring routes, busiest first; the rest are counted in `routes_omitted`.
 pub(crate) const MAX_ROUTES: usize = 20;
 
 /// Whether a request to `/health/dashboard` gets the HTML page rather than the JSON.
@@ -81,6 +81,10 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 /// The JSON body.
 #[derive(Serialize)]
 struct Body<H: Serialize, B: Serialize, S: Serialize> {
+    /// The overall status, as `/health/status` says it: worst of health, budgets and alerts.
+    status: &'static str,
+    /// The trace link template (`PULSE_TRACE_URL`), absent when none is set.
+    trace_url: Option<String>,
     service: String,
     version: Option<String>,
     generated_at: String,
@@ -105,13 +109,18 @@ struct Metrics {
 fn bounded(mut snapshot: ServiceSnapshot) -> Metrics {
     let total = snapshot.routes.len();
     if total > MAX_ROUTES {
-        let mut by_requests: Vec<(u64, String)> = snapshot
+        // The service's own routes first: a busy probe must not push them off the page.
+        let mut by_requests: Vec<(bool, u64, String)> = snapshot
             .routes
             .iter()
-            .map(|(k, v)| (v.requests, k.clone()))
+            .map(|(k, v)| (v.monitoring, v.requests, k.clone()))
             .collect();
-        by_requests.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        for (_, name) in by_requests.into_iter().skip(MAX_ROUTES) {
+        by_requests.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| b.1.cmp(&a.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
+        for (_, _, name) in by_requests.into_iter().skip(MAX_ROUTES) {
             snapshot.routes.remove(&name);
         }
     }
@@ -152,7 +161,10 @@ pub(super) async fn dashboard(
     } else {
         super::budget_body(&st, &st.aggregator.snapshot(budget_window))
     };
+    let alert_snap = st.alerts.snapshot();
     let body = Body {
+        status: super::alerts::overall(report.status, &budget.report.budgets, &alert_snap),
+        trace_url: st.trace_url.as_deref().map(str::to_owned),
         service: st.alerts.service().to_owned(),
         version: st.version.as_deref().map(str::to_owned),
         generated_at: crate::rfc3339::format(SystemTime::now()),
@@ -162,7 +174,7 @@ pub(super) async fn dashboard(
         budget,
         metrics: bounded(snapshot),
         series: st.aggregator.series(window),
-        alerts: super::alerts::alerts_json(&st),
+        alerts: super::alerts::alerts_json(&st, &alert_snap),
         system: super::system::system_body(&st, &report),
     };
     let mut r = json(StatusCode::OK, &body);

@@ -40,6 +40,8 @@ pub(crate) struct RouteState {
     pub(crate) notifications: Option<crate::alert::notify::Dispatcher>,
     pub(crate) metrics_cache: Arc<prometheus::RenderCache>,
     pub(crate) admin: Arc<AdminAuth>,
+    /// The dashboard's trace link template (`PULSE_TRACE_URL`), validated.
+    pub(crate) trace_url: Option<Arc<str>>,
 }
 
 /// The endpoints, for any router state: the public probes, and the admin routes behind the

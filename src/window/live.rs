@@ -11,7 +11,7 @@ use opentelemetry::trace::TraceId;
 
 use super::buckets;
 use super::cumulative::SeriesCounters;
-use super::slot::Slot;
+use super::slot::{Slot, Traced};
 
 /// Status codes are 100..=999; one counter each.
 pub(crate) const STATUS_SLOTS: usize = 1000;
@@ -36,8 +36,9 @@ pub(crate) struct LiveSeries {
     status: Box<[AtomicU32]>,
     /// The slowest request of the current slot and its trace. Taken with `try_lock` by the
     /// request that sets a new maximum (rare once a slot has data); never waited on.
-    slowest: Mutex<Option<(u64, TraceId)>>,
-    failures: Mutex<Vec<TraceId>>,
+    slowest: Mutex<Option<(u64, TraceId, u16)>>,
+    /// Recent failed requests: trace, duration and status.
+    failures: Mutex<Vec<(TraceId, u64, u16)>>,
     /// All-time counters per method, never drained (read by `/metrics`).
     pub(crate) cumulative: SeriesCounters,
 }
@@ -80,8 +81,8 @@ impl LiveSeries {
         if let Some(t) = trace {
             if new_max {
                 if let Ok(mut s) = self.slowest.try_lock() {
-                    if s.is_none_or(|(d, _)| ns > d) {
-                        *s = Some((ns, t));
+                    if s.is_none_or(|(d, _, _)| ns > d) {
+                        *s = Some((ns, t, status));
                     }
                 }
             }
@@ -90,7 +91,7 @@ impl LiveSeries {
                     if f.len() == FAILURE_EXEMPLARS {
                         f.remove(0);
                     }
-                    f.push(t);
+                    f.push((t, ns, status));
                 }
             }
         }
@@ -102,7 +103,9 @@ impl LiveSeries {
     /// Drains the counters into `slot`. A request racing with the drain lands either in this
     /// slot or the next, never nowhere; its parts (bucket, status, sum, extremes) may land in
     /// different slots, which [`Slot::settle_extremes`] and the bucket-derived count allow for.
-    fn drain_into(&self, slot: &mut Slot, errors: &super::ErrorPolicy) {
+    /// Exemplars are stamped with the series and the fold's wall-clock second `at_s` (stamped
+    /// here rather than on the hot path: a request's time is known to the second).
+    fn drain_into(&self, slot: &mut Slot, errors: &super::ErrorPolicy, series: u32, at_s: u64) {
         // Cleared before reading: a request racing with this drain sets it again, and is
         // drained next time if not now.
         if !self.touched.swap(false, Ordering::SeqCst) {
@@ -133,17 +136,24 @@ impl LiveSeries {
                 }
             }
         }
-        if let Some((ns, t)) = self
+        let traced = |(trace, ns, status)| Traced {
+            trace,
+            ns,
+            status,
+            series,
+            at_s,
+        };
+        if let Some((ns, t, status)) = self
             .slowest
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
         {
-            slot.offer_slowest(ns, t);
+            slot.offer_slowest(traced((t, ns, status)));
         }
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for t in f.drain(..) {
-            slot.push_failure(t);
+        for e in f.drain(..) {
+            slot.push_failure(traced(e));
         }
     }
 }
@@ -201,11 +211,18 @@ impl Shards {
         self.series
     }
 
-    /// Drains series `index` of every shard into one slot.
-    pub(crate) fn drain(&self, index: usize, slot: &mut Slot, errors: &super::ErrorPolicy) {
+    /// Drains series `index` of every shard into one slot, at wall-clock second `at_s`.
+    pub(crate) fn drain(
+        &self,
+        index: usize,
+        slot: &mut Slot,
+        errors: &super::ErrorPolicy,
+        at_s: u64,
+    ) {
+        let series = u32::try_from(index).unwrap_or(u32::MAX);
         for shard in self.shards.iter() {
             if let Some(s) = shard.series[index].get() {
-                s.drain_into(slot, errors);
+                s.drain_into(slot, errors, series, at_s);
             }
         }
         slot.settle_extremes();
@@ -229,7 +246,7 @@ impl Shards {
         let per = std::mem::size_of::<LiveSeries>()
             + buckets::COUNT * std::mem::size_of::<AtomicU32>()
             + STATUS_SLOTS * std::mem::size_of::<AtomicU32>()
-            + FAILURE_EXEMPLARS * std::mem::size_of::<TraceId>();
+            + FAILURE_EXEMPLARS * std::mem::size_of::<(TraceId, u64, u16)>();
         self.shards
             .iter()
             .flat_map(|s| s.series.iter().filter_map(|x| x.get()))

@@ -342,6 +342,7 @@ impl Aggregator {
         let missed = monotonic - state.last_monotonic_s - 1;
         state.last_monotonic_s = monotonic;
         state.last_tick_s = self.inner.clock.now_s();
+        let now_s = state.last_tick_s;
         let State {
             series,
             service,
@@ -363,7 +364,9 @@ impl Aggregator {
         let mut total = Slot::default();
         for (i, windows) in series.iter_mut().enumerate() {
             let mut slot = Slot::default();
-            self.inner.shards.drain(i, &mut slot, &self.inner.errors);
+            self.inner
+                .shards
+                .drain(i, &mut slot, &self.inner.errors, now_s);
             if !slot.is_empty() {
                 if self.inner.count_monitoring || !self.is_monitoring(monitoring, i) {
                     total.merge(&slot);
@@ -401,7 +404,7 @@ impl Aggregator {
         let mut monitoring_requests = 0;
         for (i, s) in series.iter().enumerate() {
             if let Some(s) = s {
-                let mut snap = Snapshot::of(s, window);
+                let mut snap = Snapshot::of(s, window, &|i| self.series_name(i as usize));
                 if snap.requests > 0 {
                     snap.monitoring = self.is_monitoring(monitoring, i);
                     if snap.monitoring {
@@ -413,7 +416,7 @@ impl Aggregator {
         }
         ServiceSnapshot {
             window,
-            service: Snapshot::of(&state.service, window),
+            service: Snapshot::of(&state.service, window, &|i| self.series_name(i as usize)),
             routes,
             monitoring_requests,
             monitoring_counted: self.inner.count_monitoring,
@@ -485,7 +488,7 @@ impl Aggregator {
         let monitoring = self.is_monitoring(&mut state.monitoring, index);
         state.series[index].as_ref().map(|s| Snapshot {
             monitoring,
-            ..Snapshot::of(s, window)
+            ..Snapshot::of(s, window, &|i| self.series_name(i as usize))
         })
     }
 

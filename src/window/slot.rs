@@ -10,6 +10,20 @@ use super::live::FAILURE_EXEMPLARS;
 /// Slowest requests kept per slot as exemplars.
 pub(crate) const SLOWEST_EXEMPLARS: usize = 3;
 
+/// A request kept as an exemplar: its trace, and what a reader shows beside it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Traced {
+    pub(crate) trace: TraceId,
+    /// Its duration.
+    pub(crate) ns: u64,
+    /// Its response status.
+    pub(crate) status: u16,
+    /// Its series (route) index.
+    pub(crate) series: u32,
+    /// Wall-clock second of the fold that drained it.
+    pub(crate) at_s: u64,
+}
+
 /// What happened in one slot of time for one series. Buckets are sparse (sorted indices and
 /// their counts, 6 bytes an entry), so an idle or narrow series costs little and a slot is
 /// never more than about 5 KiB.
@@ -24,8 +38,8 @@ pub(crate) struct Slot {
     idx: Vec<u16>,
     n: Vec<u32>,
     pub(crate) status: Vec<(u16, u32)>,
-    pub(crate) slowest: Vec<(u64, TraceId)>,
-    pub(crate) failures: Vec<TraceId>,
+    pub(crate) slowest: Vec<Traced>,
+    pub(crate) failures: Vec<Traced>,
 }
 
 impl Default for Slot {
@@ -67,13 +81,13 @@ impl Slot {
         }
     }
 
-    pub(crate) fn offer_slowest(&mut self, ns: u64, t: TraceId) {
-        self.slowest.push((ns, t));
-        self.slowest.sort_by_key(|a| std::cmp::Reverse(a.0));
+    pub(crate) fn offer_slowest(&mut self, e: Traced) {
+        self.slowest.push(e);
+        self.slowest.sort_by_key(|a| std::cmp::Reverse(a.ns));
         self.slowest.truncate(SLOWEST_EXEMPLARS);
     }
 
-    pub(crate) fn push_failure(&mut self, t: TraceId) {
+    pub(crate) fn push_failure(&mut self, t: Traced) {
         if self.failures.len() == FAILURE_EXEMPLARS {
             self.failures.remove(0);
         }
@@ -136,8 +150,8 @@ impl Slot {
         for &(code, c) in &other.status {
             self.add_status(code, u64::from(c));
         }
-        for &(ns, t) in &other.slowest {
-            self.offer_slowest(ns, t);
+        for &e in &other.slowest {
+            self.offer_slowest(e);
         }
         for &t in &other.failures {
             self.push_failure(t);
@@ -156,8 +170,8 @@ impl Slot {
         self.idx.capacity() * 2
             + self.n.capacity() * 4
             + self.status.capacity() * std::mem::size_of::<(u16, u32)>()
-            + self.slowest.capacity() * std::mem::size_of::<(u64, TraceId)>()
-            + self.failures.capacity() * std::mem::size_of::<TraceId>()
+            + self.slowest.capacity() * std::mem::size_of::<Traced>()
+            + self.failures.capacity() * std::mem::size_of::<Traced>()
     }
 }
 

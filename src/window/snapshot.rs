@@ -1,12 +1,13 @@
 //! Read-only summaries of a window, as served by `/health/metrics`.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use super::buckets;
 use super::rings::{History, Ring, SeriesWindows};
-use super::slot::{SLOWEST_EXEMPLARS, Slot, Totals};
+use super::slot::{SLOWEST_EXEMPLARS, Slot, Totals, Traced};
 
 /// A sliding window the aggregator keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -83,6 +84,25 @@ pub struct Exemplar {
     pub trace_id: String,
     /// Its duration in milliseconds.
     pub duration_ms: f64,
+    /// Its route template.
+    pub route: String,
+    /// Its response status.
+    pub status: u16,
+    /// When it was recorded, to the second.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    pub at: SystemTime,
+}
+
+impl Exemplar {
+    fn of(e: &Traced, route: &dyn Fn(u32) -> String) -> Self {
+        Self {
+            trace_id: e.trace.to_string(),
+            duration_ms: e.ns as f64 / 1e6,
+            route: route(e.series),
+            status: e.status,
+            at: UNIX_EPOCH + Duration::from_secs(e.at_s),
+        }
+    }
 }
 
 /// One series over one window.
@@ -117,6 +137,8 @@ pub struct Snapshot {
     pub slowest: Vec<Exemplar>,
     /// Trace ids of recent failed requests.
     pub recent_failures: Vec<String>,
+    /// The same recent failed requests, with route, status, duration and time.
+    pub failures: Vec<Exemplar>,
     /// A monitoring route (a probe, a scrape, the dashboard): not in the service-wide figures
     /// unless they count monitoring. Serialised only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -124,15 +146,23 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn of(series: &SeriesWindows, window: Window) -> Self {
+    /// `route` names a series index (an exemplar's route).
+    pub(crate) fn of(
+        series: &SeriesWindows,
+        window: Window,
+        route: &dyn Fn(u32) -> String,
+    ) -> Self {
         match window {
-            Window::OneMinute => Self::build(&series.seconds, None, 0, 1, &series.seconds_history),
+            Window::OneMinute => {
+                Self::build(&series.seconds, None, 0, 1, &series.seconds_history, route)
+            }
             Window::FiveMinutes => Self::build(
                 &series.tens,
                 Some(&series.tens_pending),
                 series.tens_fill,
                 10,
                 &series.tens_history,
+                route,
             ),
             Window::OneHour => Self::build(
                 &series.minutes,
@@ -140,6 +170,7 @@ impl Snapshot {
                 series.minutes_fill,
                 60,
                 &series.minutes_history,
+                route,
             ),
         }
     }
@@ -150,14 +181,14 @@ impl Snapshot {
         pending_s: u64,
         slot_s: u64,
         history: &History,
+        route: &dyn Fn(u32) -> String,
     ) -> Self {
         let mut totals: Totals = ring.totals.clone();
         let slots = ring.slots.iter().chain(pending);
         let mut min = u64::MAX;
         let mut max = 0;
-        let mut slowest: Vec<(u64, opentelemetry::trace::TraceId)> =
-            Vec::with_capacity(SLOWEST_EXEMPLARS + 1);
-        let mut failures: Vec<opentelemetry::trace::TraceId> = Vec::new();
+        let mut slowest: Vec<Traced> = Vec::with_capacity(SLOWEST_EXEMPLARS + 1);
+        let mut failures: Vec<Traced> = Vec::new();
         for s in slots {
             if s.count == 0 {
                 continue;
@@ -166,8 +197,8 @@ impl Snapshot {
             max = max.max(s.max_ns);
             for &e in &s.slowest {
                 // Keep the top few as we go: no sort of every slot's exemplars.
-                if slowest.len() < SLOWEST_EXEMPLARS || e.0 > slowest[slowest.len() - 1].0 {
-                    let at = slowest.partition_point(|x| x.0 >= e.0);
+                if slowest.len() < SLOWEST_EXEMPLARS || e.ns > slowest[slowest.len() - 1].ns {
+                    let at = slowest.partition_point(|x| x.ns >= e.ns);
                     slowest.insert(at, e);
                     slowest.truncate(SLOWEST_EXEMPLARS);
                 }
@@ -178,9 +209,9 @@ impl Snapshot {
             totals.add(p);
         }
         // Only the most recent failures are formatted.
-        let failures: Vec<String> = failures[failures.len().saturating_sub(10)..]
+        let failures: Vec<Exemplar> = failures[failures.len().saturating_sub(10)..]
             .iter()
-            .map(|t| t.to_string())
+            .map(|e| Exemplar::of(e, route))
             .collect();
 
         let window_s = (ring.slots.len() as u64 * slot_s + pending_s).max(1);
@@ -243,14 +274,9 @@ impl Snapshot {
                 .collect(),
             status_classes,
             clamped: totals.clamped,
-            slowest: slowest
-                .into_iter()
-                .map(|(ns, t)| Exemplar {
-                    trace_id: t.to_string(),
-                    duration_ms: ms(ns as f64),
-                })
-                .collect(),
-            recent_failures: failures,
+            slowest: slowest.iter().map(|e| Exemplar::of(e, route)).collect(),
+            recent_failures: failures.iter().map(|e| e.trace_id.clone()).collect(),
+            failures,
             monitoring: false,
         }
     }

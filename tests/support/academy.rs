@@ -86,6 +86,7 @@ const SCRUB: &[&str] = &[
     "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "PULSE_TRACE_URL",
 ];
 
 /// The example's command on loopback with JSON logs, no drain delay, a scrubbed environment,
