@@ -203,6 +203,7 @@ impl fmt::Debug for Health {
 struct Inner {
     config: HealthConfig,
     entries: Vec<Entry>,
+    groups: super::Groups,
     limit: Arc<Semaphore>,
     listeners: Vec<Listener>,
     serving: watch::Sender<Serving>,
@@ -245,6 +246,7 @@ pub struct HealthBuilder {
     config: HealthConfig,
     checks: Vec<Registration>,
     listeners: Vec<Listener>,
+    groups: super::Groups,
 }
 
 impl fmt::Debug for HealthBuilder {
@@ -272,6 +274,17 @@ impl HealthBuilder {
     /// Called once per status change of any check, off the request path.
     pub fn on_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
         self.listeners.push(Arc::new(f));
+        self
+    }
+
+    /// The names of the checks registered so far.
+    pub(crate) fn check_names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.checks.iter().map(|r| r.name.as_ref())
+    }
+
+    /// The health groups (their members already checked against [`Self::check_names`]).
+    pub(crate) fn groups(mut self, groups: super::Groups) -> Self {
+        self.groups = groups;
         self
     }
 
@@ -311,6 +324,7 @@ impl HealthBuilder {
                 limit: Arc::new(Semaphore::new(self.config.max_concurrency.max(1))),
                 config: self.config,
                 entries,
+                groups: self.groups,
                 listeners: self.listeners,
                 serving: watch::Sender::new(initial),
                 shutting_down: AtomicBool::new(false),
@@ -364,6 +378,20 @@ impl Health {
             futures_util::future::join_all(stale).await;
         }
         self.snapshot(!probed)
+    }
+
+    /// Health group `name` (members probed as [`report`](Self::report) does), or `None` when
+    /// there is no such group.
+    pub(crate) async fn group(&self, name: &str) -> Option<super::group::GroupView> {
+        if !self.inner.groups.contains(name) {
+            return None;
+        }
+        self.inner.groups.view(name, &self.report().await)
+    }
+
+    /// The health groups.
+    pub(crate) fn groups(&self) -> &super::Groups {
+        &self.inner.groups
     }
 
     /// The current state without probing, whatever the refresh mode.
