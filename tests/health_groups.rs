@@ -240,6 +240,25 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
         assert!(listed.contains_key(s), "{s} not listed: {listed:?}");
     }
 
+    // Watch on the group service: the current status at once, then the change.
+    let mut watch = client
+        .clone()
+        .watch(HealthCheckRequest {
+            service: "group/cache".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut next = async || {
+        let msg = tokio::time::timeout(Duration::from_secs(5), watch.message())
+            .await
+            .expect("a Watch update in time")
+            .expect("the Watch stream")
+            .expect("an update");
+        ServingStatus::try_from(msg.status).expect("a status")
+    };
+    assert_eq!(next().await, ServingStatus::Serving);
+
     private.kill();
     let killed = Instant::now();
     // The group whose member died turns 503 (the member is not critical for /health, but is
@@ -282,7 +301,8 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
         );
     }
 
-    // gRPC: the group service follows, the other group keeps serving.
+    // gRPC: the group service follows (Watch included), the other group keeps serving.
+    assert_eq!(next().await, ServingStatus::NotServing);
     assert_eq!(grpc_check(&mut client, "group/cache").await, "NOT_SERVING");
     assert_eq!(grpc_check(&mut client, "group/all").await, "NOT_SERVING");
     assert_eq!(grpc_check(&mut client, "group/sessions").await, "SERVING");
