@@ -570,8 +570,11 @@ impl Pulse {
     /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
     /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
     ///
+    /// `GET /health/group/{name}` serves each health group ([`PulseBuilder::health_group`]).
+    ///
     /// With an admin token ([`PulseBuilder::admin_token`]), every route but `/health`,
-    /// `/health/live` and `/health/ready` answers 401 without `Authorization: Bearer <token>`.
+    /// `/health/live`, `/health/ready` and `/health/group/{name}` answers 401 without
+    /// `Authorization: Bearer <token>`; the first and the last show details only with it.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         self.inner.alerts.start();
         crate::routes::router(
