@@ -4,7 +4,6 @@
 //! grpcio clients) and `pulsecheck probe --group`; unknown groups are 404, unknown members stop
 //! start-up, and details need the admin token.
 
-#[allow(dead_code)]
 #[path = "cli_support/mod.rs"]
 mod cli_support;
 #[allow(dead_code)]
@@ -481,4 +480,65 @@ fn probe_refuses_a_group_name_that_is_not_one() {
     let (_, stderr) = cli_support::text(&o);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--group `a/b`"), "{stderr}");
+}
+
+/// With on-demand refresh, a group probes its own members only: a hung dependency outside
+/// the group cannot hold the group's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_dependency_outside_the_group_does_not_hold_it_on_demand() {
+    shared_redis_is_up();
+    // Accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hang_addr = hang.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            held.push(socket);
+        }
+    });
+    let timeout = Duration::from_secs(3);
+    let p = Pulse::builder()
+        .without_telemetry()
+        .config(PulseConfig::default())
+        .health_config(HealthConfig {
+            refresh: Refresh::OnDemand,
+            ..HealthConfig::default()
+        })
+        .check(redis(SHARED_REDIS, "sessions"))
+        .check(
+            pulsecheck::health::checks::HttpCheck::get(&format!("http://{hang_addr}/status"))
+                .expect("url")
+                .named("partner")
+                .timeout(timeout),
+        )
+        .health_group("sessions", ["sessions"])
+        .build()
+        .expect("pulse");
+    let addr = serve(&p).await;
+    let start = Instant::now();
+    let (status, body) = get(addr, "/health/group/sessions", None).await;
+    let took = start.elapsed();
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &Value::from("healthy")),
+        "{body}"
+    );
+    // Far below the partner's 3 s timeout, with room for a loaded machine.
+    assert!(
+        took < Duration::from_millis(1500),
+        "the group waited {took:?}"
+    );
+    let start = Instant::now();
+    let (status, body) = get(addr, "/health", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        start.elapsed() >= timeout,
+        "/health did wait for the partner"
+    );
+    eprintln!(
+        "group answered in {took:?}; /health in {:?}",
+        start.elapsed()
+    );
 }

@@ -143,6 +143,11 @@ impl Groups {
         self.0.contains_key(name)
     }
 
+    /// The members of group `name`.
+    pub(crate) fn members(&self, name: &str) -> Option<&[String]> {
+        self.0.get(name).map(Vec::as_slice)
+    }
+
     /// Group `name` in `report`, or `None` for an unknown group.
     pub(crate) fn view(&self, name: &str, report: &HealthReport) -> Option<GroupView> {
         let members = self.0.get(name)?;

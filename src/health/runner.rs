@@ -367,26 +367,34 @@ impl Health {
     /// The current state of every check. With [`Refresh::OnDemand`], expired results are
     /// re-probed first (one shared probe per check, all in parallel, each within its timeout).
     pub async fn report(&self) -> HealthReport {
-        self.ensure_background();
-        let mut probed = false;
-        if self.inner.config.refresh == Refresh::OnDemand {
-            let stale: Vec<ProbeFuture> = (0..self.inner.entries.len())
-                .filter(|&i| !self.is_fresh(i))
-                .map(|i| self.probe(i))
-                .collect();
-            probed = !stale.is_empty();
-            futures_util::future::join_all(stale).await;
-        }
+        let probed = self.refresh_stale(|_| true).await;
         self.snapshot(!probed)
     }
 
-    /// Health group `name` (members probed as [`report`](Self::report) does), or `None` when
-    /// there is no such group.
-    pub(crate) async fn group(&self, name: &str) -> Option<super::group::GroupView> {
-        if !self.inner.groups.contains(name) {
-            return None;
+    /// With [`Refresh::OnDemand`], probes the expired checks `wanted` selects and waits for
+    /// them; whether any probe ran.
+    async fn refresh_stale(&self, wanted: impl Fn(&str) -> bool) -> bool {
+        self.ensure_background();
+        if self.inner.config.refresh != Refresh::OnDemand {
+            return false;
         }
-        self.inner.groups.view(name, &self.report().await)
+        let stale: Vec<ProbeFuture> = (0..self.inner.entries.len())
+            .filter(|&i| wanted(&self.inner.entries[i].reg.name) && !self.is_fresh(i))
+            .map(|i| self.probe(i))
+            .collect();
+        let probed = !stale.is_empty();
+        futures_util::future::join_all(stale).await;
+        probed
+    }
+
+    /// Health group `name`, or `None` when there is no such group. With
+    /// [`Refresh::OnDemand`] only the members' expired results are re-probed: a hung
+    /// dependency outside the group cannot hold the group's answer.
+    pub(crate) async fn group(&self, name: &str) -> Option<super::group::GroupView> {
+        let groups = &self.inner.groups;
+        let members = groups.members(name)?;
+        let probed = self.refresh_stale(|c| members.iter().any(|m| m == c)).await;
+        groups.view(name, &self.snapshot(!probed))
     }
 
     /// The health groups.
