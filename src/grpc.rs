@@ -158,6 +158,11 @@ impl HealthService {
                 tracing::warn!(target: "pulsecheck::grpc", check = reserved, "a health check has a reserved gRPC service name; the name keeps its built-in meaning");
             }
         }
+        for name in names.iter().filter(|n| n.starts_with(GROUP_PREFIX)) {
+            if health.groups().contains(&name[GROUP_PREFIX.len()..]) {
+                tracing::warn!(target: "pulsecheck::grpc", check = %name, "a health check is named like a health group's gRPC service; the name serves the check");
+            }
+        }
         Self {
             health,
             checks: true,

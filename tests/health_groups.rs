@@ -408,6 +408,19 @@ async fn an_unknown_group_is_a_404_naming_it() {
     assert_eq!(body["group"], "nope");
     assert_eq!(body["error"], "no health group `nope`");
     assert_eq!(body["groups"], serde_json::json!(["sessions"]));
+    // A long, non-ASCII name is echoed cut to 64 characters, JSON-escaped.
+    let long = "%C3%A9\"".repeat(100).replace('"', "%22");
+    let (status, body) = get(addr, &format!("/health/group/{long}"), None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["group"].as_str().map(|g| g.chars().count()),
+        Some(64),
+        "{body}"
+    );
+    assert!(
+        body["group"].as_str().unwrap().starts_with("é\"é"),
+        "{body}"
+    );
     let svc = HealthService::from(&p);
     assert_eq!(svc.status("group/nope"), None);
     assert_eq!(svc.status("nope"), None);
