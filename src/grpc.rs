@@ -9,6 +9,12 @@
 //! | `liveness` | the process can serve ([`Serving::live`]); **stays SERVING during shutdown** | `NOT_SERVING` |
 //! | `readiness` | [`Serving::ready`] | `NOT_SERVING` |
 //! | each check's name (see [`HealthService::with_checks`]) | the check is up or warns, its breaker (if any) is not open, not shutting down | `UNKNOWN` before its first result, else `NOT_SERVING` |
+//! | `group/NAME` for each health group (`[health.groups.NAME]`, [`PulseBuilder::health_group`](crate::PulseBuilder::health_group)) | every member is up or warns (members count as critical, as for `GET /health/group/NAME`), not shutting down | `UNKNOWN` while a member has no result yet, else `NOT_SERVING` |
+//!
+//! Group services carry the `group/` prefix so that a group never shadows a check of the same
+//! name (a group `redis` holding the checks `redis` and `redis-replica` stays distinct from
+//! the check `redis`); `grpc.health.v1` leaves service names free-form, and `/` cannot occur in
+//! a fully-qualified protobuf service name, so the prefix cannot clash with one either.
 //!
 //! Any other name fails `Check` with `NOT_FOUND`, and gets `SERVICE_UNKNOWN` from `Watch`,
 //! whose call then stays open. `Watch` sends the current status at once and then each change,
@@ -85,6 +91,8 @@ pub const SERVER: &str = "";
 pub const LIVENESS: &str = "liveness";
 /// The service name that follows readiness ([`Serving::ready`]).
 pub const READINESS: &str = "readiness";
+/// The prefix of a health group's service name: `group/cache` for the group `cache`.
+pub const GROUP_PREFIX: &str = "group/";
 /// `List` answers at most this many services, else fails with `RESOURCE_EXHAUSTED`.
 pub const MAX_LIST: usize = 100;
 
@@ -137,6 +145,7 @@ enum Target {
     Liveness,
     Readiness,
     Check(String),
+    Group(String),
     Unknown,
 }
 
@@ -147,6 +156,11 @@ impl HealthService {
         for reserved in [SERVER, LIVENESS, READINESS] {
             if names.iter().any(|n| n == reserved) {
                 tracing::warn!(target: "pulsecheck::grpc", check = reserved, "a health check has a reserved gRPC service name; the name keeps its built-in meaning");
+            }
+        }
+        for name in names.iter().filter(|n| n.starts_with(GROUP_PREFIX)) {
+            if health.groups().contains(&name[GROUP_PREFIX.len()..]) {
+                tracing::warn!(target: "pulsecheck::grpc", check = %name, "a health check is named like a health group's gRPC service; the name serves the check");
             }
         }
         Self {
@@ -176,7 +190,8 @@ impl HealthService {
         HealthServer::new(self)
     }
 
-    /// Every service name served: `""`, `liveness`, `readiness`, then the checks'.
+    /// Every service name served: `""`, `liveness`, `readiness`, the checks', then the
+    /// groups' (`group/NAME`).
     pub fn services(&self) -> Vec<String> {
         let mut names: Vec<String> = [SERVER, LIVENESS, READINESS]
             .iter()
@@ -189,6 +204,12 @@ impl HealthService {
                 }
             }
         }
+        names.extend(
+            self.health
+                .groups()
+                .names()
+                .map(|g| format!("{GROUP_PREFIX}{g}")),
+        );
         names
     }
 
@@ -200,6 +221,12 @@ impl HealthService {
             Target::Check(name) => {
                 Some(check_status(&serving, &self.health.cached_report(), &name))
             }
+            Target::Group(name) => Some(group_status(
+                &self.health,
+                &serving,
+                &self.health.cached_report(),
+                &name,
+            )),
             target => Some(status_of(&target, &serving)),
         }
     }
@@ -258,7 +285,12 @@ impl HealthService {
             {
                 Target::Check(name.to_owned())
             }
-            _ => Target::Unknown,
+            name => match name.strip_prefix(GROUP_PREFIX) {
+                Some(group) if self.health.groups().contains(group) => {
+                    Target::Group(group.to_owned())
+                }
+                _ => Target::Unknown,
+            },
         }
     }
 
@@ -347,6 +379,7 @@ impl proto::health_server::Health for HealthService {
             .map(|name| {
                 let status = match self.target(&name) {
                     Target::Check(check) => check_status(&serving, &report, &check),
+                    Target::Group(group) => group_status(&self.health, &serving, &report, &group),
                     target => status_of(&target, &serving),
                 };
                 (name, response(status))
@@ -398,6 +431,9 @@ impl WatchState {
         match &self.target {
             Target::Unknown => ServingStatus::ServiceUnknown,
             Target::Check(name) => check_status(&serving, &self.health.cached_report(), name),
+            Target::Group(name) => {
+                group_status(&self.health, &serving, &self.health.cached_report(), name)
+            }
             target => status_of(target, &serving),
         }
     }
@@ -473,7 +509,7 @@ fn status_of(target: &Target, serving: &Serving) -> ServingStatus {
                 }
             }
         }
-        Target::Check(_) | Target::Unknown => ServingStatus::ServiceUnknown,
+        Target::Check(_) | Target::Group(_) | Target::Unknown => ServingStatus::ServiceUnknown,
     }
 }
 
@@ -489,6 +525,25 @@ fn check_status(serving: &Serving, report: &HealthReport, name: &str) -> Serving
             CheckStatus::Unknown => ServingStatus::Unknown,
             status => serving_if(status.is_ok()),
         },
+    }
+}
+
+/// The status of health group `name`: its members count as critical, as for
+/// `GET /health/group/NAME`.
+fn group_status(
+    health: &Health,
+    serving: &Serving,
+    report: &HealthReport,
+    name: &str,
+) -> ServingStatus {
+    if serving.shutting_down || report.shutting_down {
+        return ServingStatus::NotServing;
+    }
+    match health.groups().view(name, report).map(|v| v.status) {
+        None => ServingStatus::ServiceUnknown,
+        Some(HealthStatus::Unknown) => ServingStatus::Unknown,
+        Some(HealthStatus::Unhealthy) => ServingStatus::NotServing,
+        Some(HealthStatus::Healthy | HealthStatus::Degraded) => ServingStatus::Serving,
     }
 }
 

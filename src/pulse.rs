@@ -45,6 +45,9 @@ pub enum Error {
     /// invalid, or notifiers are configured outside a Tokio runtime.
     #[error(transparent)]
     Notify(#[from] crate::alert::notify::NotifyConfigError),
+    /// A health group includes a name that is no registered check.
+    #[error(transparent)]
+    HealthGroup(#[from] crate::health::UnknownMember),
     /// `PULSE_TRUSTED_PROXIES` lists something that is not an IP address or CIDR range.
     #[error(transparent)]
     TrustedProxies(#[from] crate::layer::TrustedProxiesError),
@@ -162,6 +165,7 @@ pub struct PulseBuilder {
     budgets: Option<Budgets>,
     slos: Vec<Slo>,
     monitoring_routes: Vec<String>,
+    health_groups: Vec<(String, Vec<String>)>,
     count_monitoring: Option<bool>,
     recorder: Option<Arc<dyn Recorder>>,
     health: HealthBuilder,
@@ -203,6 +207,7 @@ impl Default for PulseBuilder {
             budgets: None,
             slos: Vec::new(),
             monitoring_routes: Vec::new(),
+            health_groups: Vec::new(),
             count_monitoring: None,
             recorder: None,
             health: Health::builder(),
@@ -395,6 +400,34 @@ impl PulseBuilder {
         self
     }
 
+    /// Serves the checks `include` as health group `name`: `GET /health/group/{name}` (200
+    /// while every member is up, 503 when one is down, whatever the members' own criticality)
+    /// and the gRPC health service `group/{name}`. Replaces a `[health.groups.NAME]` of the
+    /// same name from `pulsecheck.toml`. [`build`](Self::build) fails when a member is not a
+    /// registered check.
+    ///
+    /// ```
+    /// # use pulsecheck::{Pulse, health::{Check, CheckError, Observation}};
+    /// # struct Redis;
+    /// # impl Check for Redis {
+    /// #     fn name(&self) -> std::borrow::Cow<'static, str> { "redis".into() }
+    /// #     async fn check(&self) -> Result<Observation, CheckError> { Ok(Observation::pass()) }
+    /// # }
+    /// let built = Pulse::builder().without_telemetry().check(Redis)
+    ///     .health_group("cache", ["redis", "memcached"]).build();
+    /// let error = built.unwrap_err().to_string();
+    /// assert!(error.contains("`cache`") && error.contains("`memcached`"), "{error}");
+    /// ```
+    pub fn health_group<I, S>(mut self, name: impl Into<String>, include: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.health_groups
+            .push((name.into(), include.into_iter().map(Into::into).collect()));
+        self
+    }
+
     /// Count monitoring traffic (pulsecheck's endpoints and the monitoring routes) in the
     /// service-wide figures like any other (overrides `[monitoring] count_monitoring`).
     /// Defaults to `false`.
@@ -417,7 +450,15 @@ impl PulseBuilder {
         if let Some(on) = self.count_monitoring {
             config.monitoring.count_monitoring = on;
         }
+        for (name, include) in self.health_groups {
+            config
+                .health
+                .groups
+                .insert(name, crate::health::GroupSettings { include });
+        }
         config.validate()?;
+        let groups = crate::health::Groups::new(&config.health, self.health.check_names())?;
+        let health_builder = self.health.groups(groups);
         let admin_token = admin_token(self.admin_token)?;
         let trace_url = trace_url(self.trace_url)?;
         let mut layer = self.layer;
@@ -462,7 +503,7 @@ impl PulseBuilder {
                 })
             }
         };
-        let health = self.health.build();
+        let health = health_builder.build();
         crate::health::register_metrics(&health);
         let system = crate::system::SystemMonitor::start(system_interval)?;
         crate::system::register_metrics(&system);
@@ -593,8 +634,11 @@ impl Pulse {
     /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
     /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
     ///
+    /// `GET /health/group/{name}` serves each health group ([`PulseBuilder::health_group`]).
+    ///
     /// With an admin token ([`PulseBuilder::admin_token`]), every route but `/health`,
-    /// `/health/live` and `/health/ready` answers 401 without `Authorization: Bearer <token>`.
+    /// `/health/live`, `/health/ready` and `/health/group/{name}` answers 401 without
+    /// `Authorization: Bearer <token>`; the first and the last show details only with it.
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         self.inner.alerts.start();
         crate::routes::router(

@@ -382,6 +382,8 @@ pub struct PulseConfig {
     pub alerts: crate::alert::AlertSettings,
     /// Which requests are monitoring traffic, left out of service-wide figures.
     pub monitoring: Monitoring,
+    /// Health groups (`[health.groups.NAME]`).
+    pub health: crate::health::HealthSettings,
 }
 
 impl Default for PulseConfig {
@@ -393,6 +395,7 @@ impl Default for PulseConfig {
             default_slo: true,
             alerts: crate::alert::AlertSettings::default(),
             monitoring: Monitoring::default(),
+            health: crate::health::HealthSettings::default(),
         }
     }
 }
@@ -607,6 +610,9 @@ impl PulseConfig {
         }
         if let Some((field, reason)) = self.alerts.problem() {
             return Err(bad(field, reason));
+        }
+        if let Some((field, reason)) = self.health.problem() {
+            return Err(bad(field, &reason));
         }
         let mut latency_slos = 0;
         for (i, s) in self.slo.iter().enumerate() {

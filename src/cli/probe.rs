@@ -1,7 +1,8 @@
 //! `pulsecheck probe BASE_URL`: deployment validation in one command.
 //!
 //! Checks `/health` (status and response time), `/health/live`, `/health/ready`,
-//! `/health/budget` and `/health/alerts`; each gives one line, pass / warn / fail. A missing
+//! `/health/budget` and `/health/alerts`, and `/health/group/NAME` for each `--group NAME`;
+//! each gives one line, pass / warn / fail. A missing
 //! endpoint (404) or an unreachable service is a failure line, not a crash. Exit 1 on any
 //! failure; `--wait` retries until everything passes or the time is up.
 
@@ -39,6 +40,10 @@ pub struct ProbeArgs {
     /// Admin token for the protected endpoints.
     #[arg(long, env = "PULSE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Also probe health group NAME (`GET /health/group/NAME`, judged as `/health` but
+    /// failing when any member is down); repeat for several groups.
+    #[arg(long = "group", value_name = "NAME")]
+    pub groups: Vec<String>,
 }
 
 /// One check's outcome.
@@ -56,7 +61,7 @@ pub enum Outcome {
 /// One line of the probe.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckLine {
-    /// `health`, `live`, `ready`, `budget`, `alerts`.
+    /// `health`, `live`, `ready`, `budget`, `alerts`, `group`.
     pub name: &'static str,
     /// The URL requested.
     pub url: String,
@@ -118,7 +123,7 @@ async fn one(a: &ProbeArgs, name: &'static str, path: &str) -> CheckLine {
     };
     let problem = status_problem(f.status);
     let (status, detail) = match name {
-        "health" => {
+        "health" | "group" => {
             let s = field("status").unwrap_or_else(|| "?".into());
             if f.status.as_u16() == 404 || f.status.as_u16() == 401 || f.status.as_u16() == 403 {
                 (Outcome::Fail, problem.unwrap_or_default())
@@ -171,7 +176,12 @@ async fn one(a: &ProbeArgs, name: &'static str, path: &str) -> CheckLine {
         },
     };
     line.status = status;
-    line.detail = detail;
+    line.detail = match (name, f.status.as_u16(), field("error")) {
+        // Several `--group` lines: each detail starts with its group's name.
+        ("group", 404, Some(error)) => error,
+        ("group", ..) => format!("{}: {detail}", path.rsplit('/').next().unwrap_or_default()),
+        _ => detail,
+    };
     line
 }
 
@@ -273,6 +283,11 @@ fn alerts(body: Option<&Value>) -> (Outcome, String) {
 pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError> {
     // A bad URL is an error, not a failed check.
     crate::load::Target::parse(&a.base_url)?;
+    if let Some(g) = a.groups.iter().find(|g| !crate::health::is_group_name(g)) {
+        return Err(CliError::Usage(format!(
+            "--group `{g}` is not a group name (letters, digits, `-`, `_`, `.`)"
+        )));
+    }
     let started = Instant::now();
     let mut attempts = 0;
     let lines = loop {
@@ -280,6 +295,9 @@ pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError
         let mut lines = Vec::with_capacity(CHECKS.len());
         for (name, path) in CHECKS {
             lines.push(one(&a, name, path).await);
+        }
+        for group in &a.groups {
+            lines.push(one(&a, "group", &format!("/health/group/{group}")).await);
         }
         let ok = lines
             .iter()

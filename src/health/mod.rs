@@ -4,10 +4,12 @@
 //! - [`Check`]: what a check is; built-in ones live in [`checks`] behind cargo features.
 //! - [`CircuitBreaker`]: shared by probes and application code.
 //! - [`CheckStatus`] and [`HealthStatus`]: how results combine.
+//! - Health groups ([`HealthSettings`]): subsets of the checks served as their own probes.
 
 mod breaker;
 mod check;
 pub mod checks;
+mod group;
 mod metrics;
 mod redact;
 mod runner;
@@ -21,6 +23,8 @@ pub use check::{
     Check, CheckError, CheckExt, ComponentKind, DEFAULT_FAILURE_TTL, DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT, DEFAULT_TTL, Measurement, Observation, Registration,
 };
+pub use group::{GroupSettings, HealthSettings, UnknownMember};
+pub(crate) use group::{Groups, is_group_name};
 pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
 pub use runner::{

@@ -203,6 +203,7 @@ impl fmt::Debug for Health {
 struct Inner {
     config: HealthConfig,
     entries: Vec<Entry>,
+    groups: super::Groups,
     limit: Arc<Semaphore>,
     listeners: Vec<Listener>,
     serving: watch::Sender<Serving>,
@@ -245,6 +246,7 @@ pub struct HealthBuilder {
     config: HealthConfig,
     checks: Vec<Registration>,
     listeners: Vec<Listener>,
+    groups: super::Groups,
 }
 
 impl fmt::Debug for HealthBuilder {
@@ -272,6 +274,17 @@ impl HealthBuilder {
     /// Called once per status change of any check, off the request path.
     pub fn on_transition(mut self, f: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
         self.listeners.push(Arc::new(f));
+        self
+    }
+
+    /// The names of the checks registered so far.
+    pub(crate) fn check_names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.checks.iter().map(|r| r.name.as_ref())
+    }
+
+    /// The health groups (their members already checked against [`Self::check_names`]).
+    pub(crate) fn groups(mut self, groups: super::Groups) -> Self {
+        self.groups = groups;
         self
     }
 
@@ -311,6 +324,7 @@ impl HealthBuilder {
                 limit: Arc::new(Semaphore::new(self.config.max_concurrency.max(1))),
                 config: self.config,
                 entries,
+                groups: self.groups,
                 listeners: self.listeners,
                 serving: watch::Sender::new(initial),
                 shutting_down: AtomicBool::new(false),
@@ -353,17 +367,39 @@ impl Health {
     /// The current state of every check. With [`Refresh::OnDemand`], expired results are
     /// re-probed first (one shared probe per check, all in parallel, each within its timeout).
     pub async fn report(&self) -> HealthReport {
-        self.ensure_background();
-        let mut probed = false;
-        if self.inner.config.refresh == Refresh::OnDemand {
-            let stale: Vec<ProbeFuture> = (0..self.inner.entries.len())
-                .filter(|&i| !self.is_fresh(i))
-                .map(|i| self.probe(i))
-                .collect();
-            probed = !stale.is_empty();
-            futures_util::future::join_all(stale).await;
-        }
+        let probed = self.refresh_stale(|_| true).await;
         self.snapshot(!probed)
+    }
+
+    /// With [`Refresh::OnDemand`], probes the expired checks `wanted` selects and waits for
+    /// them; whether any probe ran.
+    async fn refresh_stale(&self, wanted: impl Fn(&str) -> bool) -> bool {
+        self.ensure_background();
+        if self.inner.config.refresh != Refresh::OnDemand {
+            return false;
+        }
+        let stale: Vec<ProbeFuture> = (0..self.inner.entries.len())
+            .filter(|&i| wanted(&self.inner.entries[i].reg.name) && !self.is_fresh(i))
+            .map(|i| self.probe(i))
+            .collect();
+        let probed = !stale.is_empty();
+        futures_util::future::join_all(stale).await;
+        probed
+    }
+
+    /// Health group `name`, or `None` when there is no such group. With
+    /// [`Refresh::OnDemand`] only the members' expired results are re-probed: a hung
+    /// dependency outside the group cannot hold the group's answer.
+    pub(crate) async fn group(&self, name: &str) -> Option<super::group::GroupView> {
+        let groups = &self.inner.groups;
+        let members = groups.members(name)?;
+        let probed = self.refresh_stale(|c| members.iter().any(|m| m == c)).await;
+        groups.view(name, &self.snapshot(!probed))
+    }
+
+    /// The health groups.
+    pub(crate) fn groups(&self) -> &super::Groups {
+        &self.inner.groups
     }
 
     /// The current state without probing, whatever the refresh mode.

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -123,16 +123,21 @@ impl serde::Serialize for PublicCheckMap<'_> {
     }
 }
 
-pub(crate) async fn health(State(st): State<RouteState>, req: Request) -> Response {
-    let authorized = match st.admin.check(req.headers()) {
+/// Whether a public endpoint may show details: no token configured, or the right one. A
+/// probe without credentials is normal; a wrong token is worth an audit line.
+fn shows_details(st: &RouteState, req: &Request) -> bool {
+    match st.admin.check(req.headers()) {
         Ok(()) => true,
-        // A probe without credentials is normal; a wrong token is worth an audit line.
         Err(Denied::Missing) => false,
         Err(denied @ Denied::Invalid) => {
-            st.admin.report(denied, &req);
+            st.admin.report(denied, req);
             false
         }
-    };
+    }
+}
+
+pub(crate) async fn health(State(st): State<RouteState>, req: Request) -> Response {
+    let authorized = shows_details(&st, &req);
     drop(req);
     let report = st.health.report().await;
     let status = report.status.http_status();
@@ -149,6 +154,46 @@ pub(crate) async fn health(State(st): State<RouteState>, req: Request) -> Respon
             },
         )
     }
+}
+
+/// `GET /health/group/{name}`: the group's status (members count as critical) and, with
+/// the token, its members as `/health` shows checks; 404 naming the group when there is none.
+#[derive(serde::Serialize)]
+struct GroupBody<'a> {
+    group: &'a str,
+    status: HealthStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<CheckMap<'a>>,
+}
+
+pub(crate) async fn group(
+    State(st): State<RouteState>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    let authorized = shows_details(&st, &req);
+    drop(req);
+    let Some(view) = st.health.group(&name).await else {
+        let shown: String = name.chars().take(64).collect();
+        let mut known: Vec<&str> = st.health.groups().names().collect();
+        known.truncate(20);
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({
+                "error": format!("no health group `{shown}`"),
+                "group": shown,
+                "groups": known,
+            }),
+        );
+    };
+    json_response(
+        view.status.http_status(),
+        &GroupBody {
+            group: &name,
+            status: view.status,
+            checks: authorized.then_some(CheckMap(&view.checks)),
+        },
+    )
 }
 
 pub(crate) async fn live(State(st): State<RouteState>) -> Response {

@@ -53,7 +53,8 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     let public = axum::Router::new()
         .route(monitoring::HEALTH, get(health::health))
         .route(monitoring::LIVE, get(health::live))
-        .route(monitoring::READY, get(health::ready));
+        .route(monitoring::READY, get(health::ready))
+        .route(monitoring::HEALTH_GROUP, get(health::group));
     let mut router = public.with_state(state.clone());
     let auth = Arc::clone(&state.admin);
     for (path, methods) in admin_routes(prometheus_route) {

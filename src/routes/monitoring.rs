@@ -13,6 +13,8 @@ pub(crate) const HEALTH: &str = "/health";
 pub(crate) const LIVE: &str = "/health/live";
 /// Readiness probe.
 pub(crate) const READY: &str = "/health/ready";
+/// One health group (public like `/health`, details with the token).
+pub(crate) const HEALTH_GROUP: &str = "/health/group/{name}";
 /// Every check with details.
 pub(crate) const DETAILED: &str = "/health/detailed";
 /// The aggregator's windows.
@@ -30,11 +32,12 @@ pub(crate) const DASHBOARD: &str = "/health/dashboard";
 /// The Prometheus exposition.
 pub(crate) const PROMETHEUS: &str = "/metrics";
 
-/// Every path pulsecheck serves, as route templates (none has parameters).
+/// Every path pulsecheck serves, as route templates (as the router declares them).
 pub(crate) const OWN_PATHS: &[&str] = &[
     HEALTH,
     LIVE,
     READY,
+    HEALTH_GROUP,
     DETAILED,
     METRICS_JSON,
     BUDGET,
@@ -50,10 +53,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_paths_are_distinct_templates_without_parameters() {
+    fn own_paths_are_distinct_templates() {
         let mut seen = std::collections::HashSet::new();
         for p in OWN_PATHS {
-            assert!(p.starts_with('/') && !p.contains('{'), "{p}");
+            assert!(p.starts_with('/'), "{p}");
+            // Only the group name is a parameter: the rest are fixed paths.
+            assert!(!p.contains('{') || *p == HEALTH_GROUP, "{p}");
             assert!(seen.insert(p), "{p} listed twice");
         }
         assert!(OWN_PATHS.contains(&"/metrics") && OWN_PATHS.contains(&"/health/dashboard"));
