@@ -172,7 +172,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
 /// or interval.
 pub(crate) const MAX_FLAG_DURATION: Duration = crate::load::MAX_RUN_DURATION;
 
-/// `60s`, `1m30s`, `500ms`, or a bare number of seconds; at most [`MAX_FLAG_DURATION`].
+/// `60s`, `1m30s`, `500ms`, or a bare number of seconds; at most 365 days.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let shown: String = s.chars().take(64).collect();

@@ -26,8 +26,8 @@ use http::HeaderMap;
 /// or spaces (`10.0.0.0/8, 192.168.1.10, fd00::/8`). Unset or empty: none.
 pub const TRUSTED_PROXIES_ENV: &str = "PULSE_TRUSTED_PROXIES";
 
-/// The proxies whose `X-Forwarded-For` is believed. Defaults to none. See the
-/// [module docs](self).
+/// The proxies whose `X-Forwarded-For` is believed. Defaults to none: the socket peer is
+/// the client, whatever `X-Forwarded-For` says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<(IpAddr, u8)>,
