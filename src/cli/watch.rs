@@ -40,6 +40,8 @@ struct Sample {
     budget: Option<Result<Value, String>>,
     health: Option<Result<Value, String>>,
     alerts: Option<Result<Value, String>>,
+    /// Whether the requests carried a token: without one, the detailed fields are hidden.
+    with_token: bool,
 }
 
 #[derive(Default)]
@@ -110,6 +112,7 @@ async fn sample(base: &str, token: Option<&str>) -> Sample {
         budget: b,
         health: h,
         alerts: a,
+        with_token: token.is_some(),
     }
 }
 
@@ -118,6 +121,30 @@ fn status_color(p: Paint, s: &str) -> String {
         "healthy" | "ok" | "pass" | "closed" | "up" => p.green(s),
         "degraded" | "warning" | "warn" | "half_open" | "half-open" => p.yellow(s),
         _ => p.red(s),
+    }
+}
+
+/// `version 1.2.3  up 61s`, or what is missing and why: the public `/health` hides the
+/// version and uptime, and `up 0s` would read as a service that just restarted.
+fn identity(health: &Value, with_token: bool) -> String {
+    let version = match health.get("version").and_then(Value::as_str) {
+        Some(v) => format!("version {v}"),
+        None if with_token => "version unknown".to_owned(),
+        None => "version unknown (needs token)".to_owned(),
+    };
+    match health.get("uptime_s").and_then(Value::as_u64) {
+        Some(up) => format!("{version}  up {up}s"),
+        None => version,
+    }
+}
+
+/// A check's breaker column: its state, `no breaker` when the detailed view says it has none
+/// (`"circuit": null`), and nothing when the view hides it (the public `/health`).
+fn breaker(p: Paint, check: &Value) -> String {
+    match check.get("circuit") {
+        None => String::new(),
+        Some(Value::String(state)) => format!("breaker {}", status_color(p, state)),
+        Some(_) => p.dim("no breaker"),
     }
 }
 
@@ -154,22 +181,18 @@ fn frame(base: &str, s: &Sample, h: &History, p: Paint, clock: &str, interactive
                 "\n{}  {}  {}",
                 p.bold("Health"),
                 status_color(p, &str_of(v, "status")),
-                p.dim(format!(
-                    "version {}  up {}s",
-                    v.get("version").and_then(Value::as_str).unwrap_or("?"),
-                    v.get("uptime_s").and_then(Value::as_u64).unwrap_or(0)
-                ))
+                p.dim(identity(v, s.with_token))
             );
             if let Some(checks) = v.get("checks").and_then(Value::as_object) {
                 for (name, c) in checks {
                     let _ = writeln!(
                         o,
-                        "  {name:<14} {:<20} {:>9} ms  breaker {}{}",
+                        "  {name:<14} {:<20} {:>9} ms  {}{}",
                         status_color(p, &str_of(c, "status")),
                         c.get("latency_ms")
                             .and_then(Value::as_f64)
                             .map_or("-".into(), ms),
-                        status_color(p, &str_of(c, "circuit")),
+                        breaker(p, c),
                         c.get("error")
                             .and_then(Value::as_str)
                             .map(|e| format!("  {}", p.red(e)))
@@ -362,11 +385,21 @@ pub(super) async fn run(a: WatchArgs, color: ColorChoice) -> Result<ExitCode, Cl
             if let Ok(m) = &s.metrics {
                 history.push(m);
             }
-            println!(
-                "{}",
-                frame(&a.base_url, &s, &history, paint, &clock(), false)
-            );
-            let _ = std::io::stdout().flush();
+            let text = frame(&a.base_url, &s, &history, paint, &clock(), false);
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{text}").and_then(|()| out.flush()) {
+                Ok(()) => {}
+                // The reader went away (`watch .. | head`): the watch is over, not broken.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::from(EXIT_OK));
+                }
+                Err(source) => {
+                    return Err(CliError::Io {
+                        path: "stdout".into(),
+                        source,
+                    });
+                }
+            }
             n += 1;
             if a.frames.is_some_and(|f| n >= f) {
                 return Ok(ExitCode::from(EXIT_OK));
@@ -454,6 +487,7 @@ mod tests {
                 "checks":{"redis":{"status":"unhealthy","latency_ms":2.0,"circuit":"open","error":"timeout"}}}),
             )),
             alerts: None,
+            with_token: true,
         };
         let mut h = History::default();
         h.push(s.metrics.as_ref().unwrap());
