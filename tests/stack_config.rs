@@ -854,7 +854,7 @@ fn published_ports_bind_loopback_unless_a_ui_or_otlp() {
                 .unwrap_or_else(|| panic!("{name}: use the short port syntax: {p:?}"));
             let parts: Vec<&str> = p.split(':').collect();
             let host_port = match parts.as_slice() {
-                [ip, host, _] => {
+                [ip, _, _] => {
                     assert_eq!(*ip, "127.0.0.1", "{name}: {p}");
                     continue;
                 }
