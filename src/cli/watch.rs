@@ -143,8 +143,8 @@ fn identity(health: &Value, with_token: bool) -> String {
 fn breaker(p: Paint, check: &Value) -> String {
     match check.get("circuit") {
         None => String::new(),
-        Some(Value::String(state)) => format!("breaker {}", status_color(p, state)),
-        Some(_) => p.dim("no breaker"),
+        Some(Value::String(state)) => format!("  breaker {}", status_color(p, state)),
+        Some(_) => format!("  {}", p.dim("no breaker")),
     }
 }
 
@@ -187,7 +187,7 @@ fn frame(base: &str, s: &Sample, h: &History, p: Paint, clock: &str, interactive
                 for (name, c) in checks {
                     let _ = writeln!(
                         o,
-                        "  {name:<14} {:<20} {:>9} ms  {}{}",
+                        "  {name:<14} {:<20} {:>9} ms{}{}",
                         status_color(p, &str_of(c, "status")),
                         c.get("latency_ms")
                             .and_then(Value::as_f64)
@@ -470,6 +470,23 @@ mod tests {
         assert_eq!(sparkline(&v), "▁▂▃▅█");
         let z: VecDeque<f64> = [0.0, 0.0].into_iter().collect();
         assert_eq!(sparkline(&z), "▁▁");
+    }
+
+    #[test]
+    fn missing_version_and_breakers_are_named_not_guessed() {
+        let p = Paint::stdout(ColorChoice::Never);
+        let public = json!({"status": "healthy"});
+        assert_eq!(identity(&public, false), "version unknown (needs token)");
+        // A token, and still no version: the service does not report one.
+        assert_eq!(identity(&public, true), "version unknown");
+        let full = json!({"version": "1.2.3", "uptime_s": 61});
+        assert_eq!(identity(&full, true), "version 1.2.3  up 61s");
+        assert_eq!(breaker(p, &json!({"status": "up"})), "");
+        assert_eq!(breaker(p, &json!({"circuit": null})), "  no breaker");
+        assert_eq!(
+            breaker(p, &json!({"circuit": "half_open"})),
+            "  breaker half_open"
+        );
     }
 
     #[test]
