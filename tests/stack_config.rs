@@ -3,7 +3,8 @@
 //! collector configs against the component list of the pinned collector version; the Grafana
 //! dashboard's metric names against a live /metrics scrape of the academy, the collector's
 //! span-metrics names and the recording rules; the Stripe/PayPal stand-in script against the
-//! academy's real health checks.
+//! academy's real health checks; a real Alertmanager running the stack's config, fed by the
+//! real academy, delivering each alert by one path.
 
 #[path = "support/stack.rs"]
 mod stack;
@@ -990,4 +991,153 @@ fn each_alert_reaches_people_by_one_path() {
         ]);
         assert_eq!(r, "webhook,mailpit", "{only_in_process}");
     }
+}
+
+/// The real Alertmanager of the stack's config, on a loopback port; killed on drop.
+struct RunningAlertmanager {
+    child: std::process::Child,
+    url: String,
+}
+
+impl RunningAlertmanager {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = scratch("alertmanager-run");
+        let mut cmd = tool("prometheus-alertmanager", "prometheus-alertmanager");
+        cmd.arg("--config.file")
+            .arg(repo_file("collector/alertmanager.yml"))
+            .arg("--storage.path")
+            .arg(&dir)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // No gossip port: a single local instance.
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = cmd.spawn().expect("start prometheus-alertmanager");
+        let am = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reqwest::get(format!("{}/-/ready", am.url))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "Alertmanager never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        am
+    }
+}
+
+impl Drop for RunningAlertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The incident end to end: the real academy (the stack's service name, a dead Redis, a
+/// latency budget it breaks) notifies a real Alertmanager running the stack's config, and a
+/// Prometheus-shaped copy of the budget alert arrives too. Alertmanager routes the academy's
+/// copy of the budget alert to `duplicate` (nobody) and the Prometheus one to people; the
+/// dependency alert, which only the academy raises, reaches people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_with_the_stack_config_delivers_each_alert_once() {
+    let am = RunningAlertmanager::start().await;
+    let doc = yaml("docker-compose.yml");
+    let service = doc["services"]["academy"]["environment"]["OTEL_SERVICE_NAME"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (svc, am_url) = (service.clone(), am.url.clone());
+    let academy = tokio::task::spawn_blocking(move || {
+        Academy::spawn(&[
+            ("OTEL_SERVICE_NAME", &svc),
+            ("PULSE_ALERTMANAGER_URL", &am_url),
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("PULSE_BUDGET_P95_MS", "5"),
+            ("PULSE_BUDGET_MIN_REQUESTS", "1"),
+            ("PULSE_ALERT_INTERVAL", "200ms"),
+            ("PULSE_ALERT_FOR", "0s"),
+        ])
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..10 {
+        client
+            .get(academy.url("/api/simulate?latency_ms=30"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // What Prometheus sends for the same breach (labels of the generated rule).
+    let prometheus_copy = serde_json::json!([{
+        "labels": {"alertname": "PulsecheckLatencyP95Critical", "severity": "critical",
+                   "job": service, "stack": "pulsecheck-local"},
+        "annotations": {"summary": "P95 latency of the service over its budget"},
+    }]);
+    let r = client
+        .post(format!("{}/api/v2/alerts", am.url))
+        .json(&prometheus_copy)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let receivers_of = |a: &serde_json::Value| -> Vec<String> {
+        a["receivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alerts = loop {
+        let alerts: Vec<serde_json::Value> = client
+            .get(format!("{}/api/v2/alerts", am.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let from_academy = |name: &str| {
+            alerts
+                .iter()
+                .any(|a| a["labels"]["alertname"] == name && a["labels"]["service"] == *service)
+        };
+        if from_academy("PulsecheckLatencyP95Critical") && from_academy("PulsecheckDependencyDown")
+        {
+            break alerts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the academy's alerts never reached Alertmanager: {alerts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let p95: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "PulsecheckLatencyP95Critical")
+        .collect();
+    assert_eq!(p95.len(), 2, "both copies arrived: {p95:?}");
+    let to_people: Vec<_> = p95
+        .iter()
+        .filter(|a| receivers_of(a) != ["duplicate"])
+        .collect();
+    assert_eq!(to_people.len(), 1, "one copy reaches people: {p95:?}");
+    assert_eq!(to_people[0]["labels"]["job"], *service, "{to_people:?}");
+    assert!(receivers_of(to_people[0]).contains(&"mailpit".to_owned()));
+    let down = alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "PulsecheckDependencyDown")
+        .unwrap();
+    assert!(receivers_of(down).contains(&"mailpit".to_owned()), "{down}");
 }
