@@ -1141,3 +1141,16 @@ async fn a_real_alertmanager_with_the_stack_config_delivers_each_alert_once() {
         .unwrap();
     assert!(receivers_of(down).contains(&"mailpit".to_owned()), "{down}");
 }
+
+/// The stack sets an admin token, so the README's link to the academy's page must carry it
+/// (`#token=`), or the page opens without its data.
+#[test]
+fn the_readme_opens_the_stack_dashboard_with_its_token() {
+    let doc = yaml("docker-compose.yml");
+    let token = doc["services"]["academy"]["environment"]["PULSE_ADMIN_TOKEN"]
+        .as_str()
+        .expect("the stack sets PULSE_ADMIN_TOKEN");
+    let readme = read("README.md");
+    let link = format!("http://localhost:8080/health/dashboard#token={token}");
+    assert!(readme.contains(&link), "README's table lacks {link}");
+}
