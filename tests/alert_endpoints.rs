@@ -187,6 +187,24 @@ async fn dependency_down_fires_shows_everywhere_and_resolves() {
     assert_eq!(db["severity"], "critical");
     assert_eq!(db["status"], "firing");
     assert!(db["since"].as_str().unwrap().ends_with('Z'));
+    // `value` counts failed checks: the summary names the unit, with the same number.
+    let failures = db["value"].as_f64().expect("value") as u64;
+    assert!(failures >= 1, "{db}");
+    let summary = db["summary"].as_str().unwrap();
+    let unit = if failures == 1 {
+        "(1 failed check)".to_owned()
+    } else {
+        format!("({failures} consecutive failed checks)")
+    };
+    assert!(summary.ends_with(&unit), "{summary}");
+    // The incident began when the alert went pending, `for` (0.3 s) before it fired.
+    let pending =
+        humantime::parse_rfc3339(db["pending_since"].as_str().expect("pending_since")).unwrap();
+    let fired = humantime::parse_rfc3339(db["fired_at"].as_str().unwrap()).unwrap();
+    assert!(
+        fired.duration_since(pending).unwrap() >= Duration::from_millis(300),
+        "{db}"
+    );
     let cache = find(&alerts, "PulsecheckDependencyDown", "cache").expect("cache alert listed");
     assert_eq!(cache["severity"], "warning");
     // Firing, most severe first.

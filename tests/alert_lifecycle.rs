@@ -138,6 +138,27 @@ fn latency_breach_fires_after_for_and_resolves_once_after_recovery() {
     }
     let fired_after = sim.second - breach_start;
     assert_eq!(fired_after, 30, "fires exactly `for` after pending");
+    // The listing keeps both moments: when the condition began (the incident's start, what
+    // an operator correlates with a deploy) and when it fired.
+    let view = sim
+        .alerts
+        .snapshot()
+        .alerts
+        .iter()
+        .find(|a| a.name == P95_ALERT)
+        .cloned()
+        .unwrap();
+    let pending_at = t0() + Duration::from_secs(breach_start);
+    let fired_at = t0() + Duration::from_secs(sim.second);
+    assert_eq!(view.pending_since, pending_at);
+    assert_eq!(view.fired_at, Some(fired_at));
+    assert_eq!(view.since, fired_at);
+    let json = serde_json::to_value(&view).unwrap();
+    assert_eq!(
+        json["pending_since"],
+        humantime::format_rfc3339_millis(pending_at).to_string()
+    );
+    assert_ne!(json["pending_since"], json["fired_at"], "{json}");
     let ev = sim.p95_events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].state, AlertState::Firing);
@@ -150,6 +171,11 @@ fn latency_breach_fires_after_for_and_resolves_once_after_recovery() {
     assert!(!ev[0].alert.trace_ids.is_empty(), "exemplar trace ids");
     assert_eq!(ev[0].alert.trace_ids[0].len(), 32);
     assert_eq!(ev[0].service, "sim");
+    assert_eq!(
+        ev[0].pending_since, pending_at,
+        "notifiers know the start too"
+    );
+    assert_eq!(ev[0].starts_at, fired_at);
     // Keep breaching a while: no repeat events from the engine.
     for _ in 0..30 {
         sim.second(10, 500);
@@ -171,6 +197,7 @@ fn latency_breach_fires_after_for_and_resolves_once_after_recovery() {
     assert_eq!(ev[1].state, AlertState::Resolved);
     assert_eq!(ev[1].fingerprint, ev[0].fingerprint);
     assert_eq!(ev[1].starts_at, ev[0].starts_at);
+    assert_eq!(ev[1].pending_since, pending_at);
     assert!(ev[1].ends_at.is_some());
     for _ in 0..60 {
         sim.second(10, 20);

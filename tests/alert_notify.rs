@@ -55,6 +55,7 @@ fn firing(alert: &Alert) -> AlertEvent {
         fingerprint: alert.fingerprint(),
         alert: alert.clone(),
         starts_at: SystemTime::now() - Duration::from_secs(60),
+        pending_since: SystemTime::now() - Duration::from_secs(60),
         ends_at: None,
         service: "academy".into(),
     }

@@ -4,6 +4,8 @@
 #![cfg(feature = "cli")]
 
 mod cli_support;
+#[path = "support/procs.rs"]
+mod procs;
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -154,6 +156,114 @@ fn json_is_a_stdout_flag_everywhere_and_output_writes_a_file() {
         );
         assert!(cli_support::json_file(&file).is_object(), "{cmd}");
     }
+}
+
+/// Without the token the service hides its version, uptime and breakers: `watch` says the
+/// version needs the token instead of `version ?  up 0s` (a service that just restarted), and
+/// prints no breaker column it cannot know. With the token, a check without a breaker says so
+/// rather than `breaker ?`, and one with a breaker shows its state.
+#[test]
+fn watch_says_what_it_does_not_know_instead_of_question_marks() {
+    let redis = procs::RedisServer::start();
+    let redis_url = redis.url();
+    let academy = Academy::spawn(&[
+        ("PULSE_ADMIN_TOKEN", "watch-secret-token"),
+        ("REDIS_URL", &redis_url),
+    ]);
+    let base = format!("http://{}", academy.addr);
+    let health_line = |stdout: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with("Health"))
+            .unwrap_or_else(|| panic!("no Health line: {stdout}"))
+            .to_owned()
+    };
+    let check_line = |stdout: &str, name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line: {stdout}"))
+            .to_owned()
+    };
+
+    let o = run(&["watch", &base, "--frames", "1", "--interval", "100ms"]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let health = health_line(&stdout);
+    assert!(health.contains("version unknown (needs token)"), "{health}");
+    assert!(!health.contains("up 0s"), "{health}");
+    assert!(!stdout.contains('?'), "{stdout}");
+    for name in ["memory", "redis"] {
+        let l = check_line(&stdout, name);
+        assert!(!l.contains("breaker"), "the breaker needs the token: {l}");
+    }
+    assert!(!stdout.contains("watch-secret-token"), "{stdout}");
+
+    let o = run(&[
+        "watch",
+        &base,
+        "--frames",
+        "1",
+        "--interval",
+        "100ms",
+        "--token",
+        "watch-secret-token",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let health = health_line(&stdout);
+    assert!(
+        health.contains(&format!("version {}", env!("CARGO_PKG_VERSION"))),
+        "{health}"
+    );
+    assert!(health.contains(" up "), "{health}");
+    assert!(!stdout.contains('?'), "{stdout}");
+    let memory = check_line(&stdout, "memory");
+    assert!(memory.contains("no breaker"), "{memory}");
+    let redis_line = check_line(&stdout, "redis");
+    assert!(redis_line.contains("breaker closed"), "{redis_line}");
+    assert!(!stdout.contains("watch-secret-token"), "{stdout}");
+}
+
+/// `pulsecheck watch URL | head -n 3`: the reader closes the pipe after a few lines; the watch
+/// ends quietly with 0 instead of panicking on the next frame.
+#[test]
+fn watch_into_a_closed_pipe_ends_cleanly() {
+    use std::io::{BufRead, BufReader, Read};
+    let academy = Academy::spawn(&[]);
+    let base = format!("http://{}", academy.addr);
+    let mut child = cli_support::pulsecheck()
+        .args(["watch", &base, "--interval", "100ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pulsecheck watch");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("pulsecheck watch"), "{first}");
+    // The reader (and with it the pipe) is dropped here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch kept running after its reader went away");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
 }
 
 /// Answers of a service in one state, as DESIGN.md specifies them.

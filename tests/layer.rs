@@ -848,3 +848,66 @@ async fn health_and_metrics_requests_are_not_access_logged_by_default() {
         ]
     );
 }
+
+/// Every access line names the route template, whichever way the request ended: answered,
+/// failed or abandoned by its client. An operator filters one route's lines by `http.route`;
+/// a line without it hides that route's successes from the filter.
+#[tokio::test]
+async fn every_access_line_carries_the_route_template() {
+    let h = Harness::new();
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::registry().with(pulsecheck::telemetry::log_layer(
+        pulsecheck::telemetry::LogFormat::Json,
+        move || writer.clone(),
+    ));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = Router::new()
+        .route("/courses/{id}", get(|| async { "course" }))
+        .route(
+            "/courses/{id}/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "down") }),
+        )
+        .route(
+            "/courses/{id}/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .layer(h.layer());
+    send(
+        app.clone(),
+        get_req("/courses/7").body(Body::empty()).unwrap(),
+    )
+    .await;
+    send(
+        app.clone(),
+        get_req("/courses/7/fail").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let pending = app.oneshot(get_req("/courses/7/slow").body(Body::empty()).unwrap());
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), pending).await;
+    assert!(gave_up.is_err(), "the handler cannot have answered");
+
+    let lines: Vec<_> = capture
+        .lines()
+        .into_iter()
+        .filter(|l| l["target"] == "pulsecheck::access")
+        .collect();
+    let by_message = |m: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == m)
+            .unwrap_or_else(|| panic!("no {m:?} line in {lines:?}"))
+    };
+    for (message, route) in [
+        ("request completed", "/courses/{id}"),
+        ("request failed", "/courses/{id}/fail"),
+        ("request cancelled", "/courses/{id}/slow"),
+    ] {
+        let l = by_message(message);
+        assert_eq!(l["http.route"], route, "{l}");
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+}

@@ -3,7 +3,8 @@
 //! collector configs against the component list of the pinned collector version; the Grafana
 //! dashboard's metric names against a live /metrics scrape of the academy, the collector's
 //! span-metrics names and the recording rules; the Stripe/PayPal stand-in script against the
-//! academy's real health checks.
+//! academy's real health checks; a real Alertmanager running the stack's config, fed by the
+//! real academy, delivering each alert by one path.
 
 #[path = "support/stack.rs"]
 mod stack;
@@ -100,7 +101,7 @@ fn compose_services_are_pinned_healthchecked_and_ordered() {
         assert!(names.contains(want), "service {want} missing");
     }
     // Distroless images without a shell or HTTP client cannot run a healthcheck.
-    let no_healthcheck = ["otel-collector", "jaeger", "load"];
+    let no_healthcheck = ["otel-collector", "jaeger", "load", "tempo-init"];
     for (name, svc) in services {
         let name = name.as_str().unwrap();
         let image = svc["image"]
@@ -127,7 +128,10 @@ fn compose_services_are_pinned_healthchecked_and_ordered() {
                 let dep = dep.as_str().unwrap();
                 let cond = cond["condition"].as_str().unwrap_or("");
                 let healthy = services[dep]["healthcheck"].is_mapping();
-                let want = if healthy {
+                // A one-shot step (`*-init`) must have finished, not merely started.
+                let want = if dep.ends_with("-init") {
+                    "service_completed_successfully"
+                } else if healthy {
                     "service_healthy"
                 } else {
                     "service_started"
@@ -798,4 +802,375 @@ fn dockerfile_builds_both_binaries_into_a_small_non_root_image() {
             ".dockerignore drops {kept}"
         );
     }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("not a list: {v:?}"))
+        .iter()
+        .map(|x| x.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// `docker compose run --rm load ARGS` replaces `command` with ARGS and keeps `entrypoint`:
+/// the README's "append your own arguments" works only if the subcommand and target are in
+/// the entrypoint. Runs the real binary with the argv Compose would build (the target host
+/// pointed at a real academy) and the default argv's shape.
+#[cfg(feature = "cli")]
+#[test]
+fn the_load_profile_takes_appended_options() {
+    let doc = yaml("docker-compose.yml");
+    let load = &doc["services"]["load"];
+    let entrypoint = strings(&load["entrypoint"]);
+    let command = strings(&load["command"]);
+    assert_eq!(
+        entrypoint.get(..2),
+        Some(&["pulsecheck".to_owned(), "load".to_owned()][..]),
+        "the entrypoint runs `pulsecheck load`: {entrypoint:?}"
+    );
+    let target = entrypoint
+        .iter()
+        .find(|a| a.starts_with("http://"))
+        .expect("the target URL is in the entrypoint, so appended arguments keep it");
+    assert!(
+        command.iter().all(|a| !a.starts_with("http")),
+        "{command:?}"
+    );
+    for (flag, value) in [("-d", "60s"), ("-c", "8"), ("--rate", "50")] {
+        assert!(
+            command.windows(2).any(|w| w[0] == flag && w[1] == value),
+            "default {flag} {value} missing from {command:?}"
+        );
+    }
+
+    let academy = Academy::spawn(&[]);
+    let base = format!("http://{}", academy.addr);
+    let origin = target.split("/api").next().unwrap();
+    // What `docker compose --profile load run --rm load -d 1s -c 2 --rate 20` runs.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pulsecheck"));
+    cmd.env_remove("PULSE_ADMIN_TOKEN")
+        .env("NO_COLOR", "1")
+        .args(entrypoint[1..].iter().map(|a| a.replace(origin, &base)))
+        .args(["-d", "1s", "-c", "2", "--rate", "20"]);
+    let (out, text) = run(cmd);
+    assert!(out.status.success(), "appended options refused:\n{text}");
+    assert!(text.contains("/api/courses"), "{text}");
+}
+
+/// Only UIs and OTLP listen on every interface; every other published port binds 127.0.0.1.
+#[test]
+fn published_ports_bind_loopback_unless_a_ui_or_otlp() {
+    // Grafana, Jaeger, Prometheus, Alertmanager, Mailpit, the academy (its dashboard), OTLP.
+    const PUBLIC: &[&str] = &[
+        "3000", "16686", "9090", "9093", "8025", "8080", "4317", "4318",
+    ];
+    let doc = yaml("docker-compose.yml");
+    let mut seen = 0;
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        for p in svc["ports"].as_sequence().into_iter().flatten() {
+            seen += 1;
+            let p = p
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: use the short port syntax: {p:?}"));
+            let parts: Vec<&str> = p.split(':').collect();
+            let host_port = match parts.as_slice() {
+                [ip, _, _] => {
+                    assert_eq!(*ip, "127.0.0.1", "{name}: {p}");
+                    continue;
+                }
+                [host, _] => *host,
+                _ => panic!("{name}: no host port in {p}"),
+            };
+            assert!(
+                PUBLIC.contains(&host_port),
+                "{name}: {p} is published on every interface; bind it as \"127.0.0.1:{p}\""
+            );
+        }
+    }
+    assert!(seen >= 10, "only {seen} published ports found");
+    // The ones the stack's comment names as private.
+    let text = read("docker-compose.yml");
+    for p in ["9095", "12111", "13133", "55679", "3200"] {
+        assert!(
+            text.contains(&format!("\"127.0.0.1:{p}:{p}\"")),
+            "{p} not bound to 127.0.0.1"
+        );
+    }
+}
+
+/// Tempo runs as uid 10001 and a fresh named volume belongs to root: a one-shot step hands the
+/// volume over before Tempo starts, or Tempo stops on `mkdir /var/tempo/blocks: permission
+/// denied`.
+#[test]
+fn tempo_gets_its_volume_before_it_starts() {
+    let doc = yaml("docker-compose.yml");
+    let services = &doc["services"];
+    let tempo = &services["tempo"];
+    let volume = strings(&tempo["volumes"])
+        .into_iter()
+        .find(|v| !v.starts_with("./"))
+        .expect("tempo's named volume");
+    let (name, path) = volume.split_once(':').unwrap();
+    assert!(
+        read("collector/tempo.yaml").contains(&format!("{path}/blocks")),
+        "tempo.yaml keeps its blocks under {path}"
+    );
+    assert!(tempo["user"].is_null(), "tempo keeps its image's uid");
+    assert_eq!(
+        tempo["depends_on"]["tempo-init"]["condition"].as_str(),
+        Some("service_completed_successfully")
+    );
+    let init = &services["tempo-init"];
+    assert_eq!(init["image"], tempo["image"], "no extra image to pull");
+    assert_eq!(init["user"].as_str(), Some("root"));
+    assert_eq!(
+        strings(&init["entrypoint"]),
+        ["chown", "-R", "10001:10001", path]
+    );
+    assert!(
+        strings(&init["volumes"]).contains(&format!("{name}:{path}")),
+        "the init step mounts the same volume"
+    );
+}
+
+fn receivers(labels: &[(&str, &str)]) -> String {
+    let mut cmd = tool("amtool", "prometheus-alertmanager");
+    cmd.args(["config", "routes", "test", "--config.file"])
+        .arg(repo_file("collector/alertmanager.yml"))
+        .args(labels.iter().map(|(k, v)| format!("{k}={v}")));
+    let out = cmd.output().expect("run amtool");
+    assert!(
+        out.status.success(),
+        "amtool config routes test {labels:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Prometheus (the generated rules) and the academy's own notifier both evaluate the budget
+/// and SLO alerts: each must reach a receiver once. The academy's copies of the names the rules
+/// raise go to the `duplicate` receiver, which has no integrations; Prometheus' copies and the
+/// alerts only the academy raises (dependencies, breakers, memory, CPU) reach people.
+#[test]
+fn each_alert_reaches_people_by_one_path() {
+    let doc = yaml("docker-compose.yml");
+    let env = &doc["services"]["academy"]["environment"];
+    assert!(env["PULSE_ALERTMANAGER_URL"].is_string());
+    let service = env["OTEL_SERVICE_NAME"].as_str().unwrap();
+    let rules = yaml("collector/rules/pulsecheck.rules.yml");
+    let names: BTreeSet<String> = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .filter_map(|r| r["alert"].as_str().map(str::to_owned))
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    assert_eq!(
+        receivers(&[("alertname", "SomethingElse"), ("severity", "warning")]),
+        "mailpit",
+        "control: an unmatched alert is mailed"
+    );
+    for name in &names {
+        for severity in ["warning", "critical", "page", "ticket"] {
+            let from_academy = receivers(&[
+                ("alertname", name),
+                ("severity", severity),
+                ("service", service),
+            ]);
+            assert_eq!(
+                from_academy, "duplicate",
+                "{name} {severity} from the academy"
+            );
+            let from_prometheus = receivers(&[
+                ("alertname", name),
+                ("severity", severity),
+                ("job", service),
+                ("stack", "pulsecheck-local"),
+            ]);
+            assert!(
+                from_prometheus.ends_with("mailpit"),
+                "{name} {severity} from Prometheus: {from_prometheus}"
+            );
+        }
+    }
+    for only_in_process in [
+        "PulsecheckDependencyDown",
+        "PulsecheckCircuitBreakerOpen",
+        "PulsecheckMemoryWarning",
+        "PulsecheckMemoryCritical",
+        "PulsecheckProcessCpuHigh",
+        "PulsecheckHostMemoryHigh",
+    ] {
+        assert!(!names.contains(only_in_process), "{only_in_process}");
+        let r = receivers(&[
+            ("alertname", only_in_process),
+            ("severity", "critical"),
+            ("service", service),
+        ]);
+        assert_eq!(r, "webhook,mailpit", "{only_in_process}");
+    }
+}
+
+/// The real Alertmanager of the stack's config, on a loopback port; killed on drop.
+struct RunningAlertmanager {
+    child: std::process::Child,
+    url: String,
+}
+
+impl RunningAlertmanager {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = scratch("alertmanager-run");
+        let mut cmd = tool("prometheus-alertmanager", "prometheus-alertmanager");
+        cmd.arg("--config.file")
+            .arg(repo_file("collector/alertmanager.yml"))
+            .arg("--storage.path")
+            .arg(&dir)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // No gossip port: a single local instance.
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = cmd.spawn().expect("start prometheus-alertmanager");
+        let am = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reqwest::get(format!("{}/-/ready", am.url))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "Alertmanager never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        am
+    }
+}
+
+impl Drop for RunningAlertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The incident end to end: the real academy (the stack's service name, a dead Redis, a
+/// latency budget it breaks) notifies a real Alertmanager running the stack's config, and a
+/// Prometheus-shaped copy of the budget alert arrives too. Alertmanager routes the academy's
+/// copy of the budget alert to `duplicate` (nobody) and the Prometheus one to people; the
+/// dependency alert, which only the academy raises, reaches people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_with_the_stack_config_delivers_each_alert_once() {
+    let am = RunningAlertmanager::start().await;
+    let doc = yaml("docker-compose.yml");
+    let service = doc["services"]["academy"]["environment"]["OTEL_SERVICE_NAME"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (svc, am_url) = (service.clone(), am.url.clone());
+    let academy = tokio::task::spawn_blocking(move || {
+        Academy::spawn(&[
+            ("OTEL_SERVICE_NAME", &svc),
+            ("PULSE_ALERTMANAGER_URL", &am_url),
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("PULSE_BUDGET_P95_MS", "5"),
+            ("PULSE_BUDGET_MIN_REQUESTS", "1"),
+            ("PULSE_ALERT_INTERVAL", "200ms"),
+            ("PULSE_ALERT_FOR", "0s"),
+        ])
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..10 {
+        client
+            .get(academy.url("/api/simulate?latency_ms=30"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // What Prometheus sends for the same breach (labels of the generated rule).
+    let prometheus_copy = serde_json::json!([{
+        "labels": {"alertname": "PulsecheckLatencyP95Critical", "severity": "critical",
+                   "job": service, "stack": "pulsecheck-local"},
+        "annotations": {"summary": "P95 latency of the service over its budget"},
+    }]);
+    let r = client
+        .post(format!("{}/api/v2/alerts", am.url))
+        .json(&prometheus_copy)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let receivers_of = |a: &serde_json::Value| -> Vec<String> {
+        a["receivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alerts = loop {
+        let alerts: Vec<serde_json::Value> = client
+            .get(format!("{}/api/v2/alerts", am.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let from_academy = |name: &str| {
+            alerts
+                .iter()
+                .any(|a| a["labels"]["alertname"] == name && a["labels"]["service"] == *service)
+        };
+        if from_academy("PulsecheckLatencyP95Critical") && from_academy("PulsecheckDependencyDown")
+        {
+            break alerts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the academy's alerts never reached Alertmanager: {alerts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let p95: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "PulsecheckLatencyP95Critical")
+        .collect();
+    assert_eq!(p95.len(), 2, "both copies arrived: {p95:?}");
+    let to_people: Vec<_> = p95
+        .iter()
+        .filter(|a| receivers_of(a) != ["duplicate"])
+        .collect();
+    assert_eq!(to_people.len(), 1, "one copy reaches people: {p95:?}");
+    assert_eq!(to_people[0]["labels"]["job"], *service, "{to_people:?}");
+    assert!(receivers_of(to_people[0]).contains(&"mailpit".to_owned()));
+    let down = alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "PulsecheckDependencyDown")
+        .unwrap();
+    assert!(receivers_of(down).contains(&"mailpit".to_owned()), "{down}");
+}
+
+/// The stack sets an admin token, so the README's link to the academy's page must carry it
+/// (`#token=`), or the page opens without its data.
+#[test]
+fn the_readme_opens_the_stack_dashboard_with_its_token() {
+    let doc = yaml("docker-compose.yml");
+    let token = doc["services"]["academy"]["environment"]["PULSE_ADMIN_TOKEN"]
+        .as_str()
+        .expect("the stack sets PULSE_ADMIN_TOKEN");
+    let readme = read("README.md");
+    let link = format!("http://localhost:8080/health/dashboard#token={token}");
+    assert!(readme.contains(&link), "README's table lacks {link}");
 }

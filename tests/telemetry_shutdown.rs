@@ -196,6 +196,7 @@ async fn pulse_shutdown_timeout_is_the_notification_drain_plus_the_flush() {
         fingerprint: alert.fingerprint(),
         alert,
         starts_at: std::time::SystemTime::now(),
+        pending_since: std::time::SystemTime::now(),
         ends_at: None,
         service: "shutdown-test".into(),
     });

@@ -38,6 +38,10 @@ pub struct AlertView {
     /// notification; resolved: the resolution).
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub since: SystemTime,
+    /// When the condition started holding, the incident's start: `for` before `fired_at`
+    /// once it fires, so a reader sees both when it began and when it paged.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    pub pending_since: SystemTime,
     /// When it started firing (absent while pending).
     #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
     pub fired_at: Option<SystemTime>,
@@ -123,6 +127,7 @@ impl Engine {
             fingerprint: e.alert.fingerprint(),
             alert: e.alert.clone(),
             starts_at: e.fired_at.unwrap_or(now),
+            pending_since: e.active_since,
             ends_at: (state == AlertState::Resolved).then_some(now),
             service: self.service.clone(),
         }
@@ -213,6 +218,7 @@ impl Engine {
                     AlertState::Firing => e.fired_at.unwrap_or(e.active_since),
                     AlertState::Resolved => e.resolved_at.unwrap_or(e.active_since),
                 },
+                pending_since: e.active_since,
                 fired_at: e.fired_at,
                 value: e.alert.value,
                 threshold: e.alert.threshold,

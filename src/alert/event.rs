@@ -50,7 +50,8 @@ pub struct Alert {
     /// What distinguishes this alert from others of the same name (`route`, `check`,
     /// `slo`...). Together with `name` they make the alert's identity.
     pub labels: BTreeMap<String, String>,
-    /// The observed value, in the unit of `threshold`.
+    /// The observed value, in the unit of `threshold`; for `PulsecheckDependencyDown`, the
+    /// number of consecutive failed checks (the summary says so).
     pub value: Option<f64>,
     /// The limit it is compared with.
     pub threshold: Option<f64>,
@@ -110,6 +111,10 @@ pub struct AlertEvent {
     /// When it started firing.
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub starts_at: SystemTime,
+    /// When its condition started holding (pending), `for` before `starts_at`: when the
+    /// incident began.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    pub pending_since: SystemTime,
     /// When it resolved (`None` while firing).
     #[serde(serialize_with = "crate::rfc3339::serialize_opt")]
     pub ends_at: Option<SystemTime>,

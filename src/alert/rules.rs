@@ -173,6 +173,7 @@ fn health_alerts(report: &HealthReport, out: &mut Vec<Alert>) {
                 .as_ref()
                 .and_then(|r| r.error.as_deref())
                 .unwrap_or("failing");
+            let failures = c.result.as_ref().map(|r| r.consecutive_failures);
             out.push(Alert {
                 name: "PulsecheckDependencyDown".into(),
                 severity: if c.critical {
@@ -181,16 +182,22 @@ fn health_alerts(report: &HealthReport, out: &mut Vec<Alert>) {
                     Severity::Warning
                 },
                 labels: labels(&[("check", &c.name)]),
-                value: c.result.as_ref().map(|r| f64::from(r.consecutive_failures)),
+                // The value counts checks, not a measurement: the summary says so.
+                value: failures.map(f64::from),
                 threshold: None,
                 summary: format!(
-                    "{} dependency {} is down: {error}",
+                    "{} dependency {} is down: {error}{}",
                     if c.critical {
                         "critical"
                     } else {
                         "non-critical"
                     },
-                    c.name
+                    c.name,
+                    match failures {
+                        Some(1) => " (1 failed check)".to_owned(),
+                        Some(n) => format!(" ({n} consecutive failed checks)"),
+                        None => String::new(),
+                    }
                 ),
                 trace_ids: Vec::new(),
             });

@@ -44,6 +44,8 @@ struct Sample {
     budget: Option<Result<Value, String>>,
     health: Option<Result<Value, String>>,
     alerts: Option<Result<Value, String>>,
+    /// Whether the requests carried a token: without one, the detailed fields are hidden.
+    with_token: bool,
 }
 
 /// One refresh as one JSON line.
@@ -130,6 +132,7 @@ async fn sample(base: &str, token: Option<&str>) -> Sample {
         budget: b,
         health: h,
         alerts: a,
+        with_token: token.is_some(),
     }
 }
 
@@ -138,6 +141,30 @@ fn status_color(p: Paint, s: &str) -> String {
         "healthy" | "ok" | "pass" | "closed" | "up" => p.green(s),
         "degraded" | "warning" | "warn" | "half_open" | "half-open" => p.yellow(s),
         _ => p.red(s),
+    }
+}
+
+/// `version 1.2.3  up 61s`, or what is missing and why: the public `/health` hides the
+/// version and uptime, and `up 0s` would read as a service that just restarted.
+fn identity(health: &Value, with_token: bool) -> String {
+    let version = match health.get("version").and_then(Value::as_str) {
+        Some(v) => format!("version {v}"),
+        None if with_token => "version unknown".to_owned(),
+        None => "version unknown (needs token)".to_owned(),
+    };
+    match health.get("uptime_s").and_then(Value::as_u64) {
+        Some(up) => format!("{version}  up {up}s"),
+        None => version,
+    }
+}
+
+/// A check's breaker column: its state, `no breaker` when the detailed view says it has none
+/// (`"circuit": null`), and nothing when the view hides it (the public `/health`).
+fn breaker(p: Paint, check: &Value) -> String {
+    match check.get("circuit") {
+        None => String::new(),
+        Some(Value::String(state)) => format!("  breaker {}", status_color(p, state)),
+        Some(_) => format!("  {}", p.dim("no breaker")),
     }
 }
 
@@ -174,22 +201,18 @@ fn frame(base: &str, s: &Sample, h: &History, p: Paint, clock: &str, interactive
                 "\n{}  {}  {}",
                 p.bold("Health"),
                 status_color(p, &str_of(v, "status")),
-                p.dim(format!(
-                    "version {}  up {}s",
-                    v.get("version").and_then(Value::as_str).unwrap_or("?"),
-                    v.get("uptime_s").and_then(Value::as_u64).unwrap_or(0)
-                ))
+                p.dim(identity(v, s.with_token))
             );
             if let Some(checks) = v.get("checks").and_then(Value::as_object) {
                 for (name, c) in checks {
                     let _ = writeln!(
                         o,
-                        "  {name:<14} {:<20} {:>9} ms  breaker {}{}",
+                        "  {name:<14} {:<20} {:>9} ms{}{}",
                         status_color(p, &str_of(c, "status")),
                         c.get("latency_ms")
                             .and_then(Value::as_f64)
                             .map_or("-".into(), ms),
-                        status_color(p, &str_of(c, "circuit")),
+                        breaker(p, c),
                         c.get("error")
                             .and_then(Value::as_str)
                             .map(|e| format!("  {}", p.red(e)))
@@ -466,6 +489,23 @@ mod tests {
     }
 
     #[test]
+    fn missing_version_and_breakers_are_named_not_guessed() {
+        let p = Paint::stdout(ColorChoice::Never);
+        let public = json!({"status": "healthy"});
+        assert_eq!(identity(&public, false), "version unknown (needs token)");
+        // A token, and still no version: the service does not report one.
+        assert_eq!(identity(&public, true), "version unknown");
+        let full = json!({"version": "1.2.3", "uptime_s": 61});
+        assert_eq!(identity(&full, true), "version 1.2.3  up 61s");
+        assert_eq!(breaker(p, &json!({"status": "up"})), "");
+        assert_eq!(breaker(p, &json!({"circuit": null})), "  no breaker");
+        assert_eq!(
+            breaker(p, &json!({"circuit": "half_open"})),
+            "  breaker half_open"
+        );
+    }
+
+    #[test]
     fn frame_shows_every_section_and_missing_endpoints() {
         let s = Sample {
             metrics: Ok(
@@ -480,6 +520,7 @@ mod tests {
                 "checks":{"redis":{"status":"unhealthy","latency_ms":2.0,"circuit":"open","error":"timeout"}}}),
             )),
             alerts: None,
+            with_token: true,
         };
         let mut h = History::default();
         h.push(s.metrics.as_ref().unwrap());

@@ -345,6 +345,7 @@ impl RequestState {
                         tracing::Level::INFO,
                         http.request.method = self.method.as_str(),
                         url.path = truncate(uri.path(), self.config.value_limits.log),
+                        http.route = self.route.as_ref().map(|r| &*r.template),
                         http.response.status_code = code,
                         duration_ms = ms,
                         "request completed"

@@ -23,7 +23,8 @@ const RESENDS_AHEAD: u32 = 4;
 ///
 /// Labels: `alertname`, `severity`, `service`, plus the alert's own labels (names made
 /// Prometheus-safe, empty values left out; the first three win a clash). Annotations:
-/// `summary`, `value`, `threshold`, `trace_ids` (comma-separated), `fingerprint`.
+/// `summary`, `value`, `threshold`, `trace_ids` (comma-separated), `fingerprint`,
+/// `pending_since` (when the condition began; `startsAt` is when it fired).
 ///
 /// A firing alert is sent with `endsAt` = now + 4 × the resend interval and sent again
 /// every resend interval (1 minute by default; [`Notifier::repeat_interval`]), as Prometheus
@@ -108,6 +109,8 @@ impl AlertmanagerNotifier {
             annotations.insert("trace_ids", alert.trace_ids.join(","));
         }
         annotations.insert("fingerprint", event.fingerprint.clone());
+        // `startsAt` is when it fired; when the condition began is worth keeping too.
+        annotations.insert("pending_since", crate::rfc3339::format(event.pending_since));
 
         let ends_at = match (event.state, event.ends_at) {
             (AlertState::Firing, _) => now + self.resend * RESENDS_AHEAD,
@@ -212,6 +215,7 @@ mod tests {
             fingerprint: alert.fingerprint(),
             alert,
             starts_at: now,
+            pending_since: now,
             ends_at: None,
             service: "svc".into(),
         };

@@ -73,6 +73,7 @@ const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 ///     fingerprint: alert.fingerprint(),
 ///     alert,
 ///     starts_at: SystemTime::now(),
+///     pending_since: SystemTime::now(),
 ///     ends_at: None,
 ///     service: "academy".into(),
 /// });

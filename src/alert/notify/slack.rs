@@ -225,6 +225,7 @@ mod tests {
             fingerprint: alert.fingerprint(),
             alert,
             starts_at: SystemTime::UNIX_EPOCH,
+            pending_since: SystemTime::UNIX_EPOCH,
             ends_at: None,
             service: "academy".into(),
         }

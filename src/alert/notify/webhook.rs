@@ -11,7 +11,8 @@ use crate::alert::AlertEvent;
 
 /// POSTs each [`AlertEvent`] as JSON to a URL: `{"state": "firing" | "resolved", "alert":
 /// {"name", "severity", "labels", "value", "threshold", "summary", "trace_ids"},
-/// "fingerprint", "starts_at", "ends_at", "service"}` (times in RFC 3339).
+/// "fingerprint", "starts_at", "pending_since", "ends_at", "service"}` (times in RFC 3339;
+/// `pending_since` is when the condition began, `for` before `starts_at`).
 ///
 /// Any 2xx answer is success; 408, 429 and 5xx are retried. An optional bearer token or
 /// other headers authenticate the sender; the URL's path, query and the header values never
