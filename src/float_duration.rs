@@ -31,6 +31,8 @@ fn show(d: Duration) -> String {
 }
 
 /// `secs` seconds, at most `max`.
+// Flags only (`--timeout 1e20`, a load schedule); configuration goes through `from_millis_f64`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) fn from_secs_f64(secs: f64, max: Duration) -> Result<Duration, DurationError> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(DurationError::NotANumber);

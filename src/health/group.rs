@@ -139,6 +139,7 @@ impl Groups {
     }
 
     /// Whether `name` is a group.
+    #[cfg(feature = "grpc")]
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }

@@ -23,8 +23,10 @@ pub use check::{
     Check, CheckError, CheckExt, ComponentKind, DEFAULT_FAILURE_TTL, DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT, DEFAULT_TTL, Measurement, Observation, Registration,
 };
+pub(crate) use group::Groups;
+#[cfg(feature = "cli")]
+pub(crate) use group::is_group_name;
 pub use group::{GroupSettings, HealthSettings, UnknownMember};
-pub(crate) use group::{Groups, is_group_name};
 pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
 pub use runner::{
