@@ -535,3 +535,104 @@ fn exemplars_carry_route_status_duration_and_time() {
         assert_eq!(snap.routes["/orders"].failures[0].route, "/orders");
     }
 }
+
+/// Each recording thread writes a shard it owns alone with plain loads and stores, and gives
+/// it back when it exits. More threads than there are owned shards (the rest share one with
+/// atomic adds), threads exiting while others start and take the shards they left, and a
+/// ticker draining all the while: every request is counted once, in the windows and in the
+/// all-time totals, with its latency.
+#[test]
+fn threads_beyond_the_owned_shards_and_threads_taking_over_a_shard_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let routes = Arc::new(RouteTable::new(4));
+    let id = routes.resolve("/a");
+    let clock = ManualClock::new(0);
+    let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
+    // More than the most owned shards there can be (128), in waves: each wave's threads
+    // start while the previous wave's are exiting.
+    const WAVES: u64 = 4;
+    const THREADS: u64 = 150;
+    const PER_THREAD: u64 = 500;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (agg, clock, stop) = (agg.clone(), clock.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Every 200 µs, and at most 3000 times: all within the 1 h window.
+            let mut ticks = 0u64;
+            while !stop.load(Ordering::Relaxed) && ticks < 3000 {
+                clock.advance(1);
+                agg.tick();
+                ticks += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            ticks
+        })
+    };
+    let mut previous: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    for _ in 0..WAVES {
+        let start = Arc::new(std::sync::Barrier::new(THREADS as usize));
+        let wave: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (agg, start) = (agg.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for i in 0..PER_THREAD {
+                        agg.record(&RequestRecord {
+                            method: HttpMethod::Get,
+                            route: Some(id),
+                            status: if (i + t) % 4 == 0 { 503 } else { 200 },
+                            duration: Duration::from_millis(1 + (i + t) % 9),
+                            trace_id: None,
+                        });
+                    }
+                })
+            })
+            .collect();
+        for w in previous.drain(..) {
+            w.join().unwrap();
+        }
+        previous = wave;
+    }
+    for w in previous {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let ticks = ticker.join().unwrap();
+    clock.advance(1);
+    agg.tick();
+    assert!(ticks > 10, "the ticker drained only {ticks} times");
+    let total = WAVES * THREADS * PER_THREAD;
+    // Per thread, (i + t) % 4 == 0 for exactly a quarter of its 500 requests, whatever t.
+    let errors = total / 4;
+    let s = agg.snapshot(Window::OneHour);
+    assert_eq!(s.service.requests, total, "requests lost or doubled");
+    assert_eq!(s.service.errors, errors, "errors lost or doubled");
+    assert_eq!(s.service.status_codes.values().sum::<u64>(), total);
+    // Latencies 1..=9 ms, 1 ms each: the mean is exact whatever the order.
+    let expected_sum_ms: u64 = (0..WAVES * THREADS)
+        .map(|t| {
+            (0..PER_THREAD)
+                .map(|i| 1 + (i + t % THREADS) % 9)
+                .sum::<u64>()
+        })
+        .sum();
+    let mean = s.service.latency_ms.as_ref().expect("latencies").avg;
+    let expected_mean = expected_sum_ms as f64 / total as f64;
+    assert!(
+        (mean - expected_mean).abs() < 1e-9 * expected_mean,
+        "mean {mean} ms, expected {expected_mean} ms: a latency sum was lost or doubled"
+    );
+    let totals = agg.totals();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(totals[0].totals.count(), total, "all-time count");
+    assert_eq!(
+        totals[0].totals.sum_us,
+        expected_sum_ms * 1000,
+        "all-time sum"
+    );
+    assert_eq!(
+        totals[0].totals.status_codes.values().sum::<u64>(),
+        total,
+        "all-time status counts"
+    );
+}

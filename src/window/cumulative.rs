@@ -16,6 +16,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::live::bump64;
 use crate::layer::HttpMethod;
 
 /// `le` bounds in nanoseconds: [`DURATION_BOUNDARIES`](crate::layer::DURATION_BOUNDARIES),
@@ -71,13 +72,14 @@ impl MethodCounters {
         }
     }
 
+    /// Counts one request; `alone`: the calling thread owns this shard (see
+    /// [`bump64`]).
     #[inline]
-    fn record(&self, status: u16, ns: u64) {
+    fn record(&self, alone: bool, status: u16, ns: u64) {
         // `le` is inclusive: a request of exactly 5 ms is in the 0.005 bucket.
         let bucket = BOUNDS_NS.iter().filter(|b| **b < ns).count();
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(ns.saturating_add(500) / 1000, Ordering::Relaxed);
+        bump64(&self.buckets[bucket], 1, alone);
+        bump64(&self.sum_us, ns.saturating_add(500) / 1000, alone);
         let key = u64::from(status) << CODE_SHIFT;
         for word in &self.codes {
             let mut seen = word.load(Ordering::Relaxed);
@@ -88,7 +90,7 @@ impl MethodCounters {
                 }
             }
             if seen & !COUNT_MASK == key {
-                word.fetch_add(1, Ordering::Relaxed);
+                bump64(word, 1, alone);
                 return;
             }
         }
@@ -127,12 +129,13 @@ pub(crate) struct SeriesCounters {
 }
 
 impl SeriesCounters {
-    /// Counts one request. Allocates once per method, on its first request.
+    /// Counts one request; `alone`: the calling thread owns this shard. Allocates once per
+    /// method, on its first request.
     #[inline]
-    pub(crate) fn record(&self, method: HttpMethod, status: u16, ns: u64) {
+    pub(crate) fn record(&self, alone: bool, method: HttpMethod, status: u16, ns: u64) {
         self.methods[method.index()]
             .get_or_init(|| Box::new(MethodCounters::new()))
-            .record(status, ns);
+            .record(alone, status, ns);
     }
 
     /// Adds this shard's counters to `out[method]`.
@@ -228,13 +231,14 @@ mod tests {
         assert_eq!(BOUNDS_NS.len(), DURATION_BOUNDARIES.len());
     }
 
+    // One thread: the owned shard's plain loads and stores.
     #[test]
     fn le_is_inclusive_and_the_last_bucket_is_infinity() {
         let c = MethodCounters::new();
-        c.record(200, 5_000_000); // exactly 0.005
-        c.record(200, 5_000_001);
-        c.record(200, 0);
-        c.record(200, 10_000_000_001);
+        c.record(true, 200, 5_000_000); // exactly 0.005
+        c.record(true, 200, 5_000_001);
+        c.record(true, 200, 0);
+        c.record(true, 200, 10_000_000_001);
         let t = totals(&c);
         assert_eq!(t.buckets[0], 2);
         assert_eq!(t.buckets[1], 1);
@@ -247,12 +251,12 @@ mod tests {
     fn codes_are_exact_until_the_table_is_full_then_counted_by_class() {
         let c = MethodCounters::new();
         for code in 200..200 + CODE_SLOTS as u16 {
-            c.record(code, 1);
-            c.record(code, 1);
+            c.record(true, code, 1);
+            c.record(true, code, 1);
         }
-        c.record(404, 1);
-        c.record(503, 1);
-        c.record(200, 1);
+        c.record(true, 404, 1);
+        c.record(true, 503, 1);
+        c.record(true, 200, 1);
         let t = totals(&c);
         assert_eq!(t.status_codes[&StatusLabel::Code(200)], 3);
         assert_eq!(t.status_codes[&StatusLabel::Code(215)], 2);
@@ -270,7 +274,12 @@ mod tests {
                 let c = c.clone();
                 std::thread::spawn(move || {
                     for i in 0..10_000u64 {
-                        c.record([200, 404, 500, 201][((i + k) % 4) as usize], i * 1000);
+                        // Threads sharing one block: the shared shard's atomic adds.
+                        c.record(
+                            false,
+                            [200, 404, 500, 201][((i + k) % 4) as usize],
+                            i * 1000,
+                        );
                     }
                 })
             })

@@ -1,10 +1,17 @@
 //! The hot path: per-shard counters that requests increment, and the fold that drains them.
 //!
-//! Each thread records into one shard (assigned round-robin on first use), so two cores never
-//! write the same cache line; a request costs a handful of relaxed atomic adds and no lock,
-//! no allocation and no hashing. The ticker drains every shard once a second.
+//! Each thread records into a shard it owns alone (claimed on its first record, given back
+//! when it exits), so two cores never write the same cache line and a request updates its
+//! counters with plain loads and stores: no locked read-modify-write, no lock, no
+//! allocation, no hashing. A locked add costs as much as the rest of `record` together (a
+//! full barrier on x86), which is what this saves. Threads beyond the owned shards (more
+//! than twice the cores record at once) share one more shard with atomic adds.
+//!
+//! Because the recording thread alone writes a counter, the ticker never resets one (a reset
+//! racing a load-and-store would be overwritten): counters only grow, and the drain takes the
+//! difference from what it saw last time, once a second.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use opentelemetry::trace::TraceId;
@@ -18,16 +25,52 @@ pub(crate) const STATUS_SLOTS: usize = 1000;
 /// Recent failures kept per series per slot as exemplars.
 pub(crate) const FAILURE_EXEMPLARS: usize = 4;
 
+/// Adds `by` to a counter: a plain load and store when the calling thread owns the shard
+/// (`alone`), an atomic add otherwise.
+#[inline(always)]
+pub(crate) fn bump32(c: &AtomicU32, by: u32, alone: bool) {
+    if alone {
+        c.store(
+            c.load(Ordering::Relaxed).wrapping_add(by),
+            Ordering::Relaxed,
+        );
+    } else {
+        c.fetch_add(by, Ordering::Relaxed);
+    }
+}
+
+/// [`bump32`] for a 64-bit counter.
+#[inline(always)]
+pub(crate) fn bump64(c: &AtomicU64, by: u64, alone: bool) {
+    if alone {
+        c.store(
+            c.load(Ordering::Relaxed).wrapping_add(by),
+            Ordering::Relaxed,
+        );
+    } else {
+        c.fetch_add(by, Ordering::Relaxed);
+    }
+}
+
+/// What the drain saw of one [`LiveSeries`] last time; the next drain takes the difference.
+struct Drained {
+    records: u64,
+    sum_ns: u64,
+    buckets: Box<[u32]>,
+    status: Box<[u32]>,
+}
+
 /// One series' counters in one shard. Aligned so that neighbouring series never share a line.
 ///
-/// A request does three atomic adds (its bucket, its status, the latency sum); the count is
-/// derived from the buckets and the errors from the status counters when the slot is drained,
-/// and the minimum and maximum are only written when a request sets a new extreme.
+/// A request adds to its bucket, its status and the latency sum, then publishes its
+/// `records` count; the slot's count is derived from the buckets and the errors from the
+/// status counters when it is drained, and the minimum and maximum are only written when a
+/// request sets a new extreme. Buckets, status counters, sum and `records` only grow.
 #[repr(align(128))]
 pub(crate) struct LiveSeries {
-    /// Requests recorded since the last drain that may not be drained yet: a hint that the
-    /// series is busy, set with a plain store, so idle series cost the ticker nothing.
-    touched: std::sync::atomic::AtomicBool,
+    /// Requests recorded, written last (release): when it has not moved since the last drain
+    /// the series is idle and costs the ticker one load.
+    records: AtomicU64,
     sum_ns: AtomicU64,
     min_ns: AtomicU64,
     max_ns: AtomicU64,
@@ -39,6 +82,8 @@ pub(crate) struct LiveSeries {
     slowest: Mutex<Option<(u64, TraceId, u16)>>,
     /// Recent failed requests: trace, duration and status.
     failures: Mutex<Vec<(TraceId, u64, u16)>>,
+    /// The drain's side: only the ticker locks it.
+    drained: Mutex<Drained>,
     /// All-time counters per method, never drained (read by `/metrics`).
     pub(crate) cumulative: SeriesCounters,
 }
@@ -46,7 +91,7 @@ pub(crate) struct LiveSeries {
 impl LiveSeries {
     fn new() -> Self {
         Self {
-            touched: std::sync::atomic::AtomicBool::new(false),
+            records: AtomicU64::new(0),
             sum_ns: AtomicU64::new(0),
             min_ns: AtomicU64::new(u64::MAX),
             max_ns: AtomicU64::new(0),
@@ -55,19 +100,34 @@ impl LiveSeries {
             status: (0..STATUS_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             slowest: Mutex::new(None),
             failures: Mutex::new(Vec::with_capacity(FAILURE_EXEMPLARS)),
+            drained: Mutex::new(Drained {
+                records: 0,
+                sum_ns: 0,
+                buckets: vec![0; buckets::COUNT].into_boxed_slice(),
+                status: vec![0; STATUS_SLOTS].into_boxed_slice(),
+            }),
             cumulative: SeriesCounters::default(),
         }
     }
 
+    /// Counts one request; `alone` says the calling thread owns this shard.
     #[inline]
-    pub(crate) fn record(&self, status: u16, ns: u64, is_error: bool, trace: Option<TraceId>) {
+    pub(crate) fn record(
+        &self,
+        alone: bool,
+        status: u16,
+        ns: u64,
+        is_error: bool,
+        trace: Option<TraceId>,
+    ) {
         let (bucket, clamped) = buckets::index(ns);
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.status[usize::from(status).min(STATUS_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
-        // SeqCst here and on the `touched` load below: the load cannot be ordered before the
-        // adds, so a drain that cleared `touched` either sees these adds or leaves `touched`
-        // set for the next drain. (On x86 this costs nothing over Relaxed.)
-        self.sum_ns.fetch_add(ns, Ordering::SeqCst);
+        bump32(&self.buckets[bucket], 1, alone);
+        bump32(
+            &self.status[usize::from(status).min(STATUS_SLOTS - 1)],
+            1,
+            alone,
+        );
+        bump64(&self.sum_ns, ns, alone);
         if ns < self.min_ns.load(Ordering::Relaxed) {
             self.min_ns.fetch_min(ns, Ordering::Relaxed);
         }
@@ -95,23 +155,35 @@ impl LiveSeries {
                 }
             }
         }
-        if !self.touched.load(Ordering::SeqCst) {
-            self.touched.store(true, Ordering::SeqCst);
+        // Last, with release: a drain that sees this count sees the adds above. One that
+        // does not yet see it leaves the series for the next drain, where it still differs
+        // from what was drained (nothing is reset, so nothing is lost).
+        if alone {
+            let n = self.records.load(Ordering::Relaxed).wrapping_add(1);
+            self.records.store(n, Ordering::Release);
+        } else {
+            self.records.fetch_add(1, Ordering::Release);
         }
     }
 
-    /// Drains the counters into `slot`. A request racing with the drain lands either in this
-    /// slot or the next, never nowhere; its parts (bucket, status, sum, extremes) may land in
-    /// different slots, which [`Slot::settle_extremes`] and the bucket-derived count allow for.
-    /// Exemplars are stamped with the series and the fold's wall-clock second `at_s` (stamped
-    /// here rather than on the hot path: a request's time is known to the second).
+    /// Drains what was counted since the last drain into `slot`. A request racing with the
+    /// drain lands either in this slot or the next, never nowhere; its parts (bucket, status,
+    /// sum, extremes) may land in different slots, which [`Slot::settle_extremes`] and the
+    /// bucket-derived count allow for. Exemplars are stamped with the series and the fold's
+    /// wall-clock second `at_s` (stamped here rather than on the hot path: a request's time is
+    /// known to the second).
     fn drain_into(&self, slot: &mut Slot, errors: &super::ErrorPolicy, series: u32, at_s: u64) {
-        // Cleared before reading: a request racing with this drain sets it again, and is
-        // drained next time if not now.
-        if !self.touched.swap(false, Ordering::SeqCst) {
+        let mut d = self.drained.lock().unwrap_or_else(|p| p.into_inner());
+        let records = self.records.load(Ordering::Acquire);
+        if records == d.records {
             return;
         }
-        slot.sum_ns += self.sum_ns.swap(0, Ordering::Relaxed);
+        d.records = records;
+        let sum = self.sum_ns.load(Ordering::Relaxed);
+        slot.sum_ns += sum.wrapping_sub(d.sum_ns);
+        d.sum_ns = sum;
+        // The extremes and the clamped count are written with atomic read-modify-writes
+        // (rarely: only a new extreme or an out-of-range latency), so they can be reset.
         slot.clamped += self.clamped.swap(0, Ordering::Relaxed);
         slot.min_ns = slot
             .min_ns
@@ -120,22 +192,27 @@ impl LiveSeries {
         // The count is the histogram's: a request racing this drain may have its bucket
         // here and its status in the next slot (or the reverse), but a slot's quantiles are
         // always over exactly the requests it counts.
-        for (i, b) in self.buckets.iter().enumerate() {
-            if b.load(Ordering::Relaxed) != 0 {
-                let n = u64::from(b.swap(0, Ordering::Relaxed));
-                slot.add_bucket(i, n);
-                slot.count += n;
+        for (i, (b, seen)) in self.buckets.iter().zip(d.buckets.iter_mut()).enumerate() {
+            let now = b.load(Ordering::Relaxed);
+            let n = now.wrapping_sub(*seen);
+            if n != 0 {
+                *seen = now;
+                slot.add_bucket(i, u64::from(n));
+                slot.count += u64::from(n);
             }
         }
-        for (code, s) in self.status.iter().enumerate() {
-            if s.load(Ordering::Relaxed) != 0 {
-                let n = u64::from(s.swap(0, Ordering::Relaxed));
-                slot.add_status(code as u16, n);
+        for (code, (s, seen)) in self.status.iter().zip(d.status.iter_mut()).enumerate() {
+            let now = s.load(Ordering::Relaxed);
+            let n = now.wrapping_sub(*seen);
+            if n != 0 {
+                *seen = now;
+                slot.add_status(code as u16, u64::from(n));
                 if errors.is_error(code as u16) {
-                    slot.errors += n;
+                    slot.errors += u64::from(n);
                 }
             }
         }
+        drop(d);
         let traced = |(trace, ns, status)| Traced {
             trace,
             ns,
@@ -177,34 +254,76 @@ impl Shard {
     }
 }
 
-/// All shards of one aggregator.
+/// All shards of one aggregator: one per owner slot, then the shared one.
 pub(crate) struct Shards {
     shards: Box<[Shard]>,
     series: usize,
 }
 
-static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+/// Shards a thread can own alone: twice the cores, so that the runtime's workers and a few
+/// other recording threads each get one.
+fn owned_shards() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4)
+            .saturating_mul(2)
+            .clamp(2, 128)
+    })
+}
+
+/// Which owner slots are taken, process-wide: slot `i` is shard `i` of every aggregator.
+fn owners() -> &'static [AtomicBool] {
+    static OWNERS: OnceLock<Box<[AtomicBool]>> = OnceLock::new();
+    OWNERS.get_or_init(|| {
+        (0..owned_shards())
+            .map(|_| AtomicBool::new(false))
+            .collect()
+    })
+}
+
+/// The owner slot a thread holds, if it got one; given back when the thread exits.
+struct Claim(Option<usize>);
+
+impl Claim {
+    fn take() -> Self {
+        // Acquire: the new owner sees every store of the previous owner, who released it.
+        Self(owners().iter().position(|o| {
+            o.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        }))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            owners()[i].store(false, Ordering::Release);
+        }
+    }
+}
 
 thread_local! {
-    static THREAD_SLOT: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+    static CLAIM: Claim = Claim::take();
 }
 
 impl Shards {
     pub(crate) fn new(series: usize) -> Self {
-        let n = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(4)
-            .clamp(1, 64);
         Self {
-            shards: (0..n).map(|_| Shard::new(series)).collect(),
+            shards: (0..=owned_shards()).map(|_| Shard::new(series)).collect(),
             series,
         }
     }
 
+    /// The calling thread's shard, and whether it owns it alone (the shared shard when every
+    /// owner slot is taken, or when the thread's locals are already torn down).
     #[inline]
-    pub(crate) fn current(&self) -> &Shard {
-        let i = THREAD_SLOT.with(|s| *s) % self.shards.len();
-        &self.shards[i]
+    pub(crate) fn current(&self) -> (&Shard, bool) {
+        match CLAIM.try_with(|c| c.0).ok().flatten() {
+            Some(i) => (&self.shards[i], true),
+            None => (&self.shards[self.shards.len() - 1], false),
+        }
     }
 
     pub(crate) fn series_count(&self) -> usize {
@@ -243,9 +362,10 @@ impl Shards {
 
     /// Bytes held by the live counters (for the memory benchmark).
     pub(crate) fn allocated_bytes(&self) -> usize {
+        // Each counter and the drain's copy of it.
         let per = std::mem::size_of::<LiveSeries>()
-            + buckets::COUNT * std::mem::size_of::<AtomicU32>()
-            + STATUS_SLOTS * std::mem::size_of::<AtomicU32>()
+            + 2 * buckets::COUNT * std::mem::size_of::<AtomicU32>()
+            + 2 * STATUS_SLOTS * std::mem::size_of::<AtomicU32>()
             + FAILURE_EXEMPLARS * std::mem::size_of::<(TraceId, u64, u16)>();
         self.shards
             .iter()

@@ -256,8 +256,9 @@ impl Aggregator {
         }
     }
 
-    /// Records one request. The hot path: a few relaxed atomic adds into the windows and
-    /// the all-time counters.
+    /// Records one request. The hot path: a few plain loads and stores into the calling
+    /// thread's own shard of the windows and the all-time counters (atomic adds only on the
+    /// shared shard, for threads beyond twice the cores).
     #[inline]
     pub fn record(&self, r: &RequestRecord) {
         let index = match r.route {
@@ -269,14 +270,16 @@ impl Aggregator {
             return;
         }
         let ns = u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX);
-        let series = self.inner.shards.current().series(index);
+        let (shard, alone) = self.inner.shards.current();
+        let series = shard.series(index);
         series.record(
+            alone,
             r.status,
             ns,
             self.inner.errors.is_error(r.status),
             r.trace_id,
         );
-        series.cumulative.record(r.method, r.status, ns);
+        series.cumulative.record(alone, r.method, r.status, ns);
     }
 
     /// All-time counts (a duration histogram on the semantic-convention boundaries and
