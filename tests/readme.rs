@@ -101,3 +101,30 @@ fn readme_and_docs_links_lead_somewhere() {
         }
     }
 }
+
+/// Every `pulsecheck.toml` excerpt the README shows (the ```toml blocks but the `Cargo.toml`
+/// one) is accepted by the parser the service runs, so copying one cannot stop start-up.
+#[test]
+fn readme_pulsecheck_toml_excerpts_parse() {
+    let readme = read("README.md");
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in readme.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```toml") => current = Some(Vec::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap().join("\n")),
+            (Some(b), _) => b.push(line),
+            _ => {}
+        }
+    }
+    let excerpts: Vec<&String> = blocks
+        .iter()
+        .filter(|b| !b.contains("[dependencies]"))
+        .collect();
+    assert!(excerpts.len() >= 3, "{blocks:?}");
+    for b in excerpts {
+        if let Err(e) = pulsecheck::budget::PulseConfig::from_toml_str(b) {
+            panic!("README excerpt does not parse: {e}\n{b}");
+        }
+    }
+}
