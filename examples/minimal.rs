@@ -1,6 +1,7 @@
 //! The shortest real integration: traces, metrics and JSON logs with request ids.
 //!
-//! Run with: `cargo run --example minimal`, then `curl -i localhost:8080/hello/you`.
+//! Run with: `cargo run --example minimal`, then `curl -i localhost:8080/hello/you` and
+//! `curl -s localhost:8080/health`.
 //! Export with `OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318`.
 
 use axum::{Router, extract::Path, routing::get};
@@ -16,6 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pulse = Pulse::builder().service_name("minimal").build()?;
     let app = Router::new()
         .route("/hello/{name}", get(hello))
+        .merge(pulse.routes())
         .layer(pulse.layer());
     let port: u16 = std::env::var("PORT")
         .ok()

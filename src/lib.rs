@@ -3,19 +3,25 @@
 //! Production observability for axum/tower services in a few lines: OpenTelemetry traces,
 //! metrics and logs with request correlation ids, exported over OTLP.
 //!
+//! The README's first snippet is this one, compiled here as a doctest:
+//!
 //! ```no_run
-//! use axum::{Router, routing::get};
+//! use axum::{Router, extract::Path, routing::get};
 //! use pulsecheck::Pulse;
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pulse = Pulse::builder().service_name("hello").build()?;
-//! let app = Router::new()
-//!     .route("/hello/{name}", get(|| async { "hi" }))
-//!     .layer(pulse.layer());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! // Until SIGTERM/Ctrl-C, then drain, close what is left, flush: all bounded.
-//! pulse.serve(listener, app).await?;
-//! # Ok(()) }
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // OTLP export from the OTEL_* environment; without it nothing is exported.
+//!     let pulse = Pulse::builder().service_name("hello").build()?;
+//!     let app = Router::new()
+//!         .route("/hello/{name}", get(|Path(name): Path<String>| async move { format!("hello, {name}\n") }))
+//!         .merge(pulse.routes()) // /health, /health/dashboard, /metrics, ...
+//!         .layer(pulse.layer()); // last: one SERVER span per request, pulsecheck's routes included
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     // Until SIGTERM/Ctrl-C, then drain, close what is left, flush: all bounded.
+//!     pulse.serve(listener, app).await?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).

@@ -118,6 +118,25 @@ async fn known_mix_gives_expected_percentiles_and_error_rate() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    // The 404 says which route it looked up: `curl` without `-g` turns `{id}` into `id`, and
+    // the answer must show that instead of leaving the caller guessing.
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(body["route"], "/nope", "{body}");
+    let globbed = client
+        .get(app.url("/health/metrics?route=/api/courses/id"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(globbed.status(), 404);
+    let body: serde_json::Value = globbed.json().await.unwrap();
+    assert_eq!(body["route"], "/api/courses/id", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("/api/courses/{id}"),
+        "{body}"
+    );
     app.terminate();
 }
 

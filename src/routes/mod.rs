@@ -134,9 +134,14 @@ async fn metrics(
                 StatusCode::OK,
                 &serde_json::json!({ "window": window, "route": route, "metrics": s }),
             ),
+            // Echo the route looked up: a shell or `curl` (globbing `{id}` into `id`) may have
+            // changed it on the way, and the caller should see what arrived.
             None => json(
                 StatusCode::NOT_FOUND,
-                &serde_json::json!({ "error": "no data for that route in this window; routes are templates such as /api/courses/{id}" }),
+                &serde_json::json!({
+                    "error": format!("no data for route `{route}` in this window; routes are templates such as /api/courses/{{id}}"),
+                    "route": route,
+                }),
             ),
         },
     }
