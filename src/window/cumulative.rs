@@ -16,6 +16,9 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use opentelemetry::trace::TraceId;
+
+use super::exemplar::{BucketExemplar, ExemplarSlot, newer};
 use crate::layer::HttpMethod;
 
 /// `le` bounds in nanoseconds: [`DURATION_BOUNDARIES`](crate::layer::DURATION_BOUNDARIES),
@@ -59,6 +62,9 @@ pub(crate) struct MethodCounters {
     /// Requests whose code found no free word, by class (index 0 for 1xx .. 4 for 5xx and
     /// anything above).
     overflow: [AtomicU64; 5],
+    /// The latest sampled request per bucket (see [`super::exemplar`]), allocated on the
+    /// first sampled request: an untraced service pays no memory for it.
+    exemplars: OnceLock<Box<[ExemplarSlot; DURATION_BUCKETS]>>,
 }
 
 impl MethodCounters {
@@ -68,14 +74,19 @@ impl MethodCounters {
             sum_us: AtomicU64::new(0),
             codes: Default::default(),
             overflow: Default::default(),
+            exemplars: OnceLock::new(),
         }
     }
 
+    /// Counts one request; `exemplar` is its sampled trace and the aggregator's epoch.
     #[inline]
-    fn record(&self, status: u16, ns: u64) {
+    fn record(&self, status: u16, ns: u64, exemplar: Option<(TraceId, u64)>) {
         // `le` is inclusive: a request of exactly 5 ms is in the 0.005 bucket.
         let bucket = BOUNDS_NS.iter().filter(|b| **b < ns).count();
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        if let Some((trace, epoch)) = exemplar {
+            self.exemplars.get_or_init(Default::default)[bucket].offer(epoch, trace, ns);
+        }
         self.sum_us
             .fetch_add(ns.saturating_add(500) / 1000, Ordering::Relaxed);
         let key = u64::from(status) << CODE_SHIFT;
@@ -117,6 +128,19 @@ impl MethodCounters {
                     .or_default() += n;
             }
         }
+        if let Some(slots) = self.exemplars.get() {
+            for (kept, slot) in t.exemplars.iter_mut().zip(slots.iter()) {
+                *kept = newer(*kept, slot.read());
+            }
+        }
+    }
+
+    /// Heap bytes of this block and its exemplars.
+    fn allocated_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.exemplars.get().map_or(0, |_| {
+                std::mem::size_of::<[ExemplarSlot; DURATION_BUCKETS]>()
+            })
     }
 }
 
@@ -127,12 +151,19 @@ pub(crate) struct SeriesCounters {
 }
 
 impl SeriesCounters {
-    /// Counts one request. Allocates once per method, on its first request.
+    /// Counts one request, and offers its sampled trace (with the aggregator's epoch) as its
+    /// bucket's exemplar. Allocates once per method, on its first request.
     #[inline]
-    pub(crate) fn record(&self, method: HttpMethod, status: u16, ns: u64) {
+    pub(crate) fn record(
+        &self,
+        method: HttpMethod,
+        status: u16,
+        ns: u64,
+        exemplar: Option<(TraceId, u64)>,
+    ) {
         self.methods[method.index()]
             .get_or_init(|| Box::new(MethodCounters::new()))
-            .record(status, ns);
+            .record(status, ns, exemplar);
     }
 
     /// Adds this shard's counters to `out[method]`.
@@ -146,8 +177,11 @@ impl SeriesCounters {
 
     /// Heap bytes of the allocated method blocks.
     pub(crate) fn allocated_bytes(&self) -> usize {
-        self.methods.iter().filter(|m| m.get().is_some()).count()
-            * std::mem::size_of::<MethodCounters>()
+        self.methods
+            .iter()
+            .filter_map(|m| m.get())
+            .map(|m| m.allocated_bytes())
+            .sum()
     }
 }
 
@@ -182,6 +216,9 @@ pub struct RequestTotals {
     pub sum_us: u64,
     /// Requests per status code.
     pub status_codes: std::collections::BTreeMap<StatusLabel, u64>,
+    /// Per bucket, the latest sampled request that landed in it (its trace id, duration and
+    /// time), the newest of the shards'; `None` for buckets without a sampled request.
+    pub exemplars: [Option<BucketExemplar>; DURATION_BUCKETS],
 }
 
 impl RequestTotals {
@@ -231,10 +268,10 @@ mod tests {
     #[test]
     fn le_is_inclusive_and_the_last_bucket_is_infinity() {
         let c = MethodCounters::new();
-        c.record(200, 5_000_000); // exactly 0.005
-        c.record(200, 5_000_001);
-        c.record(200, 0);
-        c.record(200, 10_000_000_001);
+        c.record(200, 5_000_000, None); // exactly 0.005
+        c.record(200, 5_000_001, None);
+        c.record(200, 0, None);
+        c.record(200, 10_000_000_001, None);
         let t = totals(&c);
         assert_eq!(t.buckets[0], 2);
         assert_eq!(t.buckets[1], 1);
@@ -247,12 +284,12 @@ mod tests {
     fn codes_are_exact_until_the_table_is_full_then_counted_by_class() {
         let c = MethodCounters::new();
         for code in 200..200 + CODE_SLOTS as u16 {
-            c.record(code, 1);
-            c.record(code, 1);
+            c.record(code, 1, None);
+            c.record(code, 1, None);
         }
-        c.record(404, 1);
-        c.record(503, 1);
-        c.record(200, 1);
+        c.record(404, 1, None);
+        c.record(503, 1, None);
+        c.record(200, 1, None);
         let t = totals(&c);
         assert_eq!(t.status_codes[&StatusLabel::Code(200)], 3);
         assert_eq!(t.status_codes[&StatusLabel::Code(215)], 2);
@@ -263,6 +300,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sampled_request_is_its_buckets_exemplar_once_per_epoch() {
+        let c = MethodCounters::new();
+        let trace = |n| TraceId::from_bytes([n; 16]);
+        c.record(200, 40_000_000, None);
+        assert_eq!(totals(&c).exemplars, [None; DURATION_BUCKETS]);
+        c.record(200, 40_000_000, Some((trace(1), 1)));
+        c.record(200, 45_000_000, Some((trace(2), 1)));
+        c.record(200, 3_000_000, Some((trace(3), 1)));
+        let t = totals(&c);
+        let kept = |i: usize| t.exemplars[i].map(|e| (e.trace_id, e.duration_ns));
+        assert_eq!(kept(3), Some((trace(1), 40_000_000)), "le 0.05");
+        assert_eq!(kept(0), Some((trace(3), 3_000_000)), "le 0.005");
+        assert_eq!(t.exemplars.iter().flatten().count(), 2);
+        c.record(200, 45_000_000, Some((trace(4), 2)));
+        assert_eq!(
+            totals(&c).exemplars[3].map(|e| e.trace_id),
+            Some(trace(4)),
+            "a new epoch replaces it"
+        );
+    }
+
+    #[test]
     fn racing_threads_lose_no_request() {
         let c = std::sync::Arc::new(MethodCounters::new());
         let threads: Vec<_> = (0..4)
@@ -270,7 +329,7 @@ mod tests {
                 let c = c.clone();
                 std::thread::spawn(move || {
                     for i in 0..10_000u64 {
-                        c.record([200, 404, 500, 201][((i + k) % 4) as usize], i * 1000);
+                        c.record([200, 404, 500, 201][((i + k) % 4) as usize], i * 1000, None);
                     }
                 })
             })
