@@ -136,7 +136,7 @@ async fn prometheus_stores_exemplars_that_lead_to_served_sampled_requests() {
                 && l["url.path"] == "/api/simulate"
                 && l["duration_ms"]
                     .as_f64()
-                    .is_some_and(|d| d >= 300.0 && d < 600.0)
+                    .is_some_and(|d| (300.0..600.0).contains(&d))
         })
         .filter_map(|l| l["trace_id"].as_str().map(str::to_owned))
         .collect();
