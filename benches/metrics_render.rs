@@ -5,7 +5,9 @@
 //! aggregator's ticker. Each iteration scrapes `/metrics` through a freshly built
 //! `pulse.routes()` router with `oneshot`: a new router has an empty render cache, so every
 //! iteration renders (building the router is setup, not timed). Baseline, same run:
-//! `/health/live` through the same kind of router (reads one atomic). Results in BENCHMARKS.md.
+//! `/health/live` through the same kind of router (reads one atomic). `metrics_20_routes_openmetrics`
+//! asks for OpenMetrics as Prometheus does (one request in 100 carries a trace id, so every
+//! route's busy buckets have exemplars). Results in BENCHMARKS.md.
 
 use std::time::Duration;
 
@@ -48,7 +50,8 @@ fn pulse_with_traffic(rt: &tokio::runtime::Runtime) -> Pulse {
                 route: id,
                 status,
                 duration: Duration::from_micros(200 + (i * 7919) % 400_000),
-                trace_id: None,
+                trace_id: (i % 100 == 0)
+                    .then(|| opentelemetry::trace::TraceId::from(u128::from(i + 1))),
             });
         }
     }
@@ -68,28 +71,35 @@ fn render(c: &mut Criterion) {
         .expect("runtime");
     let pulse = pulse_with_traffic(&rt);
     let router = || Router::<()>::new().merge(pulse.routes());
-    let size = rt.block_on(async {
-        let resp = router()
-            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        resp.into_body().collect().await.unwrap().to_bytes().len()
-    });
-    eprintln!("exposition with {ROUTES} routes: {size} bytes");
+    const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for accept in ["*/*", OPENMETRICS] {
+        let body = rt.block_on(async {
+            let req = Request::get("/metrics").header("accept", accept);
+            let resp = router()
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            resp.into_body().collect().await.unwrap().to_bytes()
+        });
+        let exemplars = String::from_utf8_lossy(&body).matches(" # {").count();
+        eprintln!(
+            "exposition with {ROUTES} routes, Accept {accept}: {} bytes, {exemplars} exemplars",
+            body.len()
+        );
+    }
 
     let mut g = c.benchmark_group("metrics_render");
-    for (name, path) in [
-        ("health_live_baseline", "/health/live"),
-        ("metrics_20_routes", "/metrics"),
+    for (name, path, accept) in [
+        ("health_live_baseline", "/health/live", "*/*"),
+        ("metrics_20_routes", "/metrics", "*/*"),
+        ("metrics_20_routes_openmetrics", "/metrics", OPENMETRICS),
     ] {
         g.bench_function(name, |b| {
             b.to_async(&rt).iter_batched(
                 router,
                 |app| async move {
-                    let resp = app
-                        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-                        .await
-                        .unwrap();
+                    let req = Request::get(path).header("accept", accept);
+                    let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
                     resp.into_body().collect().await.unwrap().to_bytes()
                 },
                 BatchSize::SmallInput,

@@ -2,7 +2,9 @@
 //! exposition (hostile route templates included), and a real Prometheus server scraping our
 //! endpoint every second must store our series with the values of the requests we sent, and
 //! compute `rate()` and `histogram_quantile()` over our all-time counters that match requests
-//! of known durations.
+//! of known durations. The OpenMetrics exposition (what Prometheus' scraper asks for) goes
+//! through Prometheus' own OpenMetrics parser (`promtool tsdb create-blocks-from openmetrics`)
+//! with its exemplars, and content negotiation picks the format a client prefers.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
+use opentelemetry::trace::TraceId;
 use pulsecheck::Pulse;
 use pulsecheck::budget::PulseConfig;
 use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
@@ -26,6 +29,10 @@ const QUOTED: &str = "/q/\"quoted\"/back\\slash/{id}";
 const NEWLINE: &str = "/nl/line\nbreak/{x}";
 /// What `/slow` sleeps: inside the `(0.25, 0.5]` bucket, so its p95 must come out there.
 const SLOW: Duration = Duration::from_millis(300);
+/// The sampled trace the newline route's requests are recorded with.
+const NEWLINE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// The `Accept` header Prometheus' scraper sends (2.x).
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 struct Pool;
 impl Check for Pool {
@@ -98,7 +105,7 @@ async fn serve(pulse: &Pulse) -> SocketAddr {
 
 /// Sends the known traffic: 7 × 200 on `/ok`, 3 × 503 on `/fail`, 2 GET and 1 POST (201) on
 /// `/courses/{id}`, 1 × 404 on a path no route matches, and records 2 requests on the quoted
-/// route and 4 on the newline route into the aggregator.
+/// route and 4 on the newline route (with a sampled trace) into the aggregator.
 async fn traffic(pulse: &Pulse, addr: SocketAddr) {
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
@@ -120,7 +127,7 @@ async fn traffic(pulse: &Pulse, addr: SocketAddr) {
     assert_eq!(get("/no/such/page").await.expect("404").status(), 404);
     // No request line can carry these templates' bytes (clients percent-encode quotes and
     // turn `\` into `/`), so they are recorded as the layer would record them.
-    for (template, n) in [(QUOTED, 2), (NEWLINE, 4)] {
+    for (template, n, trace) in [(QUOTED, 2, None), (NEWLINE, 4, Some(NEWLINE_TRACE))] {
         let id = pulse.layer().route_table().resolve(template);
         for _ in 0..n {
             pulse.aggregator().record(&RequestRecord {
@@ -128,7 +135,7 @@ async fn traffic(pulse: &Pulse, addr: SocketAddr) {
                 route: Some(id),
                 status: 200,
                 duration: Duration::from_millis(12),
-                trace_id: None,
+                trace_id: trace.map(|t| TraceId::from_hex(t).expect("trace id")),
             });
         }
     }
@@ -137,9 +144,16 @@ async fn traffic(pulse: &Pulse, addr: SocketAddr) {
 }
 
 async fn scrape(addr: SocketAddr) -> (String, String) {
-    let resp = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("GET /metrics");
+    scrape_as(addr, None).await
+}
+
+/// `GET /metrics` with an `Accept` header (none for `None`): its content type and body.
+async fn scrape_as(addr: SocketAddr, accept: Option<&str>) -> (String, String) {
+    let mut req = reqwest::Client::new().get(format!("http://{addr}/metrics"));
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    let resp = req.send().await.expect("GET /metrics");
     assert_eq!(resp.status(), 200);
     let ct = resp
         .headers()
@@ -266,6 +280,168 @@ async fn promtool_accepts_the_exposition_with_hostile_route_templates() {
     assert!(
         body.contains("pulsecheck_budget_limit{budget=\"latency_p95_ms\"} 1000"),
         "{body}"
+    );
+}
+
+/// Prometheus' OpenMetrics parser on `exposition`, through `promtool tsdb
+/// create-blocks-from openmetrics` (`promtool check metrics` reads only the 0.0.4 text format:
+/// it stops at the first exemplar). Backfilling needs a timestamp on every sample, which a
+/// live exposition leaves to the scraper, so each sample gets the same one, before its
+/// exemplar; nothing else is changed.
+fn promtool_openmetrics(exposition: &str) -> (bool, String) {
+    let stamp = " 1700000000";
+    let mut stamped = String::with_capacity(exposition.len() * 2);
+    for line in exposition.lines() {
+        if line.starts_with('#') {
+            stamped.push_str(line);
+        } else if let Some((sample, exemplar)) = line.rsplit_once(" # {trace_id=") {
+            stamped.push_str(&format!("{sample}{stamp} # {{trace_id={exemplar}"));
+        } else {
+            stamped.push_str(&format!("{line}{stamp}"));
+        }
+        stamped.push('\n');
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "pulsecheck-om-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("exposition.om");
+    std::fs::write(&file, stamped).expect("write exposition");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(dir.join("blocks"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("promtool not runnable ({e}): install Debian's `prometheus` package (scripts/test.sh does)")
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Sample names of an exposition (what Prometheus stores), without labels or values.
+fn sample_names(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(['{', ' ']).next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_reads_the_openmetrics_exposition_with_its_exemplars() {
+    let pulse = pulse();
+    let addr = serve(&pulse).await;
+    traffic(&pulse, addr).await;
+    let text = scrape_after_tick(addr).await;
+    let (ct, om) = scrape_as(addr, Some(PROMETHEUS_ACCEPT)).await;
+    assert_eq!(
+        ct,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.ends_with("\n# EOF\n"), "no # EOF terminator:\n{om}");
+
+    let (ok, report) = promtool_openmetrics(&om);
+    assert!(
+        ok,
+        "Prometheus' OpenMetrics parser rejected it:\n{report}\n---\n{om}"
+    );
+
+    // The newline route's bucket carries its sampled request: trace id, 12 ms, a time.
+    let h = "pulsecheck_http_server_request_duration_seconds";
+    let bucket = format!(
+        "{h}_bucket{{http_route=\"/nl/line\\nbreak/{{x}}\",http_request_method=\"GET\",le=\"0.025\"}} 4 # {{trace_id=\"{NEWLINE_TRACE}\"}} 0.012 "
+    );
+    let line = om
+        .lines()
+        .find(|l| l.starts_with(&bucket))
+        .unwrap_or_else(|| panic!("no exemplar `{bucket}` in:\n{om}"));
+    let at: f64 = line[bucket.len()..].parse().expect("exemplar timestamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!(
+        (now - 60.0..=now).contains(&at),
+        "exemplar time {at}, now {now}"
+    );
+    // Only buckets with a sampled request have one: the untraced HTTP traffic has none.
+    assert_eq!(om.matches(" # {trace_id=").count(), 1, "{om}");
+    // OpenMetrics names: counters' families without `_total`, units, info.
+    for want in [
+        "# TYPE pulsecheck_http_server_requests counter\n",
+        "# TYPE pulsecheck_process_cpu_seconds counter\n# UNIT pulsecheck_process_cpu_seconds seconds\n",
+        "# UNIT pulsecheck_http_server_request_duration_seconds seconds\n",
+        "# TYPE pulsecheck_build info\n",
+    ] {
+        assert!(om.contains(want), "missing {want:?} in:\n{om}");
+    }
+    // The same series in both formats, and no exemplar in the text format.
+    assert_eq!(sample_names(&om), sample_names(&text));
+    assert!(!text.contains(" # {"), "{text}");
+}
+
+#[test]
+fn promtool_openmetrics_rejects_a_broken_exemplar_and_a_missing_eof() {
+    // Guards the test above: the OpenMetrics parser really reads exemplars and the end.
+    let good = "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.5 1700000000.1\nh_sum 0.5\nh_count 1\n# EOF\n";
+    assert!(
+        promtool_openmetrics(good).0,
+        "promtool rejected a valid exposition"
+    );
+    let (ok, _) = promtool_openmetrics(&good.replace("} 0.5 1700000000.1", "}"));
+    assert!(!ok, "promtool accepted an exemplar without a value");
+    let (ok, _) = promtool_openmetrics(&good.replace("# EOF\n", ""));
+    assert!(!ok, "promtool accepted an exposition without # EOF");
+}
+
+#[tokio::test]
+async fn the_accept_header_picks_the_format() {
+    let pulse = pulse();
+    let addr = serve(&pulse).await;
+    let text = "text/plain; version=0.0.4; charset=utf-8";
+    let om = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    for (accept, want) in [
+        (None, text),
+        (Some("*/*"), text),
+        (Some(PROMETHEUS_ACCEPT), om),
+        (Some("application/openmetrics-text; version=1.0.0"), om),
+        (Some("application/openmetrics-text"), om),
+        // text/plain preferred by q, or listed first on a tie.
+        (
+            Some("application/openmetrics-text;version=1.0.0;q=0.3,text/plain;version=0.0.4;q=0.8"),
+            text,
+        ),
+        (
+            Some("text/plain;version=0.0.4,application/openmetrics-text"),
+            text,
+        ),
+        // A version we do not serve, and q=0, are not a match.
+        (Some("application/openmetrics-text;version=2.0.0"), text),
+        (Some("application/openmetrics-text;q=0,*/*;q=0.1"), text),
+    ] {
+        let (ct, body) = scrape_as(addr, accept).await;
+        assert_eq!(ct, want, "Accept: {accept:?}");
+        assert_eq!(
+            body.ends_with("# EOF\n"),
+            want == om,
+            "Accept: {accept:?}:\n{body}"
+        );
+    }
+    let resp = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics");
+    assert_eq!(
+        resp.headers().get("vary").and_then(|v| v.to_str().ok()),
+        Some("accept"),
+        "caches must key on Accept"
     );
 }
 

@@ -707,6 +707,92 @@ async fn every_dashboard_metric_exists_in_a_scrape_span_metrics_or_rules() {
     assert!(checked > 0);
 }
 
+/// The label `/metrics` exemplars (and the collector's span-metrics exemplars) carry the trace
+/// id in: `# {trace_id="..."}`.
+const EXEMPLAR_TRACE_LABEL: &str = "trace_id";
+/// Histograms whose buckets carry exemplars in the stack.
+const EXEMPLAR_HISTOGRAMS: [&str; 2] = [
+    "pulsecheck_http_server_request_duration_seconds_bucket",
+    "traces_span_metrics_duration_seconds_bucket",
+];
+
+#[test]
+fn exemplars_are_stored_and_latency_panels_link_them_to_traces() {
+    // Prometheus keeps exemplars only behind its feature flag (and then asks for OpenMetrics).
+    let compose = yaml("docker-compose.yml");
+    let flags = list(&compose["services"]["prometheus"]["command"]);
+    assert!(
+        flags
+            .iter()
+            .filter_map(|f| f.strip_prefix("--enable-feature="))
+            .flat_map(|f| f.split(','))
+            .any(|f| f == "exemplar-storage"),
+        "the stack's Prometheus does not store exemplars: {flags:?}"
+    );
+
+    // The Prometheus datasource turns an exemplar's trace_id into a link to a tracing
+    // datasource that exists.
+    let ds = yaml("collector/grafana/provisioning/datasources/datasources.yaml");
+    let sources = ds["datasources"].as_sequence().expect("datasources");
+    let tracing: BTreeSet<&str> = sources
+        .iter()
+        .filter(|d| matches!(d["type"].as_str(), Some("tempo" | "jaeger")))
+        .filter_map(|d| d["uid"].as_str())
+        .collect();
+    let prometheus = sources
+        .iter()
+        .find(|d| d["type"] == "prometheus")
+        .expect("a Prometheus datasource");
+    let linked: BTreeSet<&str> = prometheus["jsonData"]["exemplarTraceIdDestinations"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["name"] == EXEMPLAR_TRACE_LABEL)
+        .filter_map(|d| d["datasourceUid"].as_str())
+        .collect();
+    assert!(
+        !linked.is_empty() && linked.is_subset(&tracing),
+        "exemplar label {EXEMPLAR_TRACE_LABEL} links to {linked:?}, tracing datasources are {tracing:?}"
+    );
+    let prometheus_uid = prometheus["uid"].as_str().expect("uid");
+
+    // Every dashboard query over those histograms asks Grafana for their exemplars, on that
+    // datasource; each histogram has such a panel.
+    let dash: serde_json::Value = serde_json::from_str(&read(
+        "collector/grafana/dashboards/pulsecheck-academy.json",
+    ))
+    .expect("the dashboard is JSON");
+    fn targets(v: &serde_json::Value, out: &mut Vec<(serde_json::Value, serde_json::Value)>) {
+        for p in v.as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                out.push((p.clone(), t.clone()));
+            }
+            targets(&p["panels"], out);
+        }
+    }
+    let mut all = Vec::new();
+    targets(&dash["panels"], &mut all);
+    for histogram in EXEMPLAR_HISTOGRAMS {
+        let using: Vec<_> = all
+            .iter()
+            .filter(|(_, t)| t["expr"].as_str().is_some_and(|e| e.contains(histogram)))
+            .collect();
+        assert!(!using.is_empty(), "no panel reads {histogram}");
+        for (panel, target) in using {
+            let title = panel["title"].as_str().unwrap_or_default();
+            assert_eq!(
+                target["exemplar"],
+                serde_json::Value::Bool(true),
+                "panel {title:?} hides the exemplars of {histogram}"
+            );
+            let uid = target["datasource"]["uid"]
+                .as_str()
+                .or(panel["datasource"]["uid"].as_str());
+            assert_eq!(uid, Some(prometheus_uid), "panel {title:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_stand_in_script_serves_canned_answers_and_failures() {
     let stand_in = StandInScript::start("0");

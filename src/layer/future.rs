@@ -327,7 +327,11 @@ impl RequestState {
             );
         }
 
-        let trace_id = span_context.is_valid().then(|| span_context.trace_id());
+        // Only a sampled trace is exported anywhere: an unsampled id (a caller's
+        // `traceparent` with flags 00, a ratio sampler) would be an exemplar or a slow-request
+        // example that leads to no trace.
+        let trace_id =
+            (span_context.is_valid() && span_context.is_sampled()).then(|| span_context.trace_id());
         self.config.recorder.record(&RequestRecord {
             method: self.method,
             route: self.route.as_ref().map(|r| r.id),

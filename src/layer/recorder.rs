@@ -22,7 +22,8 @@ pub struct RequestRecord {
     /// Time from the layer receiving the request to the response head being ready (or to the
     /// drop of a cancelled request).
     pub duration: Duration,
-    /// The trace the request belongs to, when tracing is active.
+    /// The trace the request belongs to, when tracing is active and its span is sampled
+    /// (an unsampled trace is stored nowhere, so its id would lead nowhere).
     pub trace_id: Option<TraceId>,
 }
 

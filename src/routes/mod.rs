@@ -26,6 +26,7 @@ mod auth;
 mod dashboard;
 mod health;
 pub(crate) mod monitoring;
+mod openmetrics;
 mod prometheus;
 mod system;
 

@@ -1,6 +1,11 @@
-//! `GET /metrics`: the Prometheus text exposition format (0.0.4), rendered from snapshots
+//! `GET /metrics`: the Prometheus text exposition format (0.0.4), or OpenMetrics 1.0.0 when
+//! the `Accept` header prefers it ([`Format::negotiate`]), rendered from snapshots
 //! (aggregator windows, cached health, the latest system sample); nothing is probed or
 //! recomputed from raw requests. A render is reused for up to a second ([`RENDER_TTL`]).
+//!
+//! The two formats carry the same series. OpenMetrics adds what 0.0.4 cannot say: `# UNIT`,
+//! the build info as an `info` family, and exemplars on the request-duration buckets, the
+//! latest sampled request's `trace_id` per bucket, so that a latency panel links to traces.
 //!
 //! Request figures come twice: all-time counters for `rate()` and `histogram_quantile()`
 //! (`pulsecheck_http_server_request_duration_seconds` by route and method on the
@@ -16,37 +21,37 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::RouteState;
+use super::openmetrics::Format;
 use crate::budget::{BudgetStatus, evaluate};
 use crate::health::{BreakerState, CheckStatus, HealthStatus};
 use crate::layer::DURATION_BOUNDARIES;
-use crate::window::{DURATION_BUCKETS, RouteMethodTotals, Snapshot, Window};
-
-/// The content type of the text format.
-pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+use crate::window::{BucketExemplar, DURATION_BUCKETS, RouteMethodTotals, Snapshot, Window};
 
 /// How long a rendered exposition is served again: the aggregator folds once a second, so a
 /// newer render could not show newer request figures.
 pub(crate) const RENDER_TTL: Duration = Duration::from_secs(1);
 
-/// The latest rendered exposition. Scrapes within [`RENDER_TTL`] share it, and concurrent
-/// scrapes of a stale one wait for a single render, so hammering `/metrics` costs a lock and
-/// a reference count, not a render each.
+/// The latest rendered exposition of each format. Scrapes within [`RENDER_TTL`] share it,
+/// and concurrent scrapes of a stale one wait for a single render, so hammering `/metrics`
+/// costs a lock and a reference count, not a render each.
 #[derive(Default)]
 pub(crate) struct RenderCache {
-    slot: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+    slot: tokio::sync::Mutex<[Option<(Instant, Bytes)>; Format::ALL.len()]>,
 }
 
-pub(super) async fn metrics(State(st): State<RouteState>) -> Response {
+pub(super) async fn metrics(State(st): State<RouteState>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(&headers);
     let body = {
-        let mut slot = st.metrics_cache.slot.lock().await;
+        let mut slots = st.metrics_cache.slot.lock().await;
+        let slot = &mut slots[format.index()];
         match &*slot {
             Some((at, body)) if at.elapsed() < RENDER_TTL => body.clone(),
             _ => {
-                let body = Bytes::from(render(&st));
+                let body = Bytes::from(render(&st, format));
                 *slot = Some((Instant::now(), body.clone()));
                 body
             }
@@ -54,7 +59,11 @@ pub(super) async fn metrics(State(st): State<RouteState>) -> Response {
     };
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
@@ -64,26 +73,43 @@ enum Kind {
     Gauge,
     Counter,
     Histogram,
+    /// A constant 1 whose labels are the information (`*_info`): a gauge in 0.0.4.
+    Info,
 }
 
 /// Writes families one after the other: HELP and TYPE once, before the family's first
 /// sample (a family without samples writes nothing), label values escaped, and a repeated
-/// series dropped.
+/// series dropped. Sample names are the same in both formats; OpenMetrics names a family
+/// without its `_total` (counters) or `_info` suffix, adds `# UNIT` for names ending in a
+/// unit, exemplars, and `# EOF` ([`Exposition::finish`]).
 struct Exposition {
     out: String,
+    format: Format,
     pending: Option<(&'static str, Kind, &'static str)>,
     current: &'static str,
     series: HashSet<String>,
 }
 
+/// Units OpenMetrics' `# UNIT` names, as name suffixes.
+const UNITS: [&str; 3] = ["seconds", "bytes", "ratio"];
+
 impl Exposition {
-    fn new() -> Self {
+    fn new(format: Format) -> Self {
         Self {
             out: String::with_capacity(16 * 1024),
+            format,
             pending: None,
             current: "",
             series: HashSet::new(),
         }
+    }
+
+    /// The exposition, terminated as its format requires.
+    fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
     }
 
     fn family(&mut self, name: &'static str, kind: Kind, help: &'static str) {
@@ -118,21 +144,48 @@ impl Exposition {
         self.out.push('\n');
     }
 
-    /// The family's HELP and TYPE, before its first sample.
+    /// The family's HELP and TYPE (and UNIT in OpenMetrics), before its first sample.
     fn header(&mut self) {
-        if let Some((name, kind, help)) = self.pending.take() {
+        let Some((name, kind, help)) = self.pending.take() else {
+            return;
+        };
+        if self.format == Format::Text {
             let kind = match kind {
-                Kind::Gauge => "gauge",
+                Kind::Gauge | Kind::Info => "gauge",
                 Kind::Counter => "counter",
                 Kind::Histogram => "histogram",
             };
             let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            return;
+        }
+        let (family, kind) = match kind {
+            Kind::Gauge => (name, "gauge"),
+            Kind::Counter => (name.strip_suffix("_total").unwrap_or(name), "counter"),
+            Kind::Histogram => (name, "histogram"),
+            Kind::Info => (name.strip_suffix("_info").unwrap_or(name), "info"),
+        };
+        let _ = write!(self.out, "# HELP {family} ");
+        escape_label_value(&mut self.out, help);
+        let _ = writeln!(self.out, "\n# TYPE {family} {kind}");
+        if let Some(unit) = UNITS
+            .iter()
+            .find(|u| family.strip_suffix(*u).is_some_and(|f| f.ends_with('_')))
+        {
+            let _ = writeln!(self.out, "# UNIT {family} {unit}");
         }
     }
 
     /// One histogram series: a cumulative `_bucket` per `le`, `_sum` and `_count`. The labels
-    /// are escaped once for all its lines, and the series checked for repeats once.
-    fn histogram(&mut self, labels: &[(&str, &str)], les: &[String], buckets: &[u64], sum: f64) {
+    /// are escaped once for all its lines, and the series checked for repeats once. In
+    /// OpenMetrics, a bucket with an exemplar carries it: `# {trace_id="…"} seconds unix-time`.
+    fn histogram(
+        &mut self,
+        labels: &[(&str, &str)],
+        les: &[String],
+        buckets: &[u64],
+        sum: f64,
+        exemplars: &[Option<BucketExemplar>],
+    ) {
         let mut l = String::with_capacity(96);
         for (k, v) in labels {
             l.push_str(k);
@@ -148,9 +201,15 @@ impl Exposition {
         self.header();
         let name = self.current;
         let mut cumulative = 0;
-        for (le, n) in les.iter().zip(buckets) {
+        for (i, (le, n)) in les.iter().zip(buckets).enumerate() {
             cumulative += n;
-            let _ = writeln!(self.out, "{name}_bucket{{{l}le=\"{le}\"}} {cumulative}");
+            let _ = write!(self.out, "{name}_bucket{{{l}le=\"{le}\"}} {cumulative}");
+            if self.format == Format::OpenMetrics {
+                if let Some(x) = exemplars.get(i).copied().flatten() {
+                    push_exemplar(&mut self.out, &x);
+                }
+            }
+            self.out.push('\n');
         }
         l.pop();
         let _ = write!(self.out, "{name}_sum{{{l}}} ");
@@ -175,6 +234,13 @@ pub(crate) fn escape_label_value(out: &mut String, v: &str) {
             c => out.push(c),
         }
     }
+}
+
+/// ` # {trace_id="<32 hex>"} <duration s> <unix s with ms>`, OpenMetrics' exemplar syntax.
+fn push_exemplar(out: &mut String, x: &BucketExemplar) {
+    let _ = write!(out, " # {{trace_id=\"{}\"}} ", x.trace_id);
+    push_value(out, x.duration_ns as f64 / 1e9);
+    let _ = write!(out, " {}.{:03}", x.unix_ms / 1000, x.unix_ms % 1000);
 }
 
 fn push_value(out: &mut String, v: f64) {
@@ -236,6 +302,7 @@ fn cumulative(e: &mut Exposition, totals: &[RouteMethodTotals]) {
             les,
             &t.totals.buckets,
             t.totals.sum_seconds(),
+            &t.totals.exemplars,
         );
     }
     e.family(
@@ -260,9 +327,9 @@ fn cumulative(e: &mut Exposition, totals: &[RouteMethodTotals]) {
     }
 }
 
-/// The whole exposition.
-pub(crate) fn render(st: &RouteState) -> String {
-    let mut e = Exposition::new();
+/// The whole exposition, in `format`.
+pub(crate) fn render(st: &RouteState, format: Format) -> String {
+    let mut e = Exposition::new(format);
     let snaps: Vec<_> = Window::ALL
         .iter()
         .map(|w| st.aggregator.snapshot(*w))
@@ -271,7 +338,7 @@ pub(crate) fn render(st: &RouteState) -> String {
 
     e.family(
         "pulsecheck_build_info",
-        Kind::Gauge,
+        Kind::Info,
         "Always 1; labels give the service and pulsecheck versions.",
     );
     e.sample(
@@ -693,7 +760,7 @@ pub(crate) fn render(st: &RouteState) -> String {
         "Log lines dropped because stdout was not keeping up (a stalled log consumer).",
     );
     e.opt(&[], crate::telemetry::log_lines_dropped().map(|n| n as f64));
-    e.out
+    e.finish()
 }
 
 #[cfg(test)]
@@ -711,7 +778,7 @@ mod tests {
         t.sum_us = 12_500_000;
         t.status_codes.insert(StatusLabel::Code(200), 3);
         t.status_codes.insert(StatusLabel::Class(5), 1);
-        let mut e = Exposition::new();
+        let mut e = Exposition::new(Format::Text);
         cumulative(
             &mut e,
             &[RouteMethodTotals {
@@ -745,6 +812,64 @@ mod tests {
     }
 
     #[test]
+    fn openmetrics_names_families_without_total_adds_units_exemplars_and_eof() {
+        use crate::layer::HttpMethod;
+        use crate::window::{RequestTotals, StatusLabel};
+        use opentelemetry::trace::TraceId;
+        let mut t = RequestTotals::default();
+        t.buckets[3] = 2;
+        t.sum_us = 80_000;
+        t.status_codes.insert(StatusLabel::Code(200), 2);
+        let trace = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        t.exemplars[3] = Some(BucketExemplar {
+            trace_id: trace,
+            duration_ns: 40_000_000,
+            unix_ms: 1_733_356_800_042,
+        });
+        let totals = [RouteMethodTotals {
+            route: "/a".into(),
+            method: HttpMethod::Get,
+            totals: t,
+        }];
+        let mut e = Exposition::new(Format::OpenMetrics);
+        e.family("x_info", Kind::Info, "a \"quoted\" help");
+        e.sample(&[("v", "1")], 1.0);
+        cumulative(&mut e, &totals);
+        let om = e.finish();
+        let h = "pulsecheck_http_server_request_duration_seconds";
+        let l = r#"http_route="/a",http_request_method="GET""#;
+        for line in [
+            "# HELP x a \\\"quoted\\\" help\n# TYPE x info\nx_info{v=\"1\"} 1\n".to_owned(),
+            format!("# TYPE {h} histogram\n# UNIT {h} seconds\n"),
+            format!("{h}_bucket{{{l},le=\"0.025\"}} 0\n"),
+            format!(
+                "{h}_bucket{{{l},le=\"0.05\"}} 2 # {{trace_id=\"0af7651916cd43dd8448eb211c80319c\"}} 0.04 1733356800.042\n"
+            ),
+            format!("{h}_bucket{{{l},le=\"+Inf\"}} 2\n"),
+            "# TYPE pulsecheck_http_server_requests counter\n".to_owned(),
+            format!(
+                "pulsecheck_http_server_requests_total{{{l},http_response_status_code=\"200\"}} 2\n"
+            ),
+        ] {
+            assert!(om.contains(&line), "missing {line:?} in\n{om}");
+        }
+        assert!(om.ends_with("\n# EOF\n"), "{om}");
+        assert_eq!(om.matches(" # {").count(), 1, "{om}");
+
+        // The text format: same samples, no exemplar, no UNIT, no EOF.
+        let mut e = Exposition::new(Format::Text);
+        cumulative(&mut e, &totals);
+        let text = e.finish();
+        assert!(!text.contains(" # {"), "{text}");
+        assert!(
+            !text.contains("# UNIT") && !text.contains("# EOF"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE pulsecheck_http_server_requests_total counter\n"));
+        assert!(text.contains(&format!("{h}_bucket{{{l},le=\"0.05\"}} 2\n")));
+    }
+
+    #[test]
     fn label_values_escape_backslash_quote_and_newline() {
         let mut s = String::new();
         escape_label_value(&mut s, "/a\\b\"c\nd/{id}");
@@ -753,7 +878,7 @@ mod tests {
 
     #[test]
     fn repeated_series_are_written_once_and_empty_families_not_at_all() {
-        let mut e = Exposition::new();
+        let mut e = Exposition::new(Format::Text);
         e.family("x_empty", Kind::Gauge, "nothing");
         e.family("x", Kind::Counter, "help");
         e.sample(&[("a", "1")], 1.0);

@@ -16,6 +16,9 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use opentelemetry::trace::TraceId;
+
+use super::exemplar::{BucketExemplar, ExemplarSlot, newer};
 use super::live::bump64;
 use crate::layer::HttpMethod;
 
@@ -60,6 +63,9 @@ pub(crate) struct MethodCounters {
     /// Requests whose code found no free word, by class (index 0 for 1xx .. 4 for 5xx and
     /// anything above).
     overflow: [AtomicU64; 5],
+    /// The latest sampled request per bucket (see [`super::exemplar`]), allocated on the
+    /// first sampled request: an untraced service pays no memory for it.
+    exemplars: OnceLock<Box<[ExemplarSlot; DURATION_BUCKETS]>>,
 }
 
 impl MethodCounters {
@@ -69,16 +75,20 @@ impl MethodCounters {
             sum_us: AtomicU64::new(0),
             codes: Default::default(),
             overflow: Default::default(),
+            exemplars: OnceLock::new(),
         }
     }
 
-    /// Counts one request; `alone`: the calling thread owns this shard (see
-    /// [`bump64`]).
+    /// Counts one request; `alone`: the calling thread owns this shard (see [`bump64`]);
+    /// `exemplar` is its sampled trace and the aggregator's epoch.
     #[inline]
-    fn record(&self, alone: bool, status: u16, ns: u64) {
+    fn record(&self, alone: bool, status: u16, ns: u64, exemplar: Option<(TraceId, u64)>) {
         // `le` is inclusive: a request of exactly 5 ms is in the 0.005 bucket.
         let bucket = BOUNDS_NS.iter().filter(|b| **b < ns).count();
         bump64(&self.buckets[bucket], 1, alone);
+        if let Some((trace, epoch)) = exemplar {
+            self.exemplars.get_or_init(Default::default)[bucket].offer(epoch, trace, ns);
+        }
         bump64(&self.sum_us, ns.saturating_add(500) / 1000, alone);
         let key = u64::from(status) << CODE_SHIFT;
         for word in &self.codes {
@@ -119,6 +129,19 @@ impl MethodCounters {
                     .or_default() += n;
             }
         }
+        if let Some(slots) = self.exemplars.get() {
+            for (kept, slot) in t.exemplars.iter_mut().zip(slots.iter()) {
+                *kept = newer(*kept, slot.read());
+            }
+        }
+    }
+
+    /// Heap bytes of this block and its exemplars.
+    fn allocated_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.exemplars.get().map_or(0, |_| {
+                std::mem::size_of::<[ExemplarSlot; DURATION_BUCKETS]>()
+            })
     }
 }
 
@@ -129,13 +152,21 @@ pub(crate) struct SeriesCounters {
 }
 
 impl SeriesCounters {
-    /// Counts one request; `alone`: the calling thread owns this shard. Allocates once per
-    /// method, on its first request.
+    /// Counts one request (`alone`: the calling thread owns this shard), and offers its
+    /// sampled trace (with the aggregator's epoch) as its bucket's exemplar. Allocates once
+    /// per method, on its first request.
     #[inline]
-    pub(crate) fn record(&self, alone: bool, method: HttpMethod, status: u16, ns: u64) {
+    pub(crate) fn record(
+        &self,
+        alone: bool,
+        method: HttpMethod,
+        status: u16,
+        ns: u64,
+        exemplar: Option<(TraceId, u64)>,
+    ) {
         self.methods[method.index()]
             .get_or_init(|| Box::new(MethodCounters::new()))
-            .record(alone, status, ns);
+            .record(alone, status, ns, exemplar);
     }
 
     /// Adds this shard's counters to `out[method]`.
@@ -149,8 +180,11 @@ impl SeriesCounters {
 
     /// Heap bytes of the allocated method blocks.
     pub(crate) fn allocated_bytes(&self) -> usize {
-        self.methods.iter().filter(|m| m.get().is_some()).count()
-            * std::mem::size_of::<MethodCounters>()
+        self.methods
+            .iter()
+            .filter_map(|m| m.get())
+            .map(|m| m.allocated_bytes())
+            .sum()
     }
 }
 
@@ -185,6 +219,9 @@ pub struct RequestTotals {
     pub sum_us: u64,
     /// Requests per status code.
     pub status_codes: std::collections::BTreeMap<StatusLabel, u64>,
+    /// Per bucket, the latest sampled request that landed in it (its trace id, duration and
+    /// time), the newest of the shards'; `None` for buckets without a sampled request.
+    pub exemplars: [Option<BucketExemplar>; DURATION_BUCKETS],
 }
 
 impl RequestTotals {
@@ -235,10 +272,10 @@ mod tests {
     #[test]
     fn le_is_inclusive_and_the_last_bucket_is_infinity() {
         let c = MethodCounters::new();
-        c.record(true, 200, 5_000_000); // exactly 0.005
-        c.record(true, 200, 5_000_001);
-        c.record(true, 200, 0);
-        c.record(true, 200, 10_000_000_001);
+        c.record(true, 200, 5_000_000, None); // exactly 0.005
+        c.record(true, 200, 5_000_001, None);
+        c.record(true, 200, 0, None);
+        c.record(true, 200, 10_000_000_001, None);
         let t = totals(&c);
         assert_eq!(t.buckets[0], 2);
         assert_eq!(t.buckets[1], 1);
@@ -251,12 +288,12 @@ mod tests {
     fn codes_are_exact_until_the_table_is_full_then_counted_by_class() {
         let c = MethodCounters::new();
         for code in 200..200 + CODE_SLOTS as u16 {
-            c.record(true, code, 1);
-            c.record(true, code, 1);
+            c.record(true, code, 1, None);
+            c.record(true, code, 1, None);
         }
-        c.record(true, 404, 1);
-        c.record(true, 503, 1);
-        c.record(true, 200, 1);
+        c.record(true, 404, 1, None);
+        c.record(true, 503, 1, None);
+        c.record(true, 200, 1, None);
         let t = totals(&c);
         assert_eq!(t.status_codes[&StatusLabel::Code(200)], 3);
         assert_eq!(t.status_codes[&StatusLabel::Code(215)], 2);
@@ -264,6 +301,28 @@ mod tests {
         assert_eq!(t.status_codes[&StatusLabel::Class(5)], 1);
         assert_eq!(StatusLabel::Class(4).to_string(), "4xx");
         assert_eq!(t.status_codes.values().sum::<u64>(), t.count());
+    }
+
+    #[test]
+    fn a_sampled_request_is_its_buckets_exemplar_once_per_epoch() {
+        let c = MethodCounters::new();
+        let trace = |n| TraceId::from_bytes([n; 16]);
+        c.record(true, 200, 40_000_000, None);
+        assert_eq!(totals(&c).exemplars, [None; DURATION_BUCKETS]);
+        c.record(true, 200, 40_000_000, Some((trace(1), 1)));
+        c.record(true, 200, 45_000_000, Some((trace(2), 1)));
+        c.record(true, 200, 3_000_000, Some((trace(3), 1)));
+        let t = totals(&c);
+        let kept = |i: usize| t.exemplars[i].map(|e| (e.trace_id, e.duration_ns));
+        assert_eq!(kept(3), Some((trace(1), 40_000_000)), "le 0.05");
+        assert_eq!(kept(0), Some((trace(3), 3_000_000)), "le 0.005");
+        assert_eq!(t.exemplars.iter().flatten().count(), 2);
+        c.record(true, 200, 45_000_000, Some((trace(4), 2)));
+        assert_eq!(
+            totals(&c).exemplars[3].map(|e| e.trace_id),
+            Some(trace(4)),
+            "a new epoch replaces it"
+        );
     }
 
     #[test]
@@ -279,6 +338,7 @@ mod tests {
                             false,
                             [200, 404, 500, 201][((i + k) % 4) as usize],
                             i * 1000,
+                            None,
                         );
                     }
                 })

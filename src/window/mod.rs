@@ -36,6 +36,7 @@
 pub mod buckets;
 mod clock;
 mod cumulative;
+mod exemplar;
 mod live;
 mod rings;
 mod series;
@@ -49,6 +50,7 @@ use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cumulative::{CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
+pub use exemplar::BucketExemplar;
 pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
 pub use series::{Series, SeriesPoint};
 pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
@@ -195,6 +197,8 @@ struct Inner {
     state: Mutex<State>,
     /// Monotonic second the aggregator started at.
     started_s: AtomicU64,
+    /// Folds so far, from 1: a histogram bucket takes one exemplar per epoch.
+    exemplar_epoch: AtomicU64,
 }
 
 /// The aggregator. Cheap to clone; see the [module docs](self) for an example.
@@ -252,13 +256,16 @@ impl Aggregator {
                     monitoring: vec![None; series],
                 }),
                 started_s: AtomicU64::new(monotonic),
+                exemplar_epoch: AtomicU64::new(1),
             }),
         }
     }
 
     /// Records one request. The hot path: a few plain loads and stores into the calling
     /// thread's own shard of the windows and the all-time counters (atomic adds only on the
-    /// shared shard, for threads beyond twice the cores).
+    /// shared shard, for threads beyond twice the cores). A request with a (sampled) trace id
+    /// is offered as its histogram bucket's exemplar, kept if the bucket has none from the
+    /// current second.
     #[inline]
     pub fn record(&self, r: &RequestRecord) {
         let index = match r.route {
@@ -279,7 +286,10 @@ impl Aggregator {
             self.inner.errors.is_error(r.status),
             r.trace_id,
         );
-        series.cumulative.record(alone, r.method, r.status, ns);
+        let exemplar = r
+            .trace_id
+            .map(|t| (t, self.inner.exemplar_epoch.load(Ordering::Relaxed)));
+        series.cumulative.record(alone, r.method, r.status, ns, exemplar);
     }
 
     /// All-time counts (a duration histogram on the semantic-convention boundaries and
@@ -344,6 +354,7 @@ impl Aggregator {
         }
         let missed = monotonic - state.last_monotonic_s - 1;
         state.last_monotonic_s = monotonic;
+        self.inner.exemplar_epoch.fetch_add(1, Ordering::Relaxed);
         state.last_tick_s = self.inner.clock.now_s();
         let now_s = state.last_tick_s;
         let State {

@@ -19,12 +19,27 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus scraping `http://{target}/metrics` as job `job`.
     pub fn start(job: &str, target: SocketAddr) -> Self {
-        Self::start_with_rules(job, target, None)
+        Self::start_full(job, target, None, &[])
     }
 
     /// As [`Prometheus::start`], with `rules` (a rule file's YAML) loaded and evaluated every
     /// second.
     pub fn start_with_rules(job: &str, target: SocketAddr, rules: Option<&str>) -> Self {
+        Self::start_full(job, target, rules, &[])
+    }
+
+    /// [`Prometheus::start`] with more command-line flags (`--enable-feature=...`).
+    pub fn start_with(job: &str, target: SocketAddr, flags: &[&str]) -> Self {
+        Self::start_full(job, target, None, flags)
+    }
+
+    /// Prometheus scraping `target`, with optional rules and extra flags.
+    pub fn start_full(
+        job: &str,
+        target: SocketAddr,
+        rules: Option<&str>,
+        flags: &[&str],
+    ) -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("pulsecheck-prom-{}-{port}", std::process::id()));
@@ -48,6 +63,7 @@ impl Prometheus {
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -70,6 +86,36 @@ impl Prometheus {
         };
         let v: Value = resp.json().await.unwrap_or_default();
         v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `/api/v1/query_exemplars` for `promql` over the last `minutes`: one entry per series
+    /// (`seriesLabels`, `exemplars`), empty when Prometheus is not answering yet.
+    pub async fn exemplars(&self, promql: &str, minutes: u64) -> Vec<Value> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query_exemplars", self.port);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let Ok(resp) = reqwest::Client::new()
+            .get(url)
+            .query(&[
+                ("query", promql.to_owned()),
+                ("start", (now - minutes * 60).to_string()),
+                ("end", (now + 60).to_string()),
+            ])
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        let v: Value = resp.json().await.unwrap_or_default();
+        v["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The tail of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+        log.lines().rev().take(15).collect::<Vec<_>>().join("\n")
     }
 
     /// Polls `promql` until `accept` takes its result, or panics with the last result and
