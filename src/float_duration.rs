@@ -23,7 +23,7 @@ pub(crate) enum DurationError {
 
 /// `365 days`, `60s`: whole days as days (humantime writes a year as `11months 30days ...`).
 fn show(d: Duration) -> String {
-    if d.subsec_nanos() == 0 && d.as_secs() % 86_400 == 0 && d.as_secs() > 0 {
+    if d.subsec_nanos() == 0 && d.as_secs().is_multiple_of(86_400) && d.as_secs() > 0 {
         format!("{} days", d.as_secs() / 86_400)
     } else {
         humantime::format_duration(d).to_string()

@@ -44,15 +44,15 @@ fn recording_allocates_nothing() {
     let agg = Aggregator::with_clock(AggregatorConfig::default(), routes, clock.clone());
     let trace = Some(opentelemetry::trace::TraceId::from_bytes([7; 16]));
     let record = |i: u64| RequestRecord {
-        method: if i % 5 == 0 {
+        method: if i.is_multiple_of(5) {
             HttpMethod::Post
         } else {
             HttpMethod::Get
         },
         route: ids[(i % 3) as usize],
-        status: if i % 7 == 0 {
+        status: if i.is_multiple_of(7) {
             503
-        } else if i % 11 == 0 {
+        } else if i.is_multiple_of(11) {
             // Many distinct codes: more than a route's exact table holds.
             100 + (i % 500) as u16
         } else {

@@ -192,7 +192,7 @@ fn errors_under_the_objective_never_page() {
         let mut errors = 0;
         for _ in 0..100 {
             sent += 1;
-            if sent % 1112 == 0 {
+            if sent.is_multiple_of(1112) {
                 errors += 1;
             }
         }

@@ -650,12 +650,12 @@ async fn active_requests_returns_to_zero() {
     for rm in &metrics {
         for sm in rm.scope_metrics() {
             for m in sm.metrics() {
-                if m.name() == "http.server.active_requests" {
-                    if let AggregatedMetrics::I64(MetricData::Sum(s)) = m.data() {
-                        for p in s.data_points() {
-                            seen = true;
-                            assert_eq!(p.value(), 0);
-                        }
+                if m.name() == "http.server.active_requests"
+                    && let AggregatedMetrics::I64(MetricData::Sum(s)) = m.data()
+                {
+                    for p in s.data_points() {
+                        seen = true;
+                        assert_eq!(p.value(), 0);
                     }
                 }
             }

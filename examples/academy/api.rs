@@ -119,10 +119,10 @@ impl From<sqlx::Error> for ApiError {
 }
 
 async fn list_courses(State(state): State<AppState>) -> Result<Json<Vec<Course>>, ApiError> {
-    if let Some(cache) = &state.cache {
-        if let Some(courses) = cache.courses().await {
-            return Ok(Json(courses));
-        }
+    if let Some(cache) = &state.cache
+        && let Some(courses) = cache.courses().await
+    {
+        return Ok(Json(courses));
     }
     let courses = state.db.courses().await?;
     if let Some(cache) = &state.cache {

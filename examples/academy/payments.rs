@@ -303,12 +303,11 @@ struct Order {
 
 impl Paypal {
     async fn token(&self, http: &reqwest::Client) -> Result<Secret, PaymentError> {
-        if let Ok(cached) = self.token.lock() {
-            if let Some((token, until)) = cached.as_ref() {
-                if Instant::now() < *until {
-                    return Ok(token.clone());
-                }
-            }
+        if let Ok(cached) = self.token.lock()
+            && let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
         }
         let request = http
             .post(format!("{}/v1/oauth2/token", self.base))

@@ -101,9 +101,9 @@ pub struct SloReport {
 
 /// `5m`, `6h`, `3d`: the largest whole unit, as Prometheus writes ranges.
 pub(crate) fn window_name(minutes: u64) -> String {
-    if minutes % (24 * 60) == 0 {
+    if minutes.is_multiple_of(24 * 60) {
         format!("{}d", minutes / (24 * 60))
-    } else if minutes % 60 == 0 {
+    } else if minutes.is_multiple_of(60) {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")

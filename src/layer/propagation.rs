@@ -57,15 +57,15 @@ impl TraceResponseHeaders {
         if written.is_err() {
             return;
         }
-        if matches!(self, Self::Both | Self::TraceResponse) {
-            if let Ok(v) = HeaderValue::from_bytes(&buf) {
-                headers.insert(TRACERESPONSE.clone(), v);
-            }
+        if matches!(self, Self::Both | Self::TraceResponse)
+            && let Ok(v) = HeaderValue::from_bytes(&buf)
+        {
+            headers.insert(TRACERESPONSE.clone(), v);
         }
-        if matches!(self, Self::Both | Self::XTraceId) {
-            if let Ok(v) = HeaderValue::from_bytes(&buf[3..35]) {
-                headers.insert(X_TRACE_ID.clone(), v);
-            }
+        if matches!(self, Self::Both | Self::XTraceId)
+            && let Ok(v) = HeaderValue::from_bytes(&buf[3..35])
+        {
+            headers.insert(X_TRACE_ID.clone(), v);
         }
     }
 }

@@ -204,10 +204,10 @@ impl Exposition {
         for (i, (le, n)) in les.iter().zip(buckets).enumerate() {
             cumulative += n;
             let _ = write!(self.out, "{name}_bucket{{{l}le=\"{le}\"}} {cumulative}");
-            if self.format == Format::OpenMetrics {
-                if let Some(x) = exemplars.get(i).copied().flatten() {
-                    push_exemplar(&mut self.out, &x);
-                }
+            if self.format == Format::OpenMetrics
+                && let Some(x) = exemplars.get(i).copied().flatten()
+            {
+                push_exemplar(&mut self.out, &x);
             }
             self.out.push('\n');
         }

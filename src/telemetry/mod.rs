@@ -323,13 +323,14 @@ impl TelemetryBuilder {
             .log_format
             .or_else(|| env::var(PULSE_LOG_FORMAT).and_then(|v| LogFormat::parse(&v)))
             .unwrap_or(LogFormat::Auto);
-        if let Some(v) = env::var(PULSE_LOG_FORMAT) {
-            if self.log_format.is_none() && LogFormat::parse(&v).is_none() {
-                return Err(TelemetryError::InvalidEnv {
-                    var: PULSE_LOG_FORMAT.into(),
-                    reason: format!("`{v}` is not one of `json`, `pretty`, `auto`"),
-                });
-            }
+        if let Some(v) = env::var(PULSE_LOG_FORMAT)
+            && self.log_format.is_none()
+            && LogFormat::parse(&v).is_none()
+        {
+            return Err(TelemetryError::InvalidEnv {
+                var: PULSE_LOG_FORMAT.into(),
+                reason: format!("`{v}` is not one of `json`, `pretty`, `auto`"),
+            });
         }
         let json = match format {
             LogFormat::Json => true,

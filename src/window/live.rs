@@ -139,20 +139,17 @@ impl LiveSeries {
             self.clamped.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(t) = trace {
-            if new_max {
-                if let Ok(mut s) = self.slowest.try_lock() {
-                    if s.is_none_or(|(d, _, _)| ns > d) {
-                        *s = Some((ns, t, status));
-                    }
-                }
+            if new_max
+                && let Ok(mut s) = self.slowest.try_lock()
+                && s.is_none_or(|(d, _, _)| ns > d)
+            {
+                *s = Some((ns, t, status));
             }
-            if is_error {
-                if let Ok(mut f) = self.failures.try_lock() {
-                    if f.len() == FAILURE_EXEMPLARS {
-                        f.remove(0);
-                    }
-                    f.push((t, ns, status));
+            if is_error && let Ok(mut f) = self.failures.try_lock() {
+                if f.len() == FAILURE_EXEMPLARS {
+                    f.remove(0);
                 }
+                f.push((t, ns, status));
             }
         }
         // Last, with release: a drain that sees this count sees the adds above. One that

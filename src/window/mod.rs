@@ -289,7 +289,9 @@ impl Aggregator {
         let exemplar = r
             .trace_id
             .map(|t| (t, self.inner.exemplar_epoch.load(Ordering::Relaxed)));
-        series.cumulative.record(alone, r.method, r.status, ns, exemplar);
+        series
+            .cumulative
+            .record(alone, r.method, r.status, ns, exemplar);
     }
 
     /// All-time counts (a duration histogram on the semantic-convention boundaries and

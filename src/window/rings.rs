@@ -32,10 +32,10 @@ impl Ring {
 
     fn push(&mut self, slot: Slot) {
         // Expire first: pushing onto a full deque would double its capacity.
-        if self.slots.len() == self.cap {
-            if let Some(old) = self.slots.pop_front() {
-                self.totals.sub(&old);
-            }
+        if self.slots.len() == self.cap
+            && let Some(old) = self.slots.pop_front()
+        {
+            self.totals.sub(&old);
         }
         self.totals.add(&slot);
         self.slots.push_back(slot);

@@ -34,12 +34,7 @@ impl Prometheus {
     }
 
     /// Prometheus scraping `target`, with optional rules and extra flags.
-    pub fn start_full(
-        job: &str,
-        target: SocketAddr,
-        rules: Option<&str>,
-        flags: &[&str],
-    ) -> Self {
+    pub fn start_full(job: &str, target: SocketAddr, rules: Option<&str>, flags: &[&str]) -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("pulsecheck-prom-{}-{port}", std::process::id()));
