@@ -205,3 +205,68 @@ fn record(g: &mut Gen, name: &str, expr: &str, labels: &[(&str, String)]) {
     let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
     g.record(name, expr, &labels);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RuleOptions, Style, generate};
+    use crate::budget::{PulseConfig, Severity, TIERS};
+
+    fn sloth(toml: &str, service: &str) -> Result<String, super::RulesError> {
+        let cfg = PulseConfig::from_toml_str(toml).unwrap();
+        generate(
+            &cfg,
+            &RuleOptions {
+                style: Style::Sloth,
+                service: service.into(),
+                ..RuleOptions::default()
+            },
+        )
+    }
+
+    /// Sloth's four tiers for a 30-day SLO are the in-process ones, so the two alert alike.
+    #[test]
+    fn the_in_process_tiers_are_sloths() {
+        let got: Vec<(Severity, u64, u64, f64)> = TIERS
+            .iter()
+            .map(|t| (t.severity, t.long_minutes, t.short_minutes, t.burn_rate))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Severity::Page, 60, 5, 14.4),
+                (Severity::Page, 360, 30, 6.0),
+                (Severity::Ticket, 1440, 120, 3.0),
+                (Severity::Ticket, 4320, 360, 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_latency_slo_gets_sloth_ids_and_counts_slow_requests() {
+        let y = sloth(
+            "[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 250\nperiod_days = 28\n",
+            "shop",
+        )
+        .unwrap();
+        for want in [
+            "- name: \"sloth-slo-sli-recordings-shop-fast\"",
+            "- name: \"sloth-slo-meta-recordings-shop-fast\"",
+            "- name: \"sloth-slo-alerts-shop-fast\"",
+            "sloth_id: \"shop-fast\"",
+            "le=\"0.25\"",
+            "- record: slo:sli_error:ratio_rate28d",
+            "vector(28)",
+            "vector(1-0.99)",
+            "sloth_objective: \"99\"",
+            "ratio_rate2h{sloth_id=\"shop-fast\", sloth_service=\"shop\", sloth_slo=\"fast\"} > (3 * 0.01)) without (sloth_window)",
+        ] {
+            assert!(y.contains(want), "missing {want}:\n{y}");
+        }
+    }
+
+    #[test]
+    fn a_blank_service_is_an_error_naming_the_flag() {
+        let e = sloth("", "  ").unwrap_err().to_string();
+        assert!(e.contains("--service"), "{e}");
+    }
+}
