@@ -74,7 +74,7 @@ pub(super) fn slos(
                 &with_window(&w),
             );
         }
-        let period = window_name(slo.period_days * 24 * 60);
+        let period = period_name(slo.period_days);
         record(
             g,
             &format!("slo:sli_error:ratio_rate{period}"),
@@ -201,6 +201,18 @@ pub(super) fn slos(
     Ok(())
 }
 
+/// The period as Prometheus (and so Sloth) writes a duration: years and weeks only when
+/// exact, so 30 days is `30d` and 28 days `4w` (`slo:sli_error:ratio_rate4w`).
+fn period_name(days: u64) -> String {
+    if days % 365 == 0 {
+        format!("{}y", days / 365)
+    } else if days % 7 == 0 {
+        format!("{}w", days / 7)
+    } else {
+        format!("{days}d")
+    }
+}
+
 fn record(g: &mut Gen, name: &str, expr: &str, labels: &[(&str, String)]) {
     let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
     g.record(name, expr, &labels);
@@ -254,7 +266,9 @@ mod tests {
             "- name: \"sloth-slo-alerts-shop-fast\"",
             "sloth_id: \"shop-fast\"",
             "le=\"0.25\"",
-            "- record: slo:sli_error:ratio_rate28d",
+            // Sloth names a 28-day period as Prometheus prints it.
+            "- record: slo:sli_error:ratio_rate4w",
+            "sloth_window: \"4w\"",
             "vector(28)",
             "vector(1-0.99)",
             "sloth_objective: \"99\"",
