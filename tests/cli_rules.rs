@@ -72,7 +72,8 @@ fn check(dir: &Path, rules: &str) {
     let file = dir.join("rules.yml");
     std::fs::write(&file, rules).unwrap();
     let o = Command::new(promtool())
-        .args(["check", "rules"])
+        // Lint errors (duplicate rules) fail the check too.
+        .args(["check", "rules", "--lint-fatal"])
         .arg(&file)
         .output()
         .unwrap();
@@ -304,9 +305,10 @@ tests:
 #[test]
 fn sloth_style_rules_page_on_a_burning_service_only() {
     let d = dir("sloth");
+    // Two SLOs: their alerts share a name and must still be distinct rules for promtool.
     std::fs::write(
         d.join("pulsecheck.toml"),
-        "[[slo]]\nname = \"availability\"\nobjective = 0.999\nkind = \"availability\"\n",
+        "[[slo]]\nname = \"availability\"\nobjective = 0.999\nkind = \"availability\"\n\n[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 250\n",
     )
     .unwrap();
     let rules = generate(

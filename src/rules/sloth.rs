@@ -182,7 +182,14 @@ pub(super) fn slos(
                 SLO_BURN,
                 &expr.join("\nor\n"),
                 sev_name,
-                &[("sloth_severity", sev_name)],
+                // The SLO's ids as static labels too (they are the series' anyway): two SLOs'
+                // alerts share a name and must not be duplicate rules.
+                &[
+                    ("sloth_id", &id),
+                    ("sloth_service", service),
+                    ("sloth_slo", &slo.name),
+                    ("sloth_severity", sev_name),
+                ],
                 &format!(
                     "SLO {} of {service} ({}, {} %) is burning its error budget",
                     slo.name,
