@@ -479,3 +479,33 @@ fn availability_999_is_a_default_slo_that_can_be_replaced_or_removed() {
     let cfg = PulseConfig::from_toml_str("default_slo = false\n").unwrap();
     assert_eq!(names(&cfg), vec![]);
 }
+
+/// The 3× over 1 d and 2 h ticket tier (Sloth's, and `pulsecheck rules --style sloth`'s) fires
+/// in-process too: a day-long slow burn after two busy clean days, which the 1× over 3 d tier
+/// misses because the clean days dilute it.
+#[test]
+fn a_day_long_slow_burn_opens_a_ticket_as_sloth_does() {
+    let sim = Sim::new(AggregatorConfig::default());
+    let slo = Slo::availability(0.999);
+    // 300 000 clean requests, then quiet until they are over a day old.
+    for _ in 0..300 {
+        sim.second(1000, 20, 0);
+    }
+    for _ in 0..(24 * 3600) {
+        sim.second(0, 20, 0);
+    }
+    // Then a day at one request a second, one in 250 failing: burn rate 4 over 1 d and 2 h,
+    // under 6 (no page), and about 0.2 over 3 d.
+    for s in 0..(24 * 3600u64) {
+        sim.second(1, 20, u64::from(s % 250 == 0));
+    }
+    let r = evaluate_slo(&slo, &sim.agg, 20).unwrap();
+    let tier = |long: &str| r.tiers.iter().find(|t| t.long_window == long).unwrap();
+    let day = tier("1d");
+    assert_eq!(day.short_window, "2h");
+    assert_eq!(day.burn_rate_threshold, 3.0);
+    assert!(day.firing, "{r:?}");
+    assert!(!tier("3d").firing, "{r:?}");
+    assert!(!tier("6h").firing && !tier("1h").firing, "{r:?}");
+    assert_eq!(r.alert, Some(Severity::Ticket));
+}

@@ -72,7 +72,8 @@ fn check(dir: &Path, rules: &str) {
     let file = dir.join("rules.yml");
     std::fs::write(&file, rules).unwrap();
     let o = Command::new(promtool())
-        .args(["check", "rules"])
+        // Lint errors (duplicate rules) fail the check too.
+        .args(["check", "rules", "--lint-fatal"])
         .arg(&file)
         .output()
         .unwrap();
@@ -295,5 +296,132 @@ tests:
     assert!(
         o.status.success(),
         "promtool test rules failed:\n{stdout}\n{stderr}\n{rules}"
+    );
+}
+
+/// `--style sloth`: Sloth's series and labels, and its page/ticket alerts under
+/// `promtool test rules`: a service failing every request pages (and opens a ticket), one
+/// well under its budget stays quiet, and the period's budget left is Sloth's arithmetic.
+#[test]
+fn sloth_style_rules_page_on_a_burning_service_only() {
+    let d = dir("sloth");
+    // Two SLOs: their alerts share a name and must still be distinct rules for promtool.
+    std::fs::write(
+        d.join("pulsecheck.toml"),
+        "[[slo]]\nname = \"availability\"\nobjective = 0.999\nkind = \"availability\"\n\n[[slo]]\nname = \"fast\"\nobjective = 0.99\nkind = \"latency\"\nthreshold_ms = 250\n",
+    )
+    .unwrap();
+    let rules = generate(
+        &d,
+        &[
+            "--config",
+            "pulsecheck.toml",
+            "--style",
+            "sloth",
+            "--service",
+            "academy",
+        ],
+    );
+    for want in [
+        "- record: slo:sli_error:ratio_rate5m\n",
+        "- record: slo:sli_error:ratio_rate30m\n",
+        "- record: slo:sli_error:ratio_rate1h\n",
+        "- record: slo:sli_error:ratio_rate2h\n",
+        "- record: slo:sli_error:ratio_rate6h\n",
+        "- record: slo:sli_error:ratio_rate1d\n",
+        "- record: slo:sli_error:ratio_rate3d\n",
+        "- record: slo:sli_error:ratio_rate30d\n",
+        "- record: slo:objective:ratio\n",
+        "- record: slo:error_budget:ratio\n",
+        "- record: slo:time_period:days\n",
+        "- record: slo:current_burn_rate:ratio\n",
+        "- record: slo:period_burn_rate:ratio\n",
+        "- record: slo:period_error_budget_remaining:ratio\n",
+        "- record: sloth_slo_info\n",
+        "sloth_id: \"academy-availability\"",
+        "sloth_window: \"30d\"",
+        // The pulsecheck-style SLO rules are replaced, the budgets stay.
+        "PulsecheckErrorRateCritical",
+    ] {
+        assert!(rules.contains(want), "missing {want}:\n{rules}");
+    }
+    assert!(!rules.contains("pulsecheck:slo_errors"), "{rules}");
+    check(&d, &rules);
+    std::fs::write(d.join("rules.yml"), &rules).unwrap();
+    let (page_summary, page_desc) = annotations(&rules, "page");
+    let (ticket_summary, ticket_desc) = annotations(&rules, "ticket");
+    let c = "pulsecheck_http_server_requests_total";
+    // "down": every request fails (100 errors a minute) for 70 minutes. "fine": 0.05 % errors
+    // (burn rate 0.5) all along. Counters, one sample a minute.
+    let test = format!(
+        r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: '{c}{{job="down", http_route="/api/x", http_response_status_code="500"}}'
+        values: '0+100x70'
+      - series: '{c}{{job="fine", http_route="/api/x", http_response_status_code="200"}}'
+        values: '0+1999x70'
+      - series: '{c}{{job="fine", http_route="/api/x", http_response_status_code="503"}}'
+        values: '0+1x70'
+    alert_rule_test:
+      - eval_time: 60m
+        alertname: PulsecheckSloErrorBudgetBurn
+        exp_alerts:
+          - exp_labels: {{job: down, sloth_id: academy-availability, sloth_service: academy, sloth_slo: availability, severity: page, sloth_severity: page}}
+            exp_annotations: {{summary: {page_summary}, description: {page_desc}}}
+          - exp_labels: {{job: down, sloth_id: academy-availability, sloth_service: academy, sloth_slo: availability, severity: ticket, sloth_severity: ticket}}
+            exp_annotations: {{summary: {ticket_summary}, description: {ticket_desc}}}
+    promql_expr_test:
+      # Sloth's period budget left: 1 - mean 5m error ratio / (1 - objective), 1 where it is
+      # 0.5 for "fine" (within float error) and -999 for "down". The 30d window's label stays
+      # on the series, as with Sloth's own rules.
+      - expr: (slo:period_error_budget_remaining:ratio > bool 0.499) * (slo:period_error_budget_remaining:ratio < bool 0.501)
+        eval_time: 60m
+        exp_samples:
+          - labels: '{{job="down", sloth_id="academy-availability", sloth_service="academy", sloth_slo="availability", sloth_window="30d"}}'
+            value: 0
+          - labels: '{{job="fine", sloth_id="academy-availability", sloth_service="academy", sloth_slo="availability", sloth_window="30d"}}'
+            value: 1
+"#
+    );
+    std::fs::write(d.join("test.yml"), test).unwrap();
+    let o = Command::new(promtool())
+        .current_dir(&d)
+        .args(["test", "rules", "test.yml"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert!(
+        o.status.success(),
+        "promtool test rules failed:\n{stdout}\n{stderr}\n{rules}"
+    );
+}
+
+/// Without a service name there is no `sloth_id`: a usage error naming the flag, not rules
+/// with an empty service. OTEL_SERVICE_NAME names it, and wins over --service as in the service.
+#[test]
+fn sloth_style_needs_a_service_name() {
+    let d = dir("sloth-name");
+    let o = pulsecheck()
+        .current_dir(&d)
+        .env_remove("OTEL_SERVICE_NAME")
+        .args(["rules", "--style", "sloth"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--service"), "{}", text(&o).1);
+    let o = pulsecheck()
+        .current_dir(&d)
+        .env("OTEL_SERVICE_NAME", "academy-prod")
+        .args(["rules", "--style", "sloth", "--service", "academy"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("sloth_id: \"academy-prod-availability\""),
+        "{stdout}"
     );
 }

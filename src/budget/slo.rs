@@ -1,6 +1,8 @@
 //! SLO evaluation with multiwindow, multi-burn-rate alerting (Google SRE workbook, ch. 5):
 //! page when 14.4× the sustainable error rate is burnt over both 1 h and 5 m, or 6× over both
-//! 6 h and 30 m; open a ticket at 1× over both 3 d and 6 h.
+//! 6 h and 30 m; open a ticket at 3× over both 1 d and 2 h, or 1× over both 3 d and 6 h.
+//! These are the four tiers Sloth generates for a 30-day SLO, so `pulsecheck rules --style sloth`
+//! and the in-process evaluation alert on the same burn rates.
 //!
 //! Burn rate = error ratio / (1 − objective). Windows come from the aggregator's long history:
 //! minute slots for up to 3 days and hour slots beyond (see
@@ -35,8 +37,9 @@ pub struct Tier {
     pub burn_rate: f64,
 }
 
-/// The SRE workbook's tiers for a 30-day SLO.
-pub const TIERS: [Tier; 3] = [
+/// The SRE workbook's tiers for a 30-day SLO (2 % of the budget in 1 h, 5 % in 6 h, 10 % in
+/// 1 d, 10 % in 3 d), as Sloth generates them; the Prometheus rules read the same table.
+pub const TIERS: [Tier; 4] = [
     Tier {
         severity: Severity::Page,
         long_minutes: 60,
@@ -48,6 +51,12 @@ pub const TIERS: [Tier; 3] = [
         long_minutes: 360,
         short_minutes: 30,
         burn_rate: 6.0,
+    },
+    Tier {
+        severity: Severity::Ticket,
+        long_minutes: 24 * 60,
+        short_minutes: 120,
+        burn_rate: 3.0,
     },
     Tier {
         severity: Severity::Ticket,

@@ -22,6 +22,15 @@ pub struct RulesArgs {
     /// Labels the rules aggregate by (one alert per value).
     #[arg(long, default_value = "job", value_delimiter = ',')]
     pub by: Vec<String>,
+    /// Naming conventions of the SLO rules: `pulsecheck` (`pulsecheck:slo_errors:*`) or
+    /// `sloth` (Sloth's `slo:sli_error:ratio_rate<w>`, `slo:objective:ratio`, ... and `sloth_*`
+    /// labels, for the Sloth Grafana dashboards). Budget rules are the same either way.
+    #[arg(long, value_enum, default_value_t = crate::rules::Style::Pulsecheck)]
+    pub style: crate::rules::Style,
+    /// The service name, `sloth_service` in `--style sloth`. OTEL_SERVICE_NAME wins when set,
+    /// as it does in the service.
+    #[arg(long)]
+    pub service: Option<String>,
     /// Write to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -38,6 +47,8 @@ pub(super) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
             .filter(|s| !s.is_empty())
             .collect(),
         source: a.source,
+        style: a.style,
+        service: service_name(a.service.as_deref()),
     };
     let yaml = crate::rules::generate(&cfg, &opts).map_err(|e| CliError::Usage(e.to_string()))?;
     match &a.output {
@@ -45,4 +56,16 @@ pub(super) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
         None => stdout(&yaml)?,
     }
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// The service's name as the service resolves it: `OTEL_SERVICE_NAME` when set and not blank
+/// (an operator's rename wins over code, see `telemetry::resource`), else `--service`.
+fn service_name(flag: Option<&str>) -> String {
+    std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| flag.map(str::to_owned))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }

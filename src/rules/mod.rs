@@ -22,9 +22,11 @@
 //! - **SLOs**: the bad-request ratio over every window of [`TIERS`]
 //!   (`pulsecheck:slo_errors:ratio_rate<w>`), then one alert per severity: `page` when 14.4×
 //!   the sustainable rate burns over both 1 h and 5 m, or 6× over both 6 h and 30 m; `ticket` at
-//!   1× over both 3 d and 6 h (the SRE workbook's multiwindow, multi-burn-rate alerts, as
-//!   Sloth generates them). A latency SLO counts requests above its threshold, which must be a
-//!   bucket boundary ([`DURATION_BOUNDARIES`]).
+//!   3× over both 1 d and 2 h, or 1× over both 3 d and 6 h (the SRE workbook's multiwindow,
+//!   multi-burn-rate alerts, as Sloth generates them, and as evaluated in-process). A latency
+//!   SLO counts requests above its threshold, which must be a bucket boundary
+//!   ([`DURATION_BOUNDARIES`]). With [`Style::Sloth`] the SLO rules follow Sloth's names and
+//!   labels instead (see `sloth.rs`), for the dashboards built on them.
 //!
 //! # Example
 //!
@@ -46,6 +48,8 @@ use crate::budget::window_name;
 use crate::budget::{PulseConfig, Severity, SloKind, TIERS};
 use crate::layer::DURATION_BOUNDARIES;
 use crate::num::clean;
+
+mod sloth;
 
 /// The histogram the collector's Prometheus exporter makes from `http.server.request.duration`.
 pub const METRIC: &str = "http_server_request_duration_seconds";
@@ -133,6 +137,18 @@ impl Source {
     }
 }
 
+/// The naming conventions of the SLO rules (`pulsecheck rules --style`). Budgets are the
+/// same either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Style {
+    /// `pulsecheck:slo_errors:ratio_rate<w>{slo}` and `PulsecheckSloErrorBudgetBurn`.
+    #[default]
+    Pulsecheck,
+    /// Sloth's recording rules (`slo:sli_error:ratio_rate<w>`, `slo:objective:ratio`, ...) and
+    /// `sloth_*` labels, which the common Sloth Grafana dashboards read.
+    Sloth,
+}
+
 /// How the rules select and group series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleOptions {
@@ -142,6 +158,10 @@ pub struct RuleOptions {
     pub by: Vec<String>,
     /// Where the series come from. Defaults to [`Source::Scrape`].
     pub source: Source,
+    /// Naming conventions of the SLO rules. Defaults to [`Style::Pulsecheck`].
+    pub style: Style,
+    /// The service name, `sloth_service` in [`Style::Sloth`] (required there).
+    pub service: String,
 }
 
 impl Default for RuleOptions {
@@ -150,6 +170,8 @@ impl Default for RuleOptions {
             selector: String::new(),
             by: vec!["job".into()],
             source: Source::Scrape,
+            style: Style::Pulsecheck,
+            service: String::new(),
         }
     }
 }
@@ -300,6 +322,69 @@ impl Gen {
     }
 }
 
+/// The series an SLO's bad-request ratio is computed from, for either style.
+struct SloSeries<'a> {
+    errors: ErrorSeries<'a>,
+    requests: &'a str,
+    bucket: String,
+    count: String,
+    /// `on (<by>)`, to match the windows of one group in an alert.
+    on: String,
+}
+
+/// What an SLO counts as bad: errors, or requests above a latency threshold.
+struct Sli {
+    /// `le="<bound>"` of a latency SLO; none for availability.
+    le: Option<String>,
+    /// For alert summaries, e.g. `latency under 250 ms`.
+    kind: String,
+}
+
+impl Sli {
+    /// A latency SLO's threshold must be a bucket boundary for Prometheus to count under it.
+    fn of(slo: &crate::budget::Slo) -> Result<Self, RulesError> {
+        match slo.kind {
+            SloKind::Availability => Ok(Self {
+                le: None,
+                kind: "availability".to_owned(),
+            }),
+            SloKind::Latency { threshold } => {
+                let threshold_ms = clean(threshold.as_secs_f64() * 1e3);
+                let Some(le) = DURATION_BOUNDARIES
+                    .iter()
+                    .find(|b| (**b * 1e9).round() as u128 == threshold.as_nanos())
+                else {
+                    return Err(RulesError::Threshold {
+                        slo: slo.name.clone(),
+                        threshold_ms,
+                        bounds: DURATION_BOUNDARIES.map(|b| b.to_string()).join(", "),
+                    });
+                };
+                Ok(Self {
+                    le: Some(format!("le={}", q(&le.to_string()))),
+                    kind: format!("latency under {threshold_ms} ms"),
+                })
+            }
+        }
+    }
+
+    /// The bad-request ratio over the range `w`.
+    fn bad_ratio(&self, g: &Gen, s: &SloSeries<'_>, w: &str) -> String {
+        match &self.le {
+            None => format!(
+                "{}\n/\n{}",
+                g.error_rate(&s.errors, "", w, ""),
+                g.rate(s.requests, "", w, "")
+            ),
+            Some(le_sel) => format!(
+                "1 - (\n{}\n/\n{}\n)",
+                g.rate(&s.bucket, le_sel, w, ""),
+                g.rate(&s.count, "", w, "")
+            ),
+        }
+    }
+}
+
 /// Budget limits of one scope (the service, or one route).
 struct Scope<'a> {
     route: Option<&'a str>,
@@ -328,6 +413,12 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
         return Err(RulesError::Invalid {
             what: "selector",
             value: opts.selector.clone(),
+        });
+    }
+    if opts.style == Style::Sloth && opts.service.trim().is_empty() {
+        return Err(RulesError::Invalid {
+            what: "service name for --style sloth (set --service or OTEL_SERVICE_NAME)",
+            value: opts.service.clone(),
         });
     }
     let own = monitoring_matcher(cfg);
@@ -515,6 +606,23 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     }
 
     // SLOs.
+    let series = SloSeries {
+        errors,
+        requests,
+        bucket,
+        count,
+        on,
+    };
+    match opts.style {
+        Style::Pulsecheck => pulsecheck_slos(&mut g, cfg, &series)?,
+        Style::Sloth => sloth::slos(&mut g, cfg, &series, opts.service.trim())?,
+    }
+    Ok(g.out)
+}
+
+/// The pulsecheck-style SLO groups: `pulsecheck:slo_errors:ratio_rate<w>{slo}` over every
+/// window of [`TIERS`] and the period, and one [`SLO_BURN`] alert per severity.
+fn pulsecheck_slos(g: &mut Gen, cfg: &PulseConfig, s: &SloSeries<'_>) -> Result<(), RulesError> {
     let mut windows: Vec<u64> = TIERS
         .iter()
         .flat_map(|t| [t.short_minutes, t.long_minutes])
@@ -523,45 +631,16 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
     windows.dedup();
     for slo in cfg.slos() {
         let allowed = clean(1.0 - slo.objective);
-        // The bad-request ratio over a window: errors, or requests above the threshold.
-        let (bad_sel, kind) = match slo.kind {
-            SloKind::Availability => (None, "availability".to_owned()),
-            SloKind::Latency { threshold } => {
-                let threshold_ms = crate::num::clean(threshold.as_secs_f64() * 1e3);
-                let Some(le) = DURATION_BOUNDARIES
-                    .iter()
-                    .find(|b| (**b * 1e9).round() as u128 == threshold.as_nanos())
-                else {
-                    return Err(RulesError::Threshold {
-                        slo: slo.name.clone(),
-                        threshold_ms,
-                        bounds: DURATION_BOUNDARIES.map(|b| b.to_string()).join(", "),
-                    });
-                };
-                (
-                    Some(format!("le={}", q(&le.to_string()))),
-                    format!("latency under {threshold_ms} ms"),
-                )
-            }
-        };
-        let bad_expr = |g: &Gen, w: &str| match &bad_sel {
-            None => format!(
-                "{}\n/\n{}",
-                g.error_rate(&errors, "", w, ""),
-                g.rate(requests, "", w, "")
-            ),
-            Some(le_sel) => format!(
-                "1 - (\n{}\n/\n{}\n)",
-                g.rate(&bucket, le_sel, w, ""),
-                g.rate(&count, "", w, "")
-            ),
-        };
+        let sli = Sli::of(slo)?;
+        let kind = &sli.kind;
+        let bad_expr = |g: &Gen, w: &str| sli.bad_ratio(g, s, w);
+
         let _ = writeln!(g.out, "  - name: pulsecheck-slo-{}", slug(&slo.name));
         let _ = writeln!(g.out, "    rules:");
         let labels = [("slo", slo.name.as_str())];
         for m in &windows {
             let wn = window_name(*m);
-            let e = bad_expr(&g, &wn);
+            let e = bad_expr(g, &wn);
             g.record(
                 &format!("pulsecheck:slo_errors:ratio_rate{wn}"),
                 &e,
@@ -569,7 +648,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
             );
         }
         let period = format!("{}d", slo.period_days);
-        let e = bad_expr(&g, &period);
+        let e = bad_expr(g, &period);
         g.record(
             &format!("pulsecheck:slo_errors:ratio_rate{period}"),
             &e,
@@ -594,10 +673,10 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
                 .iter()
                 .filter(|t| t.severity == sev)
                 .map(|t| {
-                    let (l, s) = (window_name(t.long_minutes), window_name(t.short_minutes));
+                    let (l, short) = (window_name(t.long_minutes), window_name(t.short_minutes));
                     format!(
-                        "(\n  pulsecheck:slo_errors:ratio_rate{l}{{slo={sq}}} > ({} * {allowed})\nand {on}\n  pulsecheck:slo_errors:ratio_rate{s}{{slo={sq}}} > ({} * {allowed})\n)",
-                        clean(t.burn_rate), clean(t.burn_rate)
+                        "(\n  pulsecheck:slo_errors:ratio_rate{l}{{slo={sq}}} > ({} * {allowed})\nand {}\n  pulsecheck:slo_errors:ratio_rate{short}{{slo={sq}}} > ({} * {allowed})\n)",
+                        clean(t.burn_rate), s.on, clean(t.burn_rate)
                     )
                 })
                 .collect();
@@ -636,7 +715,7 @@ pub fn generate(cfg: &PulseConfig, opts: &RuleOptions) -> Result<String, RulesEr
             );
         }
     }
-    Ok(g.out)
+    Ok(())
 }
 
 fn regex_escape(s: &str) -> String {
@@ -672,6 +751,7 @@ mod tests {
         let m = |toml: &str| monitoring_matcher(&PulseConfig::from_toml_str(toml).unwrap());
         let own = m("").expect("own endpoints left out by default");
         for path in crate::routes::monitoring::OWN_PATHS {
+            // As written in the double-quoted PromQL string: backslashes escaped.
             let quoted = q(&regex_escape(path));
             assert!(own.contains(quoted.trim_matches('"')), "{path} in {own}");
         }
