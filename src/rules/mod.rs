@@ -45,7 +45,7 @@ use std::fmt::Write as _;
 
 use crate::alert::names::{BudgetKind, SLO_BURN};
 use crate::budget::window_name;
-use crate::budget::{PulseConfig, Severity, SloKind, TIERS};
+use crate::budget::{PulseConfig, Severity, SloKind, TIERS, Tier};
 use crate::layer::DURATION_BOUNDARIES;
 use crate::num::clean;
 
@@ -67,6 +67,16 @@ fn monitoring_matcher(cfg: &PulseConfig) -> Option<String> {
     }
     let alternatives: Vec<String> = routes.iter().map(|r| regex_escape(r)).collect();
     Some(format!("http_route!~{}", q(&alternatives.join("|"))))
+}
+
+/// A burn-rate tier as the alerts describe it: `14.4x over 1h and 5m`.
+fn tier_text(t: &Tier) -> String {
+    format!(
+        "{}x over {} and {}",
+        clean(t.burn_rate),
+        window_name(t.long_minutes),
+        window_name(t.short_minutes)
+    )
 }
 
 /// Where the error counts of [`Gen::error_rate`] come from.
@@ -690,14 +700,7 @@ fn pulsecheck_slos(g: &mut Gen, cfg: &PulseConfig, s: &SloSeries<'_>) -> Result<
             let desc: Vec<String> = TIERS
                 .iter()
                 .filter(|t| t.severity == sev)
-                .map(|t| {
-                    format!(
-                        "{}x over {} and {}",
-                        clean(t.burn_rate),
-                        window_name(t.long_minutes),
-                        window_name(t.short_minutes)
-                    )
-                })
+                .map(tier_text)
                 .collect();
             g.alert(
                 SLO_BURN,

@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Gen, RulesError, Sli, SloSeries, q};
+use super::{Gen, RulesError, Sli, SloSeries, q, tier_text};
 use crate::alert::names::SLO_BURN;
 use crate::budget::{PulseConfig, Severity, TIERS, window_name};
 use crate::num::clean;
@@ -167,17 +167,7 @@ pub(super) fn slos(
                     )
                 })
                 .collect();
-            let desc: Vec<String> = tiers
-                .iter()
-                .map(|t| {
-                    format!(
-                        "{}x over {} and {}",
-                        clean(t.burn_rate),
-                        window_name(t.long_minutes),
-                        window_name(t.short_minutes)
-                    )
-                })
-                .collect();
+            let desc: Vec<String> = tiers.iter().map(tier_text).collect();
             g.alert(
                 SLO_BURN,
                 &expr.join("\nor\n"),
@@ -211,9 +201,9 @@ pub(super) fn slos(
 /// The period as Prometheus (and so Sloth) writes a duration: years and weeks only when
 /// exact, so 30 days is `30d` and 28 days `4w` (`slo:sli_error:ratio_rate4w`).
 fn period_name(days: u64) -> String {
-    if days % 365 == 0 {
+    if days.is_multiple_of(365) {
         format!("{}y", days / 365)
-    } else if days % 7 == 0 {
+    } else if days.is_multiple_of(7) {
         format!("{}w", days / 7)
     } else {
         format!("{days}d")
