@@ -167,7 +167,7 @@ pub(super) fn slos(
                     )
                 })
                 .collect();
-            let desc: Vec<String> = tiers.iter().map(tier_text).collect();
+            let desc: Vec<String> = tiers.iter().copied().map(tier_text).collect();
             g.alert(
                 SLO_BURN,
                 &expr.join("\nor\n"),
