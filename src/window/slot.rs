@@ -94,10 +94,15 @@ impl Slot {
         self.failures.push(t);
     }
 
-    /// Whether the slot holds nothing. A slot can hold statuses without a count (their
-    /// requests' buckets were drained a slot earlier), and must still be kept.
+    /// Whether the slot holds nothing. A slot can hold statuses or a latency sum without a
+    /// count (their requests' buckets were drained a slot earlier, or later), and must still
+    /// be kept: dropping one loses that sum and skews every mean over the window.
     pub(crate) fn is_empty(&self) -> bool {
-        self.count == 0 && self.status.is_empty() && self.errors == 0
+        self.count == 0
+            && self.status.is_empty()
+            && self.errors == 0
+            && self.sum_ns == 0
+            && self.clamped == 0
     }
 
     /// Makes the extremes agree with the histogram. The minimum and maximum are drained apart
@@ -202,7 +207,11 @@ impl Default for Totals {
 
 impl Totals {
     pub(crate) fn is_empty(&self) -> bool {
-        self.count == 0 && self.status.is_empty() && self.errors == 0
+        self.count == 0
+            && self.status.is_empty()
+            && self.errors == 0
+            && self.sum_ns == 0
+            && self.clamped == 0
     }
 
     pub(crate) fn add(&mut self, s: &Slot) {
