@@ -1,7 +1,12 @@
-//! A caught panic's message, bounded, for a log line.
+//! A caught panic's message, bounded, for a log line, a span or a health result: the one
+//! place a panic payload becomes text (the layer, the health runner, the alert task and the
+//! JSON panic hook all use it).
 
-/// The payload's text (a `&str` or `String` payload; anything else says so), at most 512
-/// characters: a panic message can be anything.
+/// At most this many bytes of a panic message are kept: a panic message can be anything.
+pub(crate) const MAX_BYTES: usize = 512;
+
+/// The payload's text (a `&str` or `String` payload; anything else says so), cut to
+/// [`MAX_BYTES`] on a character boundary.
 pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     let text = if let Some(s) = payload.downcast_ref::<&str>() {
         s
@@ -10,5 +15,5 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "non-string panic payload"
     };
-    text.chars().take(512).collect()
+    crate::layer::limits::truncate(text, MAX_BYTES).to_owned()
 }

@@ -789,7 +789,7 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
                 ))),
                 Ok(Err(panic)) => Err(CheckError::new(format!(
                     "check panicked: {}",
-                    panic_message(panic.as_ref())
+                    crate::panic_text::panic_text(panic.as_ref())
                 ))),
                 Ok(Ok(result)) => result,
             }
@@ -887,14 +887,4 @@ async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
     }
     publish(&inner);
     Arc::new(result)
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
 }

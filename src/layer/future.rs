@@ -1,6 +1,5 @@
 //! The response future: completes the span, the metrics and the recorder call.
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -116,18 +115,6 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.as_str()
-    } else {
-        "non-string panic payload"
-    };
-    // Bounded: a panic message can be anything.
-    truncate(text, 512).to_owned()
-}
-
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
@@ -148,7 +135,7 @@ where
         let outcome = match this.kind.project() {
             KindProj::Future { fut } => match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                 Ok(poll) => Outcome::Done(ready!(poll)),
-                Err(payload) => Outcome::Panic(panic_message(&*payload)),
+                Err(payload) => Outcome::Panic(crate::panic_text::panic_text(&*payload)),
             },
             KindProj::Panicked { message } => Outcome::Panic(std::mem::take(message)),
             KindProj::Rejected { status } => Outcome::Rejected(*status),

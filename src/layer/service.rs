@@ -12,7 +12,7 @@ use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt, Tr
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::context::CxRequestId;
-use super::future::{ActiveRequest, RequestState, ResponseFuture, panic_message};
+use super::future::{ActiveRequest, RequestState, ResponseFuture};
 use super::instruments::MetricLabels;
 use super::limits::truncate;
 use super::method::HttpMethod;
@@ -249,7 +249,9 @@ where
         };
         match called {
             Ok(fut) => ResponseFuture::new(fut, state),
-            Err(payload) => ResponseFuture::panicked(panic_message(&*payload), state),
+            Err(payload) => {
+                ResponseFuture::panicked(crate::panic_text::panic_text(&*payload), state)
+            }
         }
     }
 }

@@ -8,9 +8,6 @@
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::cell::Cell;
 
-/// Longest panic message kept, in characters (the layer's own bound for the span event).
-const MESSAGE_CHARS: usize = 512;
-
 /// Longest backtrace kept, in bytes: the first frames say where; a deep async stack can run
 /// to hundreds of kilobytes.
 const BACKTRACE_BYTES: usize = 8 * 1024;
@@ -29,17 +26,7 @@ pub(crate) fn install() {
             previous(info);
             return;
         }
-        // `PanicHookInfo::payload_as_str` is newer than the MSRV; the layer's
-        // `panic_message` does the same for a caught payload but is private to the layer.
-        let payload = info.payload();
-        let message: String = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("non-string panic payload")
-            .chars()
-            .take(MESSAGE_CHARS)
-            .collect();
+        let message = crate::panic_text::panic_text(info.payload());
         let location = info
             .location()
             .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
