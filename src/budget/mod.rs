@@ -37,6 +37,5 @@ pub use config::{
     PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget, Slo, SloKind, default_slo,
 };
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
-#[cfg(feature = "cli")]
 pub(crate) use slo::window_name;
 pub use slo::{Severity, SloError, SloReport, TIERS, Tier, TierReport, evaluate_slo};

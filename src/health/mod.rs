@@ -24,9 +24,7 @@ pub use check::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, Measurement, Observation, Registration,
 };
 pub(crate) use group::Groups;
-#[cfg(feature = "cli")]
-pub(crate) use group::is_group_name;
-pub use group::{GroupSettings, HealthSettings, UnknownMember};
+pub use group::{GroupSettings, HealthSettings, UnknownMember, is_group_name};
 pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
 pub use runner::{

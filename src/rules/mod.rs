@@ -119,7 +119,7 @@ fn error_status_regex(cfg: &PulseConfig) -> String {
 }
 
 /// Where Prometheus gets the request series from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Source {
     /// A direct scrape of the service's `/metrics`.
     #[default]
@@ -149,7 +149,7 @@ impl Source {
 
 /// The naming conventions of the SLO rules (`pulsecheck rules --style`). Budgets are the
 /// same either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Style {
     /// `pulsecheck:slo_errors:ratio_rate<w>{slo}` and `PulsecheckSloErrorBudgetBurn`.
     #[default]

@@ -1,11 +1,11 @@
-//! The `pulsecheck` command line; everything is in [`pulsecheck::cli`].
+//! The `pulsecheck` command line; everything is in the `pulsecheck_cli` library beside it.
 //!
-//! Run with: `cargo run --release --features cli --bin pulsecheck -- load http://127.0.0.1:8080/`
+//! Run with: `cargo run --release -p pulsecheck-cli -- load http://127.0.0.1:8080/`
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use pulsecheck::cli::{Args, EXIT_ERROR, EXIT_OK, run};
+use pulsecheck_cli::{Args, EXIT_ERROR, EXIT_OK, run};
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::get::{get_endpoint, status_problem};
-use super::paint::{Paint, ms};
-use super::{CliError, EXIT_FAILED, EXIT_OK, parse_duration, stdout};
+use crate::paint::{Paint, ms};
+use crate::{CliError, EXIT_FAILED, EXIT_OK, parse_duration, stdout};
 
 /// `pulsecheck probe`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +36,7 @@ pub struct ProbeArgs {
     /// The result as JSON: `--json` on stdout instead of the summary, `--output FILE` to a
     /// file.
     #[command(flatten)]
-    pub out: super::JsonArgs,
+    pub out: crate::JsonArgs,
     /// Admin token for the protected endpoints.
     #[arg(long, env = "PULSE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -280,10 +280,14 @@ fn alerts(body: Option<&Value>) -> (Outcome, String) {
     )
 }
 
-pub(super) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(a: ProbeArgs, paint: Paint) -> Result<ExitCode, CliError> {
     // A bad URL is an error, not a failed check.
     crate::load::Target::parse(&a.base_url)?;
-    if let Some(g) = a.groups.iter().find(|g| !crate::health::is_group_name(g)) {
+    if let Some(g) = a
+        .groups
+        .iter()
+        .find(|g| !pulsecheck::health::is_group_name(g))
+    {
         return Err(CliError::Usage(format!(
             "--group `{g}` is not a group name (letters, digits, `-`, `_`, `.`)"
         )));

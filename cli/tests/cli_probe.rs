@@ -1,11 +1,11 @@
 //! `pulsecheck probe`, `get` and `watch` against the academy example (the endpoints it serves
 //! today; a missing one must be a clear failure line) and against a local server answering
 //! the DESIGN.md shapes in each state.
-#![cfg(feature = "cli")]
 
 mod cli_support;
-#[path = "support/procs.rs"]
+#[path = "../../tests/support/procs.rs"]
 mod procs;
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -24,7 +24,7 @@ pub enum Stop {
 /// `GET`, HTTP/1.1, 30 s request timeout, no warm-up, no rate (closed model).
 ///
 /// ```
-/// use pulsecheck::load::{LoadConfig, Stop};
+/// use pulsecheck_cli::load::{LoadConfig, Stop};
 /// use std::time::Duration;
 /// let mut cfg = LoadConfig::new("http://127.0.0.1:8080/api/courses");
 /// cfg.stop = Stop::Requests(1000);
@@ -99,7 +99,7 @@ impl LoadConfig {
         if self.connections == 0 || self.connections > 100_000 {
             return bad("connections", "must be 1..=100000");
         }
-        let too_long = crate::float_duration::DurationError::TooLarge {
+        let too_long = pulsecheck::__private::DurationError::TooLarge {
             max: MAX_RUN_DURATION,
         }
         .to_string();

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::paint::{Paint, ms, thousands};
 use crate::load::LoadReport;
+use crate::paint::{Paint, ms, thousands};
 
 const REQUESTS_TOTAL: &str = "pulsecheck_http_server_requests_total";
 const DURATION: &str = "pulsecheck_http_server_request_duration_seconds";

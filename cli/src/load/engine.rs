@@ -49,8 +49,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// [`progress`](LoadTest::progress) while another [`run`](LoadTest::run)s.
 ///
 /// ```no_run
-/// use pulsecheck::load::{LoadConfig, LoadTest, Stop};
-/// # async fn demo() -> Result<(), pulsecheck::load::LoadError> {
+/// use pulsecheck_cli::load::{LoadConfig, LoadTest, Stop};
+/// # async fn demo() -> Result<(), pulsecheck_cli::load::LoadError> {
 /// let mut cfg = LoadConfig::new("http://127.0.0.1:8080/api/courses");
 /// cfg.stop = Stop::Requests(10_000);
 /// let report = LoadTest::new(cfg)?.run(std::future::pending()).await?;
@@ -307,7 +307,7 @@ impl Worker {
             Some(rate) => {
                 let i = self.shared.next.fetch_add(1, Ordering::Relaxed);
                 // Past a year from the start (a tiny rate or a huge count) nothing is due.
-                let Ok(offset) = crate::float_duration::from_secs_f64(
+                let Ok(offset) = pulsecheck::__private::from_secs_f64(
                     i as f64 / rate,
                     super::config::MAX_RUN_DURATION,
                 ) else {

@@ -7,7 +7,7 @@
 #[path = "cli_support/mod.rs"]
 mod cli_support;
 #[allow(dead_code)]
-#[path = "support/procs.rs"]
+#[path = "../../tests/support/procs.rs"]
 mod procs;
 
 use std::net::SocketAddr;

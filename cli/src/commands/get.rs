@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-use super::paint::Paint;
-use super::{CliError, EXIT_FAILED, EXIT_OK, auth_headers, parse_duration};
 use crate::load::{Connector, Fetched, LoadError, Target, fetch};
+use crate::paint::Paint;
+use crate::{CliError, EXIT_FAILED, EXIT_OK, auth_headers, parse_duration};
 
 /// The endpoints `get` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -116,7 +116,7 @@ pub(crate) fn status_problem(status: StatusCode) -> Option<String> {
     }
 }
 
-pub(super) async fn run(a: GetArgs, paint: Paint) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(a: GetArgs, paint: Paint) -> Result<ExitCode, CliError> {
     let path = match a.endpoint {
         Endpoint::Metrics => {
             if !matches!(a.window.as_str(), "1m" | "5m" | "1h") {
@@ -150,7 +150,7 @@ pub(super) async fn run(a: GetArgs, paint: Paint) -> Result<ExitCode, CliError> 
         return Ok(ExitCode::from(EXIT_FAILED));
     }
     if !pretty.trim().is_empty() {
-        super::stdout(&format!("{pretty}\n"))?;
+        crate::stdout(&format!("{pretty}\n"))?;
     }
     match status_problem(f.status) {
         None => Ok(ExitCode::from(EXIT_OK)),

@@ -1,4 +1,5 @@
-//! The `pulsecheck` command line: `load`, `probe`, `get`, `watch`, `rules`.
+//! The `pulsecheck` command line: `load`, `probe`, `get`, `watch`, `rules`, for services
+//! instrumented with the [`pulsecheck`] library, and the [`load`] engine behind `pulsecheck load`.
 //!
 //! The binary is thin: `main` parses [`Args`] and calls [`run`], which returns the exit code:
 //! 0 success, 1 a budget or check failed, 2 an error (message on stderr), 130 interrupted.
@@ -7,19 +8,15 @@
 //!
 //! ```
 //! use clap::Parser;
-//! use pulsecheck::cli::{Args, Command};
+//! use pulsecheck_cli::{Args, Command};
 //! let args = Args::parse_from(["pulsecheck", "load", "http://127.0.0.1:8080/", "-c", "20", "-n", "1000"]);
 //! let Command::Load(load) = args.command else { unreachable!() };
 //! assert_eq!(load.connections, Some(20));
 //! ```
 
-mod compare;
-mod get;
-mod load;
+mod commands;
+pub mod load;
 mod paint;
-mod probe;
-mod rules;
-mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,12 +24,13 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-pub use get::{Endpoint, GetArgs};
-pub use load::{LoadArgs, Preset};
-pub use paint::{ColorChoice, Paint};
-pub use probe::{CheckLine, Outcome, ProbeArgs};
-pub use rules::RulesArgs;
-pub use watch::WatchArgs;
+pub use commands::get::{Endpoint, GetArgs};
+pub use commands::load::{LoadArgs, Preset};
+pub use commands::probe::{CheckLine, Outcome, ProbeArgs};
+pub use commands::rules::{RulesArgs, SourceFlag, StyleFlag};
+pub use commands::watch::WatchArgs;
+pub use paint::ColorChoice;
+use paint::Paint;
 
 /// `pulsecheck`: load testing, deployment probes and Prometheus rules for pulsecheck services.
 #[derive(Debug, Parser)]
@@ -83,7 +81,7 @@ pub enum CliError {
     Load(#[from] crate::load::LoadError),
     /// pulsecheck.toml is invalid.
     #[error(transparent)]
-    Config(#[from] crate::budget::ConfigError),
+    Config(#[from] pulsecheck::budget::ConfigError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -160,11 +158,11 @@ pub(crate) fn stdout(text: &str) -> Result<(), CliError> {
 pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     let paint = Paint::stdout(args.color);
     match args.command {
-        Command::Load(a) => load::run(a, paint).await,
-        Command::Probe(a) => probe::run(a, paint).await,
-        Command::Get(a) => get::run(a, paint).await,
-        Command::Watch(a) => watch::run(a, args.color).await,
-        Command::Rules(a) => rules::run(a),
+        Command::Load(a) => commands::load::run(a, paint).await,
+        Command::Probe(a) => commands::probe::run(a, paint).await,
+        Command::Get(a) => commands::get::run(a, paint).await,
+        Command::Watch(a) => commands::watch::run(a, args.color).await,
+        Command::Rules(a) => commands::rules::run(a),
     }
 }
 
@@ -177,7 +175,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let shown: String = s.chars().take(64).collect();
     let d = if let Ok(secs) = s.parse::<f64>() {
-        crate::float_duration::from_secs_f64(secs, MAX_FLAG_DURATION)
+        pulsecheck::__private::from_secs_f64(secs, MAX_FLAG_DURATION)
             .map_err(|e| format!("`{shown}` is not a duration: {e}"))?
     } else {
         humantime::parse_duration(s)
@@ -186,7 +184,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if d > MAX_FLAG_DURATION {
         return Err(format!(
             "`{shown}` is not a duration: {}",
-            crate::float_duration::DurationError::TooLarge {
+            pulsecheck::__private::DurationError::TooLarge {
                 max: MAX_FLAG_DURATION
             }
         ));

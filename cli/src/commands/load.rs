@@ -12,13 +12,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
 use super::compare::{Around, ServiceSide, Totals, compare};
-use super::paint::{Paint, bytes as fmt_bytes, ms, thousands};
-use super::{
-    CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, auth_headers, parse_duration, stdout,
-};
 use crate::load::{
     BudgetResult, Connector, LoadConfig, LoadReport, LoadTest, Stop, Target, fetch, fmt_duration,
     parse_budget,
+};
+use crate::paint::{Paint, bytes as fmt_bytes, ms, thousands};
+use crate::{
+    CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, auth_headers, parse_duration, stdout,
 };
 
 /// A pulsecheck service's aggregator ticks every second; its windows lag by up to that.
@@ -87,7 +87,7 @@ pub struct LoadArgs {
     /// Every figure as JSON: `--json` on stdout instead of the text report, `--output FILE`
     /// to a file.
     #[command(flatten)]
-    pub out: super::JsonArgs,
+    pub out: crate::JsonArgs,
     /// Limits that fail the run (exit 1): `p95=1000ms,p99=2000ms,errors=5%` (also p50, p90,
     /// p999, max, mean, rps=MIN).
     #[arg(long)]
@@ -230,7 +230,7 @@ impl ServiceProbe {
     }
 }
 
-pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError> {
     let cfg = a.config()?;
     let budget = a.budget.as_deref().map(parse_budget).transpose()?;
     let test = LoadTest::new(cfg.clone())?;
@@ -380,7 +380,7 @@ pub(super) async fn run(a: LoadArgs, paint: Paint) -> Result<ExitCode, CliError>
             .map(|(k, n)| format!("{n} {k}"))
             .collect();
         eprintln!("error: no request was answered ({})", kinds.join(", "));
-        return Ok(ExitCode::from(super::EXIT_ERROR));
+        return Ok(ExitCode::from(crate::EXIT_ERROR));
     }
     Ok(ExitCode::from(if passed { EXIT_OK } else { EXIT_FAILED }))
 }

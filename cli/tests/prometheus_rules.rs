@@ -11,14 +11,14 @@
 //!   `_`, cumulative buckets, `le` from the explicit bounds), and Prometheus scrapes that.
 //!
 //! Needs `prometheus` (Debian's package; scripts/test.sh installs it). Loopback only, bounded.
-#![cfg(feature = "cli")]
 
 #[allow(dead_code)]
-#[path = "support/procs.rs"]
+#[path = "../../tests/support/procs.rs"]
 mod procs;
 #[allow(dead_code)]
-#[path = "support/prometheus.rs"]
+#[path = "../../tests/support/prometheus.rs"]
 mod prometheus;
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

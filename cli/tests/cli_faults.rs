@@ -1,9 +1,9 @@
 //! Bad input and misbehaving peers, over real local sockets: every case ends with a clear
 //! message and the right exit code, never a panic.
-#![cfg(feature = "cli")]
 
 mod cli_support;
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::io::Read as _;

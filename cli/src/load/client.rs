@@ -22,7 +22,7 @@ use super::error::{ErrorKind, LoadError, RequestError};
 /// A parsed `http://` or `https://` URL.
 ///
 /// ```
-/// use pulsecheck::load::Target;
+/// use pulsecheck_cli::load::Target;
 /// let t = Target::parse("http://127.0.0.1:8080/api/courses?page=2").unwrap();
 /// assert_eq!(t.port(), 8080);
 /// assert_eq!(t.path_and_query(), "/api/courses?page=2");
@@ -188,16 +188,6 @@ impl Connector {
             None
         };
         Ok(Self { target, http2, tls })
-    }
-
-    /// The target.
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
-    /// Whether connections speak HTTP/2.
-    pub fn is_http2(&self) -> bool {
-        self.http2
     }
 
     /// Opens one connection within `timeout`.
@@ -403,8 +393,6 @@ impl Drop for Connection {
 pub struct Answer {
     /// Status code.
     pub status: StatusCode,
-    /// Response headers.
-    pub headers: HeaderMap,
     /// Body bytes received.
     pub body_len: u64,
     /// The body, when kept.
@@ -452,7 +440,6 @@ impl Connection {
         }
         Ok(Answer {
             status: parts.status,
-            headers: parts.headers,
             body_len: len,
             body: kept.map(Bytes::from),
         })
@@ -466,12 +453,8 @@ const MAX_KEPT_BODY: usize = 16 << 20;
 pub struct Fetched {
     /// Status code.
     pub status: StatusCode,
-    /// Response headers.
-    pub headers: HeaderMap,
     /// The body (at most 16 MiB).
     pub body: Bytes,
-    /// Opening the connection (DNS, TCP, TLS, HTTP handshake).
-    pub connect: Duration,
     /// From sending the request to the end of the body, on the open connection.
     pub elapsed: Duration,
 }
@@ -500,9 +483,7 @@ pub async fn fetch(
     match result {
         Ok(Ok(a)) => Ok(Fetched {
             status: a.status,
-            headers: a.headers,
             body: a.body.unwrap_or_default(),
-            connect: connected - started,
             elapsed: connected.elapsed(),
         }),
         Ok(Err(e)) => Err(e),
@@ -602,7 +583,7 @@ fn classify_hyper(e: &hyper::Error) -> RequestError {
     } else {
         ErrorKind::Other
     });
-    RequestError::new(kind, crate::error_chain::error_chain(e))
+    RequestError::new(kind, pulsecheck::__private::error_chain(e))
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::get::get_endpoint;
-use super::paint::{Paint, ms, thousands};
-use super::{CliError, ColorChoice, EXIT_OK, parse_duration};
+use crate::paint::{Paint, ms, thousands};
+use crate::{CliError, ColorChoice, EXIT_OK, parse_duration};
 
 /// `pulsecheck watch`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +56,7 @@ fn sample_json(s: &Sample) -> Value {
         None => Value::Null,
     };
     serde_json::json!({
-        "time": crate::rfc3339::format(std::time::SystemTime::now()),
+        "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         "metrics": part(Some(&s.metrics)),
         "budget": part(s.budget.as_ref()),
         "health": part(s.health.as_ref()),
@@ -386,7 +386,7 @@ impl Drop for Screen {
     }
 }
 
-pub(super) async fn run(a: WatchArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(a: WatchArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     crate::load::Target::parse(&a.base_url)?;
     let paint = Paint::stdout(color);
     let interactive = !a.json
@@ -415,7 +415,7 @@ pub(super) async fn run(a: WatchArgs, color: ColorChoice) -> Result<ExitCode, Cl
                     frame(&a.base_url, &s, &history, paint, &clock(), false)
                 )
             };
-            super::stdout(&text)?;
+            crate::stdout(&text)?;
             n += 1;
             if a.frames.is_some_and(|f| n >= f) {
                 return Ok(ExitCode::from(EXIT_OK));

@@ -1,7 +1,6 @@
 //! `pulsecheck rules`: the output passes `promtool check rules`, and `promtool test rules`
 //! shows the burn-rate alerts firing (and staying quiet) on synthetic series.
 //! Needs promtool (Debian package `prometheus`; scripts/test.sh installs it).
-#![cfg(feature = "cli")]
 
 mod cli_support;
 

@@ -1,9 +1,9 @@
 //! `pulsecheck load` as a process against real local servers: the JSON shape, budgets and exit
 //! codes, methods, headers, bodies, trace headers, HTTP/2, warm-up, the open model and
 //! coordinated omission, Ctrl-C. Runs are short and bounded (loopback, at most a few seconds).
-#![cfg(feature = "cli")]
 
 mod cli_support;
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
@@ -553,8 +553,8 @@ fn ctrl_c_reports_the_results_so_far() {
 #[test]
 fn presets_set_connections_and_duration_unless_overridden() {
     use clap::Parser;
-    use pulsecheck::cli::{Args, Command};
-    use pulsecheck::load::Stop;
+    use pulsecheck_cli::load::Stop;
+    use pulsecheck_cli::{Args, Command};
     let cfg = |args: &[&str]| {
         let a = Args::parse_from([&["pulsecheck", "load", "http://127.0.0.1:1/"], args].concat());
         let Command::Load(l) = a.command else {

@@ -46,7 +46,7 @@ const LATENCY: [&str; 7] = ["p50", "p90", "p95", "p99", "p999", "max", "mean"];
 /// Parses `p95=1000ms,p99=2s,errors=5%,rps=100`.
 ///
 /// ```
-/// use pulsecheck::load::{parse_budget, BudgetLimit};
+/// use pulsecheck_cli::load::{parse_budget, BudgetLimit};
 /// let b = parse_budget("p95=1000ms,p99=2s,errors=5%").unwrap();
 /// assert_eq!(b[1].limit, BudgetLimit::LatencyMs(2000.0));
 /// assert_eq!(b[2].limit, BudgetLimit::ErrorRate(0.05));

@@ -5,9 +5,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use pulsecheck::load::{LoadConfig, LoadTest, Stop};
+//! use pulsecheck_cli::load::{LoadConfig, LoadTest, Stop};
 //! use std::time::Duration;
-//! # async fn demo() -> Result<(), pulsecheck::load::LoadError> {
+//! # async fn demo() -> Result<(), pulsecheck_cli::load::LoadError> {
 //! let mut cfg = LoadConfig::new("http://127.0.0.1:8080/api/courses");
 //! cfg.connections = 20;
 //! cfg.stop = Stop::After(Duration::from_secs(10));
@@ -29,7 +29,9 @@ mod report;
 mod stats;
 
 pub use budget::{BudgetCheck, BudgetLimit, BudgetResult, parse_budget};
-pub use client::{Answer, Connection, Connector, Fetched, Target, fetch, fmt_duration};
+pub use client::Target;
+// The one-shot and per-worker HTTP client of the commands, not API.
+pub(crate) use client::{Connector, Fetched, fetch, fmt_duration};
 pub use config::{LoadConfig, MAX_RUN_DURATION, Stop};
 pub use engine::{LoadTest, Progress};
 pub use error::{ErrorKind, LoadError, RequestError};

@@ -1,16 +1,16 @@
 //! A constant-memory latency histogram for the load generator: the aggregator's log-linear
-//! layout ([`crate::window::buckets`], 32 sub-buckets per octave from 1 µs to 100 s, quantiles
+//! layout (the same buckets, 32 sub-buckets per octave from 1 µs to 100 s, quantiles
 //! within 1/64 of the true value), exact minimum, maximum and mean. About 7 KiB whatever the
 //! number of requests.
 
 use std::time::Duration;
 
-use crate::window::buckets;
+use pulsecheck::__private::buckets;
 
 /// Latencies counted in log-linear buckets.
 ///
 /// ```
-/// use pulsecheck::load::LatencyHistogram;
+/// use pulsecheck_cli::load::LatencyHistogram;
 /// use std::time::Duration;
 /// let mut h = LatencyHistogram::new();
 /// for ms in 1..=100 {

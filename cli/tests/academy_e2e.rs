@@ -8,20 +8,20 @@
 //! Needs PostgreSQL on 127.0.0.1:5432 (`PULSE_TEST_DATABASE_URL` overrides the admin URL),
 //! `redis-server`, `python3` with aiosmtpd and `prometheus`; `scripts/test.sh` provides them.
 //! Fails, never skips, when one is missing. Loopback only; bounded in time and requests.
-#![cfg(feature = "cli")]
 
 #[allow(dead_code)]
-#[path = "support/procs.rs"]
+#[path = "../../tests/support/procs.rs"]
 mod procs;
 #[allow(dead_code)]
-#[path = "support/prometheus.rs"]
+#[path = "../../tests/support/prometheus.rs"]
 mod prometheus;
 #[allow(dead_code)]
-#[path = "support/smtp.rs"]
+#[path = "../../tests/support/smtp.rs"]
 mod smtp_server;
 #[allow(dead_code)]
-#[path = "support/stand_in.rs"]
+#[path = "../../tests/support/stand_in.rs"]
 mod stand_in;
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;
