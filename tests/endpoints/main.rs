@@ -1,0 +1,13 @@
+//! pulsecheck's own routes: /health*, /metrics (with exemplars), the dashboard, /health/system, /health/alerts, the admin token, monitoring traffic.
+//!
+//! One test binary for the area; each module was a test file of its own. Shared helpers
+//! are in the `support` crate (tests/support).
+
+mod admin_auth;
+mod alert_endpoints;
+mod dashboard;
+mod health_endpoints;
+mod metrics_endpoint;
+mod metrics_exemplars;
+mod monitoring_traffic;
+mod system;
