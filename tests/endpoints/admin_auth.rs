@@ -10,9 +10,10 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use pulsecheck::Pulse;
-use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
+use pulsecheck::health::{Check, CheckError, Observation};
 use serde_json::Value;
 use support::logs::capture_logs;
+use support::pulse::app;
 use tower::ServiceExt as _;
 
 const TOKEN: &str = "pc-admin-7f3a9c1e5b2d4f60a8e1";
@@ -55,13 +56,8 @@ impl Check for Cache {
 }
 
 fn pulse(token: Option<&str>, db_failing: bool) -> Pulse {
-    let mut b = Pulse::builder()
-        .without_telemetry()
+    let mut b = support::pulse::builder()
         .service_version("9.8.7")
-        .health_config(HealthConfig {
-            refresh: Refresh::OnDemand,
-            ..HealthConfig::default()
-        })
         .check(Db {
             failing: db_failing,
         })
@@ -70,10 +66,6 @@ fn pulse(token: Option<&str>, db_failing: bool) -> Pulse {
         b = b.admin_token(t);
     }
     b.build().expect("pulse")
-}
-
-fn app(p: &Pulse) -> Router {
-    Router::new().merge(p.routes()).layer(p.layer())
 }
 
 async fn call(

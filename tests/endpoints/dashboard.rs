@@ -21,6 +21,7 @@ use pulsecheck::alert::AlertSettings;
 use pulsecheck::budget::PulseConfig;
 use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
 use serde_json::{Value, json};
+use support::pulse::serve;
 use tower::ServiceExt as _;
 
 const CHROME_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,\
@@ -51,8 +52,7 @@ impl Check for Payments {
 }
 
 fn pulse() -> Pulse {
-    Pulse::builder()
-        .without_telemetry()
+    support::pulse::builder()
         .service_version("1.2.3")
         // Alerts evaluated quickly and fired at once, so the page shows the down dependency's.
         .config(PulseConfig {
@@ -64,10 +64,6 @@ fn pulse() -> Pulse {
             ..PulseConfig::default()
         })
         .system_interval(Duration::from_millis(500))
-        .health_config(HealthConfig {
-            refresh: Refresh::OnDemand,
-            ..HealthConfig::default()
-        })
         .check(Db)
         .check(Payments)
         .build()
@@ -338,15 +334,6 @@ async fn require_token(
         return (StatusCode::UNAUTHORIZED, "{}").into_response();
     }
     next.run(req).await
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
 /// Traffic until dropped: fast, slow and failing requests, so every chart has something.

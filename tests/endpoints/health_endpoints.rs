@@ -12,8 +12,9 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use pulsecheck::Pulse;
-use pulsecheck::health::{Check, CheckError, CheckExt, HealthConfig, Observation, Refresh};
+use pulsecheck::health::{Check, CheckError, CheckExt, Observation};
 use serde_json::Value;
+use support::pulse::app;
 use tower::ServiceExt as _;
 
 #[derive(Clone)]
@@ -47,13 +48,8 @@ fn switch(name: &'static str, failing: bool) -> Switch {
 }
 
 fn pulse(checks: Vec<pulsecheck::health::Registration>) -> Pulse {
-    let mut b = Pulse::builder()
-        .without_telemetry()
+    let mut b = support::pulse::builder()
         .service_version("1.2.3")
-        .health_config(HealthConfig {
-            refresh: Refresh::OnDemand,
-            ..HealthConfig::default()
-        })
         .drain_delay(Duration::from_millis(300));
     for c in checks {
         b = b.check(c);
@@ -77,10 +73,6 @@ async fn get_json(app: &Router, path: &str) -> (StatusCode, http::HeaderMap, Val
         )
     });
     (status, headers, body)
-}
-
-fn app(p: &Pulse) -> Router {
-    Router::new().merge(p.routes()).layer(p.layer())
 }
 
 #[tokio::test]

@@ -20,9 +20,10 @@ use axum::routing::get;
 use opentelemetry::trace::TraceId;
 use pulsecheck::Pulse;
 use pulsecheck::budget::PulseConfig;
-use pulsecheck::health::{Check, CheckError, HealthConfig, Observation, Refresh};
+use pulsecheck::health::{Check, CheckError, Observation};
 use pulsecheck::layer::{HttpMethod, RequestRecord};
 use serde_json::Value;
+use support::pulse::serve;
 
 /// Route templates a label value must survive: quotes, backslashes, braces and a newline.
 const QUOTED: &str = "/q/\"quoted\"/back\\slash/{id}";
@@ -59,15 +60,10 @@ impl Check for Down {
 }
 
 fn pulse() -> Pulse {
-    Pulse::builder()
-        .without_telemetry()
+    support::pulse::builder()
         .service_version("9.9.9")
         .config(PulseConfig::default())
         .system_interval(Duration::from_millis(500))
-        .health_config(HealthConfig {
-            refresh: Refresh::OnDemand,
-            ..HealthConfig::default()
-        })
         .check(Pool)
         .check(Down)
         .build()
@@ -91,16 +87,6 @@ fn app(pulse: &Pulse) -> Router {
         )
         .merge(pulse.routes())
         .layer(pulse.layer())
-}
-
-async fn serve(pulse: &Pulse) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = app(pulse);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
 /// Sends the known traffic: 7 × 200 on `/ok`, 3 × 503 on `/fail`, 2 GET and 1 POST (201) on
@@ -211,7 +197,7 @@ fn promtool(exposition: &str) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_accepts_the_exposition_with_hostile_route_templates() {
     let pulse = pulse();
-    let addr = serve(&pulse).await;
+    let addr = serve(app(&pulse)).await;
     traffic(&pulse, addr).await;
     let body = scrape_after_tick(addr).await;
     let (ct, _) = scrape(addr).await;
@@ -338,7 +324,7 @@ fn sample_names(exposition: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_reads_the_openmetrics_exposition_with_its_exemplars() {
     let pulse = pulse();
-    let addr = serve(&pulse).await;
+    let addr = serve(app(&pulse)).await;
     traffic(&pulse, addr).await;
     let text = scrape_after_tick(addr).await;
     let (ct, om) = scrape_as(addr, Some(PROMETHEUS_ACCEPT)).await;
@@ -405,7 +391,7 @@ fn promtool_openmetrics_rejects_a_broken_exemplar_and_a_missing_eof() {
 #[tokio::test]
 async fn the_accept_header_picks_the_format() {
     let pulse = pulse();
-    let addr = serve(&pulse).await;
+    let addr = serve(app(&pulse)).await;
     let text = "text/plain; version=0.0.4; charset=utf-8";
     let om = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     for (accept, want) in [
@@ -565,7 +551,7 @@ impl Prometheus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_our_series_with_the_values_we_sent() {
     let pulse = pulse();
-    let addr = serve(&pulse).await;
+    let addr = serve(app(&pulse)).await;
     traffic(&pulse, addr).await;
     scrape_after_tick(addr).await;
     let prom = start_prometheus(addr);
@@ -702,7 +688,7 @@ async fn a_render_is_reused_for_a_second_then_refreshed() {
         .system_interval(Duration::from_millis(100))
         .build()
         .expect("pulse");
-    let addr = serve(&pulse).await;
+    let addr = serve(app(&pulse)).await;
     let stamp = |body: &str| {
         body.lines()
             .find(|l| l.starts_with("pulsecheck_system_sample_timestamp_seconds "))

@@ -26,8 +26,7 @@ use serde_json::Value;
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn pulse(refresh: Refresh, checks: Vec<Registration>) -> Pulse {
-    let mut b = Pulse::builder()
-        .without_telemetry()
+    let mut b = support::pulse::builder()
         .drain_delay(Duration::ZERO)
         .health_config(HealthConfig {
             refresh,
@@ -40,13 +39,7 @@ fn pulse(refresh: Refresh, checks: Vec<Registration>) -> Pulse {
 }
 
 async fn serve(p: &Pulse) -> SocketAddr {
-    let app = Router::new().merge(p.routes()).layer(p.layer());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    support::pulse::serve(support::pulse::app(p)).await
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {

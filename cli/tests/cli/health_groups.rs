@@ -10,7 +10,6 @@ use support::procs;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use pulsecheck::Pulse;
 use pulsecheck::budget::PulseConfig;
 use pulsecheck::grpc::HealthService;
@@ -40,30 +39,15 @@ fn pulse(private_url: &str) -> Pulse {
         "[health.groups.cache]\ninclude = [\"cache\"]\n\n[health.groups.sessions]\ninclude = [\"sessions\"]\n",
     )
     .expect("config");
-    Pulse::builder()
-        .without_telemetry()
+    support::pulse::builder()
         .drain_delay(Duration::ZERO)
         .admin_token(TOKEN)
         .config(config)
-        .health_config(HealthConfig {
-            refresh: Refresh::OnDemand,
-            ..HealthConfig::default()
-        })
         .check(redis(SHARED_REDIS, "sessions").critical())
         .check(redis(private_url, "cache"))
         .health_group("all", ["sessions", "cache"])
         .build()
         .expect("pulse")
-}
-
-async fn serve(p: &Pulse) -> SocketAddr {
-    let app = Router::new().merge(p.routes()).layer(p.layer());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -188,7 +172,7 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
     shared_redis_is_up();
     let mut private = procs::RedisServer::start();
     let p = pulse(&private.url());
-    let addr = serve(&p).await;
+    let addr = support::pulse::serve(support::pulse::app(&p)).await;
     let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -399,7 +383,7 @@ async fn an_unknown_group_is_a_404_naming_it() {
         .health_group("sessions", ["sessions"])
         .build()
         .expect("pulse");
-    let addr = serve(&p).await;
+    let addr = support::pulse::serve(support::pulse::app(&p)).await;
     let (status, body) = get(addr, "/health/group/nope", None).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["group"], "nope");
@@ -526,7 +510,7 @@ async fn a_hung_dependency_outside_the_group_does_not_hold_it_on_demand() {
         .health_group("sessions", ["sessions"])
         .build()
         .expect("pulse");
-    let addr = serve(&p).await;
+    let addr = support::pulse::serve(support::pulse::app(&p)).await;
     let start = Instant::now();
     let (status, body) = get(addr, "/health/group/sessions", None).await;
     let took = start.elapsed();
