@@ -127,6 +127,7 @@ impl ClientSpan {
 /// # let _ = response; Ok(()) }
 /// ```
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
     use tracing::Instrument as _;
 

@@ -32,6 +32,8 @@
 //! - [`rules`]: Prometheus recording and alerting rules from the same budgets and SLOs.
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
+// docs.rs builds with every feature and `--cfg docsrs`: gated items show the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alert;
 pub mod audit;
@@ -40,6 +42,7 @@ pub mod client;
 mod error_chain;
 mod float_duration;
 #[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
 pub mod health;
 pub mod layer;

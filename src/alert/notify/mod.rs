@@ -64,21 +64,27 @@ mod text;
 mod webhook;
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use alertmanager::AlertmanagerNotifier;
 pub use dispatcher::{
     Dispatcher, DispatcherBuilder, NotifierStats, QUEUE_CAPACITY_DEFAULT, REPEAT_INTERVAL_DEFAULT,
 };
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use email::EmailNotifier;
 pub use error::{NotifyConfigError, NotifyError};
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use memory::InMemoryNotifier;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use pagerduty::PagerDutyNotifier;
 pub use retry::RetryPolicy;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use slack::SlackNotifier;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use webhook::WebhookNotifier;
 
 /// What [`Notifier::send`] returns.
