@@ -58,27 +58,27 @@ ensure_tools() {
     cargo install cargo-nextest --locked
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
-  # tests/grpc_health.rs checks our gRPC health server against Python's standard client.
+  # tests/health/grpc_health.rs checks our gRPC health server against Python's standard client.
   if ! python3 -c 'import grpc, grpc_health.v1.health_pb2_grpc' >/dev/null 2>&1; then
     log "installing grpcio and grpcio-health-checking"
     python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
     python3 -m pip install --quiet grpcio grpcio-health-checking \
       || python3 -m pip install --quiet --break-system-packages grpcio grpcio-health-checking
   fi
-  # tests/health_checks.rs: a real SMTP server (Python aiosmtpd), a throwaway CA made with the
+  # tests/health/health_checks.rs: a real SMTP server (Python aiosmtpd), a throwaway CA made with the
   # openssl CLI, and private redis-server processes driven with redis-cli.
   command -v openssl >/dev/null || apt_install openssl
   { command -v redis-server && command -v redis-cli; } >/dev/null || apt_install redis-server redis-tools
-  # tests/metrics_endpoint.rs (`promtool check metrics`, a real Prometheus server scraping
-  # /metrics) and cli/tests/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
+  # tests/endpoints/metrics_endpoint.rs (`promtool check metrics`, a real Prometheus server scraping
+  # /metrics) and cli/tests/cli/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
   # Debian's `prometheus` package.
   { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
-  # tests/stack_config.rs: `docker-compose config` validates docker-compose.yml (no engine
+  # tests/repository/stack_config.rs: `docker-compose config` validates docker-compose.yml (no engine
   # needed) and `amtool check-config` collector/alertmanager.yml.
   command -v docker-compose >/dev/null || apt_install --no-install-recommends docker-compose
-  # tests/alert_notify.rs also posts alerts to a real Alertmanager from the same package.
+  # tests/alerts/alert_notify.rs also posts alerts to a real Alertmanager from the same package.
   { command -v amtool && command -v prometheus-alertmanager; } >/dev/null || apt_install prometheus-alertmanager
-  # tests/dashboard.rs loads the HTML dashboard in headless Chromium (DevTools protocol).
+  # tests/endpoints/dashboard.rs loads the HTML dashboard in headless Chromium (DevTools protocol).
   command -v chromium >/dev/null || apt_install chromium
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd"

@@ -674,7 +674,7 @@ async fn the_page_in_headless_chromium_draws_live_data_and_stays_on_its_origin()
         let page = cdp.eval(&tab, READ_PAGE).await;
         load.abort();
         // For a look by hand: PULSE_DASHBOARD_SCREENSHOT=/tmp/dashboard.png cargo nextest run
-        // --test dashboard
+        // --all-features --test endpoints -E 'test(/^dashboard::/)'
         if let Some(path) = std::env::var_os("PULSE_DASHBOARD_SCREENSHOT") {
             let shot = cdp
                 .send(

@@ -3,7 +3,7 @@
 //! example registering every configured check.
 
 use support::procs;
-#[allow(dead_code)] // shared with tests/health_checks.rs, which uses all of it
+#[allow(dead_code)] // shared with tests/health/health_checks.rs, which uses all of it
 use support::smtp as smtp_server;
 use support::stand_in;
 

@@ -1,4 +1,4 @@
-"""A real SMTP server for tests/health_checks.rs, on aiosmtpd.
+"""A real SMTP server for tests/health/health_checks.rs, on aiosmtpd.
 
 Usage: smtp_server.py PORT [--auth USER:PASSWORD] [--starttls CERT KEY] [--implicit-tls CERT KEY]
                       [--messages]
