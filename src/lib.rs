@@ -35,6 +35,7 @@
 pub mod alert;
 pub mod audit;
 pub mod budget;
+mod catalogue;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
