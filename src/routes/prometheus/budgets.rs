@@ -6,8 +6,11 @@ use crate::budget::{BudgetLine, BudgetStatus, Budgets, evaluate};
 use crate::catalogue::{BUDGET_LIMIT, BUDGET_STATUS, BUDGET_UTILIZATION, BUDGET_VALUE, Metric};
 use crate::window::ServiceSnapshot;
 
-/// Each family and what it reads from a budget line (nothing: no series for that line).
-const FIGURES: [(&Metric, fn(&BudgetLine) -> Option<f64>); 4] = [
+/// What a family reads from a budget line (nothing: no series for that line).
+type Figure = fn(&BudgetLine) -> Option<f64>;
+
+/// Each family and its figure.
+const FIGURES: [(&Metric, Figure); 4] = [
     (&BUDGET_LIMIT, |l| Some(l.limit)),
     (&BUDGET_VALUE, |l| l.value),
     (&BUDGET_UTILIZATION, |l| l.utilization),
