@@ -10,6 +10,9 @@
 //! that disagrees with the check's status triggers an immediate re-probe (single-flight, at
 //! most one per [`PASSIVE_MIN_INTERVAL`] per check), and every breaker transition re-probes
 //! and republishes, so the check, readiness and every reader follow the breaker's live state.
+//!
+//! The runner schedules and caches; one probe's guards (breaker, timeout, panic, logging,
+//! listeners) are in `probe.rs`, flap damping in `damping.rs`, what it reports in `report.rs`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
