@@ -38,6 +38,7 @@
 pub mod alert;
 pub mod audit;
 pub mod budget;
+mod catalogue;
 pub mod client;
 mod error_chain;
 mod float_duration;
