@@ -14,6 +14,8 @@
 //! assert_eq!(load.connections, Some(20));
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod commands;
 pub mod load;
 mod paint;

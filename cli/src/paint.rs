@@ -15,13 +15,13 @@ pub enum ColorChoice {
 
 /// Wraps text in ANSI colors, or not.
 #[derive(Clone, Copy, Debug)]
-pub struct Paint {
+pub(crate) struct Paint {
     on: bool,
 }
 
 impl Paint {
     /// For stdout.
-    pub fn stdout(choice: ColorChoice) -> Self {
+    pub(crate) fn stdout(choice: ColorChoice) -> Self {
         let on = match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -41,27 +41,27 @@ impl Paint {
     }
 
     /// Green: passed, healthy.
-    pub fn green(self, s: impl std::fmt::Display) -> String {
+    pub(crate) fn green(self, s: impl std::fmt::Display) -> String {
         self.wrap("32", s)
     }
     /// Yellow: warnings.
-    pub fn yellow(self, s: impl std::fmt::Display) -> String {
+    pub(crate) fn yellow(self, s: impl std::fmt::Display) -> String {
         self.wrap("33", s)
     }
     /// Red: failures.
-    pub fn red(self, s: impl std::fmt::Display) -> String {
+    pub(crate) fn red(self, s: impl std::fmt::Display) -> String {
         self.wrap("31", s)
     }
     /// Cyan: bars and figures.
-    pub fn cyan(self, s: impl std::fmt::Display) -> String {
+    pub(crate) fn cyan(self, s: impl std::fmt::Display) -> String {
         self.wrap("36", s)
     }
     /// Bold: headings.
-    pub fn bold(self, s: impl std::fmt::Display) -> String {
+    pub(crate) fn bold(self, s: impl std::fmt::Display) -> String {
         self.wrap("1", s)
     }
     /// Dim: notes.
-    pub fn dim(self, s: impl std::fmt::Display) -> String {
+    pub(crate) fn dim(self, s: impl std::fmt::Display) -> String {
         self.wrap("2", s)
     }
 }

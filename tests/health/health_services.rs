@@ -2,11 +2,6 @@
 //! a dependency that hangs, a thousand concurrent callers on a cold cache, and the academy
 //! example registering every configured check.
 
-use support::procs;
-#[allow(dead_code)] // shared with tests/health/health_checks.rs, which uses all of it
-use support::smtp as smtp_server;
-use support::stand_in;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +17,8 @@ use pulsecheck::health::{
     BreakerConfig, CheckExt, CircuitBreaker, HealthConfig, Refresh, Registration,
 };
 use serde_json::Value;
+use support::smtp as smtp_server;
+use support::{procs, stand_in};
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 

@@ -158,7 +158,7 @@ impl Target {
 /// Opens connections to one target: DNS (per connection, so DNS failures count), TCP with
 /// `TCP_NODELAY`, TLS with ALPN, then the HTTP/1.1 or HTTP/2 handshake.
 #[derive(Clone)]
-pub struct Connector {
+pub(crate) struct Connector {
     target: Target,
     http2: bool,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
@@ -176,7 +176,7 @@ impl std::fmt::Debug for Connector {
 impl Connector {
     /// A connector speaking HTTP/2 (prior knowledge on `http://`, ALPN `h2` on `https://`) or
     /// HTTP/1.1; `insecure` skips certificate verification.
-    pub fn new(target: Target, http2: bool, insecure: bool) -> Result<Self, LoadError> {
+    pub(crate) fn new(target: Target, http2: bool, insecure: bool) -> Result<Self, LoadError> {
         let tls = if target.tls {
             let name =
                 ServerName::try_from(target.host.clone()).map_err(|e| LoadError::InvalidUrl {
@@ -191,7 +191,7 @@ impl Connector {
     }
 
     /// Opens one connection within `timeout`.
-    pub async fn connect(&self, timeout: Duration) -> Result<Connection, RequestError> {
+    pub(crate) async fn connect(&self, timeout: Duration) -> Result<Connection, RequestError> {
         match tokio::time::timeout(timeout, self.connect_inner()).await {
             Ok(r) => r,
             Err(_) => Err(RequestError::new(
@@ -371,7 +371,7 @@ enum Sender {
 }
 
 /// One open connection. Dropping it closes the connection.
-pub struct Connection {
+pub(crate) struct Connection {
     sender: Sender,
     driver: JoinHandle<()>,
 }
@@ -390,7 +390,7 @@ impl Drop for Connection {
 
 /// A response: status, body size and (when asked for) the body.
 #[derive(Clone, Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// Status code.
     pub status: StatusCode,
     /// Body bytes received.
@@ -402,7 +402,7 @@ pub struct Answer {
 impl Connection {
     /// Waits until the connection can take a request; `false` when the peer closed it (a
     /// keep-alive connection timing out is not a failed request: open another).
-    pub async fn ready(&mut self) -> bool {
+    pub(crate) async fn ready(&mut self) -> bool {
         match &mut self.sender {
             Sender::H1(s) => s.ready().await.is_ok(),
             Sender::H2(s) => s.ready().await.is_ok(),
@@ -410,7 +410,7 @@ impl Connection {
     }
 
     /// Sends one request and reads the whole response; `keep_body` keeps it in memory.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         req: Request<Full<Bytes>>,
         keep_body: bool,
@@ -450,7 +450,7 @@ const MAX_KEPT_BODY: usize = 16 << 20;
 
 /// A one-off response from [`fetch`].
 #[derive(Clone, Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// Status code.
     pub status: StatusCode,
     /// The body (at most 16 MiB).
@@ -461,7 +461,7 @@ pub struct Fetched {
 
 /// One request on a fresh connection, with its own timeout: what `probe`, `get` and `watch`
 /// use. `headers` are sent as given (plus `Host` and a `user-agent`).
-pub async fn fetch(
+pub(crate) async fn fetch(
     connector: &Connector,
     method: Method,
     headers: &HeaderMap,
@@ -513,7 +513,7 @@ pub(crate) fn prepare(req: &mut Request<Full<Bytes>>, target: &Target, http2: bo
 }
 
 /// `1.5s`, `250ms`, `80µs`.
-pub fn fmt_duration(d: Duration) -> String {
+pub(crate) fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s >= 1.0 {
         format!("{}s", trim(s))
