@@ -1,4 +1,5 @@
-//! The academy example as a process: logging, PostgreSQL, shutdown, SLOs and alerts, configuration errors.
+//! The academy example as a process: logging, PostgreSQL, shutdown, SLOs and alerts, configuration
+//! errors.
 //!
 //! One test binary for the area; each module was a test file of its own. Shared helpers
 //! are in the `support` crate (tests/support).

@@ -1,4 +1,5 @@
-//! Dependency health: the built-in checks against real services, the runner, breakers, health telemetry, the gRPC health service.
+//! Dependency health: the built-in checks against real services, the runner, breakers, health
+//! telemetry, the gRPC health service.
 //!
 //! One test binary for the area; each module was a test file of its own. Shared helpers
 //! are in the `support` crate (tests/support).

@@ -1,4 +1,5 @@
-//! The request layer: spans, attributes and their limits, error classes, cancelled requests, hostile input, the audit log, outgoing client spans.
+//! The request layer: spans, attributes and their limits, error classes, cancelled requests,
+//! hostile input, the audit log, outgoing client spans.
 //!
 //! One test binary for the area; each module was a test file of its own. Shared helpers
 //! are in the `support` crate (tests/support).

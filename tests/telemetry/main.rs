@@ -1,4 +1,5 @@
-//! Telemetry from the OTEL_* environment: OTLP export to a real receiver, bounded shutdown, collector faults, an existing OpenTelemetry setup.
+//! Telemetry from the OTEL_* environment: OTLP export to a real receiver, bounded shutdown,
+//! collector faults, an existing OpenTelemetry setup.
 //!
 //! One test binary for the area; each module was a test file of its own. Shared helpers
 //! are in the `support` crate (tests/support).
