@@ -5,13 +5,15 @@
 //! descriptions from here, so the two views of one figure cannot drift apart.
 //!
 //! ```ignore
-//! // (crate-private; the test below runs the same assertions)
-//! use crate::catalogue::{self, Kind, Unit};
-//! let rss = &catalogue::PROCESS_RESIDENT_MEMORY;
+//! // Crate-private, so not a doctest: `the_module_example_holds` below runs it.
+//! use crate::catalogue::{PROCESS_RESIDENT_MEMORY, Unit};
+//! let rss = &PROCESS_RESIDENT_MEMORY;
 //! assert_eq!(rss.name, "pulsecheck_process_resident_memory_bytes");
 //! assert_eq!(rss.unit, Unit::Bytes);
-//! let otel = const { rss.instrument() };
+//! // The OpenTelemetry view of the same figure; `const` makes a missing one a compile error.
+//! let otel = const { PROCESS_RESIDENT_MEMORY.instrument() };
 //! assert_eq!((otel.name, otel.unit), ("process.memory.usage", "By"));
+//! assert_eq!(otel.description, rss.help);
 //! ```
 
 use opentelemetry::metrics::AsyncInstrumentBuilder;
@@ -491,6 +493,7 @@ mod tests {
         assert_eq!(rss.unit, Unit::Bytes);
         let otel = const { PROCESS_RESIDENT_MEMORY.instrument() };
         assert_eq!((otel.name, otel.unit), ("process.memory.usage", "By"));
+        assert_eq!(otel.description, rss.help);
     }
 
     /// OpenMetrics requires a family with a `# UNIT` to end in that unit; and a name that

@@ -21,26 +21,18 @@ impl Gen {
     pub(super) fn new(by: &[String], matchers: &[&str]) -> Self {
         Self {
             by: by.join(", "),
-            sel: matchers
-                .iter()
-                .filter(|m| !m.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", "),
+            sel: matchers_list(matchers),
             out: String::new(),
         }
     }
 
     /// `{sel,extra}` or `{extra}` or empty.
-    pub(super) fn m(&self, extra: &str) -> String {
-        let parts: Vec<&str> = [self.sel.as_str(), extra]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-        if parts.is_empty() {
+    fn m(&self, extra: &str) -> String {
+        let list = matchers_list(&[&self.sel, extra]);
+        if list.is_empty() {
             String::new()
         } else {
-            format!("{{{}}}", parts.join(", "))
+            format!("{{{list}}}")
         }
     }
 
@@ -55,17 +47,10 @@ impl Gen {
         w: &str,
         by_extra: &str,
     ) -> String {
-        let join = |a: &str, b: &str| {
-            [a, b]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let series = e.requests;
-        let status = self.m(&join(extra, &e.bad_status));
+        let status = self.m(&matchers_list(&[extra, &e.bad_status]));
         if e.source == Source::Collector && e.cancelled {
-            let cancelled = self.m(&join(extra, "error_type=\"cancelled\""));
+            let cancelled = self.m(&matchers_list(&[extra, "error_type=\"cancelled\""]));
             format!(
                 "sum by ({}{by_extra}) (rate({series}{status}[{w}]) or rate({series}{cancelled}[{w}]))",
                 self.by
@@ -131,6 +116,16 @@ impl Gen {
         let _ = writeln!(self.out, "          summary: {}", q(summary));
         let _ = writeln!(self.out, "          description: {}", q(description));
     }
+}
+
+/// The non-empty matchers of `matchers`, comma-separated.
+fn matchers_list(matchers: &[&str]) -> String {
+    matchers
+        .iter()
+        .filter(|m| !m.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `s` as a YAML double-quoted scalar.

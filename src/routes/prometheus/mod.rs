@@ -12,7 +12,6 @@
 //! semantic-convention buckets, `pulsecheck_http_server_requests_total` by route, method and
 //! status code), and gauges over the aggregator's sliding windows (`window` label `1m`, `5m`,
 //! `1h`): counts, error ratio and latency percentiles, for the service and per route template.
-
 //!
 //! Every family is defined once in the [catalogue](crate::catalogue); the writers here, one
 //! per domain, only say which figures go in it: [`http`] (all-time requests), [`windows`],
