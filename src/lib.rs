@@ -33,11 +33,12 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod alert;
-pub mod audit;
 pub mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
+pub mod config;
+mod endpoints;
 mod error_chain;
 mod float_duration;
 #[cfg(feature = "grpc")]
@@ -56,15 +57,13 @@ mod routes;
 #[cfg(feature = "cli")]
 pub mod rules;
 mod serve;
+mod severity;
 pub mod system;
 pub mod telemetry;
 mod trace_url;
 pub mod window;
 
-pub use pulse::{
-    ADMIN_TOKEN_ENV, DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder, SHUTDOWN_DEADLINE_DEFAULT,
-    TRACE_URL_ENV,
-};
+pub use pulse::{Error, Pulse, PulseBuilder};
 
 /// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses
 /// exactly the same versions (mismatched minor versions do not interoperate).

@@ -9,7 +9,7 @@ use crate::alert::{AlertEvent, AlertSources, Alerts};
 
 /// How long [`Pulse::shutdown`] waits for queued alert notifications.
 const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
-use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
+use crate::config::{Budgets, ConfigError, PulseConfig, Slo, env};
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
 use crate::redact::Secret;
@@ -74,32 +74,17 @@ pub enum Error {
     },
 }
 
-/// Default time between the shutdown signal (readiness turns 503) and the server's stop, so
-/// load balancers see the pod leave before connections are refused.
-pub const DRAIN_DELAY_DEFAULT: Duration = Duration::from_secs(5);
-
-/// Default time [`Pulse::serve`] lets open connections finish after the drain delay before it
-/// closes them.
-pub const SHUTDOWN_DEADLINE_DEFAULT: Duration = Duration::from_secs(10);
-
-/// Environment variable holding the admin token.
-pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
-
-/// Environment variable holding the dashboard's trace link template, such as
-/// `http://localhost:16686/trace/{trace_id}` (Jaeger).
-pub const TRACE_URL_ENV: &str = "PULSE_TRACE_URL";
-
 /// The trace link template, validated: `None` when neither the builder nor the environment
 /// sets one (a blank variable counts as unset, as for the other optional variables).
 fn trace_url(from_builder: Option<String>) -> Result<Option<Arc<str>>, Error> {
     let (origin, template) = match from_builder {
         Some(t) => ("PulseBuilder::trace_url", t),
-        None => match std::env::var(TRACE_URL_ENV) {
-            Ok(v) if !v.trim().is_empty() => (TRACE_URL_ENV, v),
+        None => match std::env::var(env::PULSE_TRACE_URL) {
+            Ok(v) if !v.trim().is_empty() => (env::PULSE_TRACE_URL, v),
             Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(Error::TraceUrl {
-                    origin: TRACE_URL_ENV,
+                    origin: env::PULSE_TRACE_URL,
                     reason: " is not valid UTF-8".to_owned(),
                 });
             }
@@ -121,12 +106,12 @@ fn trace_url(from_builder: Option<String>) -> Result<Option<Arc<str>>, Error> {
 fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
     let (origin, token) = match from_builder {
         Some(t) => ("PulseBuilder::admin_token", t),
-        None => match std::env::var(ADMIN_TOKEN_ENV) {
-            Ok(v) => (ADMIN_TOKEN_ENV, Secret::new(v)),
+        None => match std::env::var(env::PULSE_ADMIN_TOKEN) {
+            Ok(v) => (env::PULSE_ADMIN_TOKEN, Secret::new(v)),
             Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(Error::AdminToken {
-                    origin: ADMIN_TOKEN_ENV,
+                    origin: env::PULSE_ADMIN_TOKEN,
                     reason: "is not valid UTF-8",
                 });
             }
@@ -302,7 +287,7 @@ impl PulseBuilder {
 
     /// Where the dashboard links trace ids: a URL template containing `{trace_id}`, such as
     /// `http://localhost:16686/trace/{trace_id}` for Jaeger or a Grafana Explore URL for
-    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::TRACE_URL_ENV); without either, trace
+    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::config::env::PULSE_TRACE_URL); without either, trace
     /// ids are shown without a link. [`build`](Self::build) fails on a template that is not
     /// an http(s) URL with `{trace_id}` in it.
     ///
@@ -360,7 +345,7 @@ impl PulseBuilder {
 
     /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log
     /// (the same as [`PulseLayer::trusted_proxies`]). Defaults to
-    /// [`PULSE_TRUSTED_PROXIES`](crate::layer::TRUSTED_PROXIES_ENV), else none: the client is
+    /// [`PULSE_TRUSTED_PROXIES`](crate::config::env::PULSE_TRUSTED_PROXIES), else none: the client is
     /// the socket peer.
     pub fn trusted_proxies(mut self, proxies: crate::layer::TrustedProxies) -> Self {
         self.layer = self.layer.trusted_proxies(proxies);
@@ -467,13 +452,16 @@ impl PulseBuilder {
         }
         let drain_delay = match self.drain_delay {
             Some(d) => d,
-            None => duration_from_env("PULSE_DRAIN_DELAY", DRAIN_DELAY_DEFAULT)
+            None => env::duration(env::PULSE_DRAIN_DELAY, env::PULSE_DRAIN_DELAY_DEFAULT)
                 .map_err(|value| Error::DrainDelay { value })?,
         };
         let shutdown_deadline = match self.shutdown_deadline {
             Some(d) => d,
-            None => duration_from_env("PULSE_SHUTDOWN_DEADLINE", SHUTDOWN_DEADLINE_DEFAULT)
-                .map_err(|value| Error::ShutdownDeadline { value })?,
+            None => env::duration(
+                env::PULSE_SHUTDOWN_DEADLINE,
+                env::PULSE_SHUTDOWN_DEADLINE_DEFAULT,
+            )
+            .map_err(|value| Error::ShutdownDeadline { value })?,
         };
         let system_interval = match self.system_interval {
             Some(i) => i,
@@ -602,23 +590,6 @@ struct Inner {
     exposure_warned: std::sync::atomic::AtomicBool,
 }
 
-/// `var` as a duration (`5s`, `500ms`, `0`), `default` when unset or blank; the rejected value
-/// (cut to 64 characters) when it is not a duration.
-fn duration_from_env(var: &str, default: Duration) -> Result<Duration, String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => parse_duration(&v),
-        _ => Ok(default),
-    }
-}
-
-fn parse_duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    if v == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(v).map_err(|_| v.chars().take(64).collect())
-}
-
 impl Pulse {
     /// A builder with defaults from the environment.
     pub fn builder() -> PulseBuilder {
@@ -690,7 +661,8 @@ impl Pulse {
             target: "pulsecheck",
             %addr,
             "admin endpoints are served without a token on a non-loopback address: anyone who \
-             can reach it reads error details, metrics and system figures; set {ADMIN_TOKEN_ENV}"
+             can reach it reads error details, metrics and system figures; set {}",
+            env::PULSE_ADMIN_TOKEN
         );
         true
     }

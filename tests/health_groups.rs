@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use pulsecheck::Pulse;
-use pulsecheck::budget::PulseConfig;
+use pulsecheck::config::PulseConfig;
 use pulsecheck::grpc::HealthService;
 use pulsecheck::grpc::proto::HealthCheckRequest;
 use pulsecheck::grpc::proto::health_check_response::ServingStatus;

@@ -11,23 +11,18 @@
 
 use serde::Serialize;
 
-use super::config::{Slo, SloKind};
+use crate::config::{Slo, SloKind};
+use crate::severity::Severity;
 use crate::window::{Aggregator, LongCounts};
 
-/// One alerting tier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Wake someone up.
-    Page,
-    /// Look at it during working hours.
-    Ticket,
-}
+/// The alert an SLO tier raises while it burns on both its windows (`severity` page or
+/// ticket), in-process and in the generated Prometheus rules.
+pub(crate) const SLO_BURN: &str = "PulsecheckSloErrorBudgetBurn";
 
 /// A tier's definition: both windows must burn faster than `burn_rate`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tier {
-    /// Severity when it fires.
+    /// Severity when it fires: [`Severity::Page`] or [`Severity::Ticket`].
     pub severity: Severity,
     /// Long window, minutes.
     pub long_minutes: u64,

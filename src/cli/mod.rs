@@ -83,7 +83,7 @@ pub enum CliError {
     Load(#[from] crate::load::LoadError),
     /// pulsecheck.toml is invalid.
     #[error(transparent)]
-    Config(#[from] crate::budget::ConfigError),
+    Config(#[from] crate::config::ConfigError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

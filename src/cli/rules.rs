@@ -37,7 +37,7 @@ pub struct RulesArgs {
 }
 
 pub(super) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
-    let cfg = crate::budget::PulseConfig::load_from(a.config.as_deref())?;
+    let cfg = crate::config::PulseConfig::load_from(a.config.as_deref())?;
     let opts = crate::rules::RuleOptions {
         selector: a.selector.trim().to_owned(),
         by: a

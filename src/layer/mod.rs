@@ -44,8 +44,8 @@
 //! ```
 
 pub(crate) mod attributes;
+pub mod audit;
 mod classify;
-mod context;
 mod forwarded;
 mod future;
 mod instruments;
@@ -63,16 +63,12 @@ use http::HeaderName;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::TextMapPropagator;
 
-use crate::audit::AuditLog;
+use audit::AuditLog;
 
 pub use classify::{DependencyFailure, ErrorClass};
-pub use forwarded::{TRUSTED_PROXIES_ENV, TrustedProxies, TrustedProxiesError};
+pub use forwarded::{TrustedProxies, TrustedProxiesError};
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
-pub use limits::{
-    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT,
-    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, REQUEST_VALUE_LENGTH_LIMIT_DEFAULT,
-};
 pub use method::HttpMethod;
 pub use propagation::TraceResponseHeaders;
 pub(crate) use propagation::default_propagator;
@@ -181,9 +177,13 @@ impl std::fmt::Debug for PulseLayer {
 impl PulseLayer {
     /// A layer with the defaults: `x-request-id`, W3C tracecontext + baggage, both trace
     /// response headers, 256 tracked routes, metrics on, no recorder. Request-derived span
-    /// attributes and log fields are cut to [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`] and
-    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`] bytes (each falling back to
-    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`], then to [`REQUEST_VALUE_LENGTH_LIMIT_DEFAULT`]),
+    /// attributes and log fields are cut to
+    /// [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::env::OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// and
+    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::env::OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// bytes (each falling back to
+    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::env::OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+    /// then to 2048),
     /// read here.
     pub fn new() -> Self {
         Self {
@@ -314,7 +314,8 @@ impl PulseLayer {
     /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log.
     /// Defaults to none: the client is the socket peer (which needs
     /// `into_make_service_with_connect_info`), whatever headers it sends. See
-    /// [`TrustedProxies`]; [`Pulse`](crate::Pulse) reads [`TRUSTED_PROXIES_ENV`].
+    /// [`TrustedProxies`]; [`Pulse`](crate::Pulse) reads
+    /// [`PULSE_TRUSTED_PROXIES`](crate::config::env::PULSE_TRUSTED_PROXIES).
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.config_mut().trusted_proxies = Arc::new(proxies);
         self

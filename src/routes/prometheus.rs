@@ -501,7 +501,7 @@ pub(crate) fn render(st: &RouteState, format: Format) -> String {
     if let Some(snap) = snaps.iter().find(|s| s.window == budgets.window) {
         let report = evaluate(budgets, snap, sample.process.rss_bytes);
         let labels = |l: &crate::budget::BudgetLine| -> Vec<(&'static str, String)> {
-            let mut v = vec![("budget", l.name.to_owned())];
+            let mut v = vec![("budget", l.name.as_str().to_owned())];
             if let Some(r) = &l.route {
                 v.push(("route", r.clone()));
             }

@@ -43,11 +43,13 @@
 
 use std::fmt::Write as _;
 
-use crate::alert::names::{BudgetKind, SLO_BURN};
 use crate::budget::window_name;
-use crate::budget::{PulseConfig, Severity, SloKind, TIERS, Tier};
+use crate::budget::{BudgetKind, SLO_BURN};
+use crate::budget::{TIERS, Tier};
+use crate::config::{PulseConfig, SloKind};
 use crate::layer::DURATION_BOUNDARIES;
 use crate::num::clean;
+use crate::severity::Severity;
 
 mod sloth;
 
@@ -352,7 +354,7 @@ struct Sli {
 
 impl Sli {
     /// A latency SLO's threshold must be a bucket boundary for Prometheus to count under it.
-    fn of(slo: &crate::budget::Slo) -> Result<Self, RulesError> {
+    fn of(slo: &crate::config::Slo) -> Result<Self, RulesError> {
         match slo.kind {
             SloKind::Availability => Ok(Self {
                 le: None,
@@ -693,10 +695,7 @@ fn pulsecheck_slos(g: &mut Gen, cfg: &PulseConfig, s: &SloSeries<'_>) -> Result<
             if tiers.is_empty() {
                 continue;
             }
-            let sev_name = match sev {
-                Severity::Page => "page",
-                Severity::Ticket => "ticket",
-            };
+            let sev_name = sev.as_str();
             let desc: Vec<String> = TIERS
                 .iter()
                 .filter(|t| t.severity == sev)
@@ -753,7 +752,7 @@ mod tests {
     fn the_monitoring_matcher_is_the_aggregators_list() {
         let m = |toml: &str| monitoring_matcher(&PulseConfig::from_toml_str(toml).unwrap());
         let own = m("").expect("own endpoints left out by default");
-        for path in crate::routes::monitoring::OWN_PATHS {
+        for path in crate::endpoints::OWN_PATHS {
             // As written in the double-quoted PromQL string: backslashes escaped.
             let quoted = q(&regex_escape(path));
             assert!(own.contains(quoted.trim_matches('"')), "{path} in {own}");
@@ -864,7 +863,8 @@ mod tests {
     /// Prometheus series) has a rule of the same name.
     #[test]
     fn in_process_alert_names_match_the_generated_rules() {
-        use crate::alert::{AlertSettings, AlertSources, Alerts};
+        use crate::alert::{AlertSources, Alerts};
+        use crate::config::AlertSettings;
         use crate::layer::{HttpMethod, RequestRecord, RouteTable};
         use crate::window::{Aggregator, AggregatorConfig, ManualClock};
         use std::sync::Arc;

@@ -20,9 +20,11 @@
 use std::fmt::Write as _;
 
 use super::{Gen, RulesError, Sli, SloSeries, q, tier_text};
-use crate::alert::names::SLO_BURN;
-use crate::budget::{PulseConfig, Severity, TIERS, window_name};
+use crate::budget::SLO_BURN;
+use crate::budget::{TIERS, window_name};
+use crate::config::PulseConfig;
 use crate::num::clean;
+use crate::severity::Severity;
 
 /// Appends the Sloth-style SLO groups for `service` to `g`.
 pub(super) fn slos(
@@ -142,10 +144,7 @@ pub(super) fn slos(
         let _ = writeln!(g.out, "  - name: {}", q(&format!("sloth-slo-alerts-{id}")));
         let _ = writeln!(g.out, "    rules:");
         for sev in [Severity::Page, Severity::Ticket] {
-            let sev_name = match sev {
-                Severity::Page => "page",
-                Severity::Ticket => "ticket",
-            };
+            let sev_name = sev.as_str();
             let tiers: Vec<_> = TIERS.iter().filter(|t| t.severity == sev).collect();
             if tiers.is_empty() {
                 continue;
@@ -218,7 +217,9 @@ fn record(g: &mut Gen, name: &str, expr: &str, labels: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::super::{RuleOptions, Style, generate};
-    use crate::budget::{PulseConfig, Severity, TIERS};
+    use crate::budget::TIERS;
+    use crate::config::PulseConfig;
+    use crate::severity::Severity;
 
     fn sloth(toml: &str, service: &str) -> Result<String, super::RulesError> {
         let cfg = PulseConfig::from_toml_str(toml).unwrap();

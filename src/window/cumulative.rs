@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::TraceId;
 
+use super::counter::bump64;
 use super::exemplar::{BucketExemplar, ExemplarSlot, newer};
-use super::live::bump64;
 use crate::layer::HttpMethod;
 
 /// `le` bounds in nanoseconds: [`DURATION_BOUNDARIES`](crate::layer::DURATION_BOUNDARIES),

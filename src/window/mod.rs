@@ -35,6 +35,7 @@
 
 pub mod buckets;
 mod clock;
+mod counter;
 mod cumulative;
 mod exemplar;
 mod live;
@@ -157,7 +158,10 @@ impl Default for AggregatorConfig {
         Self {
             errors: ErrorPolicy::default(),
             latency_thresholds: Vec::new(),
-            monitoring_routes: crate::budget::Monitoring::default().routes(),
+            monitoring_routes: crate::endpoints::OWN_PATHS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             count_monitoring: false,
         }
     }

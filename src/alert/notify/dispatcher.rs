@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Notifier, NotifyConfigError, NotifyError, RetryPolicy};
-use crate::alert::{AlertEvent, AlertState};
+use crate::alert::{AlertEvent, EventState};
 
 /// Notifications waiting per notifier before new ones are dropped.
 pub const QUEUE_CAPACITY_DEFAULT: usize = 256;
@@ -39,7 +39,7 @@ const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use pulsecheck::alert::notify::{Dispatcher, Notifier, NotifyFuture};
-/// use pulsecheck::alert::{Alert, AlertEvent, AlertState, Severity};
+/// use pulsecheck::alert::{Alert, AlertEvent, EventState, Severity};
 ///
 /// #[derive(Debug)]
 /// struct Stdout;
@@ -69,7 +69,7 @@ const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 ///     trace_ids: vec![],
 /// };
 /// dispatcher.submit(AlertEvent {
-///     state: AlertState::Firing,
+///     state: EventState::Firing,
 ///     fingerprint: alert.fingerprint(),
 ///     alert,
 ///     starts_at: SystemTime::now(),
@@ -459,7 +459,7 @@ impl Worker {
         event: &Arc<AlertEvent>,
     ) {
         match (event.state, self.repeat) {
-            (AlertState::Firing, Some(every)) => {
+            (EventState::Firing, Some(every)) => {
                 firing.insert(
                     event.fingerprint.clone(),
                     (Arc::clone(event), Instant::now() + every),
