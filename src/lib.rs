@@ -38,7 +38,9 @@ pub mod budget;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod duration;
 mod endpoints;
+pub mod env;
 mod error_chain;
 mod float_duration;
 #[cfg(feature = "grpc")]

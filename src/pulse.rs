@@ -9,7 +9,8 @@ use crate::alert::{AlertEvent, AlertSources, Alerts};
 
 /// How long [`Pulse::shutdown`] waits for queued alert notifications.
 const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
-use crate::config::{Budgets, ConfigError, PulseConfig, Slo, env};
+use crate::config::{Budgets, ConfigError, PulseConfig, Slo};
+use crate::env;
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
 use crate::redact::Secret;
@@ -287,7 +288,7 @@ impl PulseBuilder {
 
     /// Where the dashboard links trace ids: a URL template containing `{trace_id}`, such as
     /// `http://localhost:16686/trace/{trace_id}` for Jaeger or a Grafana Explore URL for
-    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::config::env::PULSE_TRACE_URL); without either, trace
+    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::env::PULSE_TRACE_URL); without either, trace
     /// ids are shown without a link. [`build`](Self::build) fails on a template that is not
     /// an http(s) URL with `{trace_id}` in it.
     ///
@@ -345,7 +346,7 @@ impl PulseBuilder {
 
     /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log
     /// (the same as [`PulseLayer::trusted_proxies`]). Defaults to
-    /// [`PULSE_TRUSTED_PROXIES`](crate::config::env::PULSE_TRUSTED_PROXIES), else none: the client is
+    /// [`PULSE_TRUSTED_PROXIES`](crate::env::PULSE_TRUSTED_PROXIES), else none: the client is
     /// the socket peer.
     pub fn trusted_proxies(mut self, proxies: crate::layer::TrustedProxies) -> Self {
         self.layer = self.layer.trusted_proxies(proxies);

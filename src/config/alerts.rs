@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::env;
+use crate::env;
 
 /// When alerts are evaluated and how they are damped.
 ///
@@ -30,11 +30,11 @@ use super::env;
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
     /// Time between evaluations (default 5 s; 100 ms to 1 day).
-    #[serde(deserialize_with = "super::duration::deserialize")]
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub interval: Duration,
     /// How long a condition must hold before the alert fires (Prometheus `for`; default 30 s),
     /// so one bad second does not page.
-    #[serde(rename = "for", deserialize_with = "super::duration::deserialize")]
+    #[serde(rename = "for", deserialize_with = "crate::duration::deserialize")]
     pub pending_for: Duration,
     /// `for` of single alerts by name (`[alerts.for_rule]`, `PulsecheckDependencyDown = "0s"`),
     /// overriding `for` for that name. Default: none.
@@ -42,10 +42,10 @@ pub struct AlertSettings {
     pub for_rule: BTreeMap<String, Duration>,
     /// How long a firing alert keeps firing after its condition clears (Prometheus
     /// `keep_firing_for`; default 1 m), so a flapping signal notifies once.
-    #[serde(deserialize_with = "super::duration::deserialize")]
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub keep_firing_for: Duration,
     /// How long resolved alerts stay listed in `/health/alerts` (default 15 m).
-    #[serde(deserialize_with = "super::duration::deserialize")]
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub resolved_retention: Duration,
     /// Transitions kept in the history (default 200).
     pub history: usize,
@@ -77,7 +77,7 @@ fn durations_de<'de, D: serde::Deserializer<'de>>(
 ) -> Result<BTreeMap<String, Duration>, D::Error> {
     BTreeMap::<String, String>::deserialize(d)?
         .into_iter()
-        .map(|(name, s)| match super::duration::parse(&s) {
+        .map(|(name, s)| match crate::duration::parse(&s) {
             Some(v) => Ok((name, v)),
             None => Err(serde::de::Error::custom(format!(
                 "alerts.for_rule.{name}: `{s}` is not a duration such as `30s` or `5m`"

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::env;
+use crate::env;
 use crate::window::Window;
 
 /// Limits for one route, overriding the service-wide ones.
@@ -54,7 +54,7 @@ impl Default for Budgets {
             memory_mib: env::PULSE_BUDGET_MEMORY_MIB_DEFAULT,
             warn_ratio: env::PULSE_BUDGET_WARN_RATIO_DEFAULT,
             min_requests: env::PULSE_BUDGET_MIN_REQUESTS_DEFAULT,
-            window: env::PULSE_BUDGET_WINDOW_DEFAULT,
+            window: Window::FiveMinutes,
             routes: BTreeMap::new(),
         }
     }
@@ -64,4 +64,24 @@ fn window_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Window, D::Error>
     let s = String::deserialize(d)?;
     Window::parse(&s)
         .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not one of 1m, 5m, 1h")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let b = Budgets::default();
+        assert_eq!(
+            Window::parse(env::PULSE_BUDGET_WINDOW_DEFAULT),
+            Some(b.window)
+        );
+        assert_eq!(b.p95_ms, 1000.0);
+        assert_eq!(b.p99_ms, 2000.0);
+        assert_eq!(b.error_rate, 0.05);
+        assert_eq!(b.memory_mib, 512.0);
+        assert_eq!(b.warn_ratio, 0.8);
+        assert_eq!(b.min_requests, 20);
+    }
 }

@@ -2,8 +2,6 @@
 
 mod alerts;
 mod budgets;
-pub(crate) mod duration;
-pub mod env;
 mod error;
 mod errors;
 mod monitoring;
@@ -22,6 +20,7 @@ pub use monitoring::Monitoring;
 use slo::threshold_range;
 pub use slo::{MAX_SLO_THRESHOLD, MIN_SLO_THRESHOLD, Slo, SloKind, default_slo};
 
+use crate::env;
 use crate::window::Window;
 
 /// Everything `pulsecheck.toml` configures.

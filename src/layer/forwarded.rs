@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 
-use crate::config::env::PULSE_TRUSTED_PROXIES;
+use crate::env::PULSE_TRUSTED_PROXIES;
 
 /// The proxies whose `X-Forwarded-For` is believed. Defaults to none: the socket peer is
 /// the client, whatever `X-Forwarded-For` says.

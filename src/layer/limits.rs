@@ -11,7 +11,7 @@
 //! Limits are counted in bytes and values are cut on a character boundary, so a value is never
 //! more than the limit in bytes, nor in characters (the specification's unit).
 
-use crate::config::env::{
+use crate::env::{
     OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
     OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT_DEFAULT as REQUEST_VALUE_LENGTH_LIMIT_DEFAULT,
     OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,

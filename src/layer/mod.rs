@@ -178,11 +178,11 @@ impl PulseLayer {
     /// A layer with the defaults: `x-request-id`, W3C tracecontext + baggage, both trace
     /// response headers, 256 tracked routes, metrics on, no recorder. Request-derived span
     /// attributes and log fields are cut to
-    /// [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::env::OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::env::OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
     /// and
-    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::env::OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::env::OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
     /// bytes (each falling back to
-    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::env::OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::env::OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
     /// then to 2048),
     /// read here.
     pub fn new() -> Self {
@@ -315,7 +315,7 @@ impl PulseLayer {
     /// Defaults to none: the client is the socket peer (which needs
     /// `into_make_service_with_connect_info`), whatever headers it sends. See
     /// [`TrustedProxies`]; [`Pulse`](crate::Pulse) reads
-    /// [`PULSE_TRUSTED_PROXIES`](crate::config::env::PULSE_TRUSTED_PROXIES).
+    /// [`PULSE_TRUSTED_PROXIES`](crate::env::PULSE_TRUSTED_PROXIES).
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.config_mut().trusted_proxies = Arc::new(proxies);
         self

@@ -32,7 +32,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use crate::config::env;
+use crate::env;
 
 pub(crate) use metrics::register_metrics;
 pub use sample::{HostSample, ProcessSample, SystemSample};

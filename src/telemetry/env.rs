@@ -1,11 +1,11 @@
 //! How the OpenTelemetry environment variables resolve per signal (the names are in
-//! [`config::env`](crate::config::env)).
+//! [`env`](crate::env)).
 
 use opentelemetry_otlp::Protocol;
 
 use super::TelemetryError;
-pub(crate) use crate::config::env::var;
-use crate::config::env::{
+pub(crate) use crate::env::var;
+use crate::env::{
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
     OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL,

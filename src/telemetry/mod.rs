@@ -63,9 +63,7 @@ use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::env::{
-    PULSE_LOG_FORMAT, PULSE_TRACE_FILTER, PULSE_TRACE_FILTER_DEFAULT, RUST_LOG,
-};
+use crate::env::{PULSE_LOG_FORMAT, PULSE_TRACE_FILTER, PULSE_TRACE_FILTER_DEFAULT, RUST_LOG};
 pub use env::Signal;
 pub use format::LogFormat;
 pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};

@@ -1,5 +1,5 @@
 //! Notifiers from environment variables (the alert notifier variables of
-//! [`config::env`](crate::config::env)), each on when its variable is set.
+//! [`env`](crate::env)), each on when its variable is set.
 // Without the `http` and `smtp` features most variables only produce `FeatureDisabled`.
 #![cfg_attr(
     not(all(feature = "http", feature = "smtp")),
@@ -8,7 +8,7 @@
 
 use super::{DispatcherBuilder, NotifyConfigError};
 
-use crate::config::env::{
+use crate::env::{
     PULSE_ALERT_EMAIL_FROM as ALERT_EMAIL_FROM, PULSE_ALERT_EMAIL_TO as ALERT_EMAIL_TO,
     PULSE_ALERTMANAGER_URL as ALERTMANAGER_URL,
     PULSE_PAGERDUTY_ROUTING_KEY as PAGERDUTY_ROUTING_KEY, PULSE_PAGERDUTY_URL as PAGERDUTY_URL,

@@ -1,18 +1,16 @@
 //! Every environment variable pulsecheck reads, with its default: the one list. A constant is
 //! named exactly as its variable; `<NAME>_DEFAULT` is the value used when the variable is unset
 //! or blank (a variable without a `_DEFAULT` is off when unset). The reference table with the
-//! accepted values is in [`docs/environment.md`](crate::config#environment-variables).
+//! accepted values is in the [module docs](crate::config).
 //!
 //! ```
-//! use pulsecheck::config::env;
+//! use pulsecheck::env;
 //! assert_eq!(env::PULSE_DRAIN_DELAY, "PULSE_DRAIN_DELAY");
 //! assert_eq!(env::PULSE_DRAIN_DELAY_DEFAULT, std::time::Duration::from_secs(5));
 //! assert_eq!(env::PULSE_CONFIG_DEFAULT, "pulsecheck.toml");
 //! ```
 
 use std::time::Duration;
-
-use crate::window::Window;
 
 // --- Configuration file and budgets (`PulseConfig::load`) ---
 
@@ -47,7 +45,7 @@ pub const PULSE_BUDGET_MIN_REQUESTS_DEFAULT: u64 = 20;
 /// `budgets.window`: `1m`, `5m` or `1h`.
 pub const PULSE_BUDGET_WINDOW: &str = "PULSE_BUDGET_WINDOW";
 /// Default of [`PULSE_BUDGET_WINDOW`].
-pub const PULSE_BUDGET_WINDOW_DEFAULT: Window = Window::FiveMinutes;
+pub const PULSE_BUDGET_WINDOW_DEFAULT: &str = "5m";
 /// `default_slo`: evaluate the 99.9 % availability SLO unless one of its name is configured.
 pub const PULSE_DEFAULT_SLO: &str = "PULSE_DEFAULT_SLO";
 /// Default of [`PULSE_DEFAULT_SLO`].
@@ -185,7 +183,7 @@ pub(crate) fn var(name: &str) -> Option<String> {
 /// rejected value (cut to 64 characters) when it is not a duration.
 pub(crate) fn duration(name: &str, default: Duration) -> Result<Duration, String> {
     match var(name) {
-        Some(v) => super::duration::parse(&v).ok_or_else(|| v.chars().take(64).collect()),
+        Some(v) => crate::duration::parse(&v).ok_or_else(|| v.chars().take(64).collect()),
         None => Ok(default),
     }
 }
