@@ -46,12 +46,12 @@ mod float_duration;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;
+mod instrumentation;
 pub mod layer;
 #[cfg(feature = "cli")]
 pub mod load;
 mod num;
 mod panic_text;
-mod process;
 mod pulse;
 mod redact;
 mod rfc3339;

@@ -493,18 +493,36 @@ impl PulseBuilder {
             }
         };
         let health = health_builder.build();
-        crate::health::register_metrics(&health);
         let system = crate::system::SystemMonitor::start(system_interval)?;
-        crate::system::register_metrics(&system);
-        let config = Arc::new(config);
-        let service = self
-            .service_name
-            .or_else(|| {
-                std::env::var("OTEL_SERVICE_NAME")
-                    .ok()
-                    .filter(|s| !s.trim().is_empty())
+        // The health and system gauges go to the global meter provider; bound now, they would
+        // stay no-ops for good when the service installs its provider after `build()`. So they
+        // are bound with the layer's own instruments, at the first request, or now when
+        // pulsecheck installed the providers itself.
+        let gauges: Arc<dyn Fn() + Send + Sync> = {
+            let (health, system, once) = (health.clone(), system.clone(), std::sync::Once::new());
+            Arc::new(move || {
+                once.call_once(|| {
+                    crate::health::register_metrics(&health);
+                    crate::system::register_metrics(&system);
+                });
             })
-            .unwrap_or_else(|| "unknown_service".to_owned());
+        };
+        if telemetry.is_some() {
+            gauges();
+        }
+        let layer = {
+            // Weak: the layer (and its clones) must not keep the sampler thread alive.
+            let weak = Arc::downgrade(&gauges);
+            layer.on_bind(move || {
+                if let Some(bind) = weak.upgrade() {
+                    bind();
+                }
+            })
+        };
+        let config = Arc::new(config);
+        // The name the resource carries, so that a notification names the service as its
+        // traces and metrics do.
+        let service = crate::telemetry::service_name(self.service_name.as_deref());
         let mut alerts = Alerts::builder(AlertSources {
             config: Arc::clone(&config),
             aggregator: aggregator.clone(),
@@ -558,8 +576,18 @@ impl PulseBuilder {
                 trace_url,
                 shutdown_notify: tokio::sync::Notify::new(),
                 exposure_warned: std::sync::atomic::AtomicBool::new(false),
+                _gauges: Gauges(gauges),
             }),
         })
+    }
+}
+
+/// Owns the gauge registration the layer reaches through a `Weak`; never called through here.
+struct Gauges(#[allow(dead_code)] Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Gauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gauges")
     }
 }
 
@@ -589,6 +617,9 @@ struct Inner {
     shutdown_notify: tokio::sync::Notify,
     /// Whether [`Pulse::listening_on`] has warned about open admin endpoints.
     exposure_warned: std::sync::atomic::AtomicBool,
+    /// Registers the health and system gauges, once (see `PulseBuilder::build`); the layer
+    /// holds it weakly.
+    _gauges: Gauges,
 }
 
 impl Pulse {

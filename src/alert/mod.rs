@@ -107,8 +107,16 @@ struct Inner {
     evaluations: AtomicU64,
     started: AtomicBool,
     task: Mutex<Option<tokio::task::AbortHandle>>,
-    transitions: opentelemetry::metrics::Counter<u64>,
 }
+
+/// `pulsecheck.alert.transitions`, made from the global meter at the first transition.
+static TRANSITIONS: crate::instrumentation::Lazy<opentelemetry::metrics::Counter<u64>> =
+    crate::instrumentation::Lazy::new(|meter| {
+        meter
+            .u64_counter("pulsecheck.alert.transitions")
+            .with_description("Alert transitions to firing or resolved")
+            .build()
+    });
 
 impl std::fmt::Debug for Alerts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,11 +164,6 @@ impl AlertsBuilder {
                 evaluations: AtomicU64::new(0),
                 started: AtomicBool::new(false),
                 task: Mutex::new(None),
-                // Created here, after the service's meter provider is installed.
-                transitions: opentelemetry::global::meter("pulsecheck")
-                    .u64_counter("pulsecheck.alert.transitions")
-                    .with_description("Alert transitions to firing or resolved")
-                    .build(),
             }),
         }
     }
@@ -256,7 +259,7 @@ impl Alerts {
             EventState::Firing => "firing",
             EventState::Resolved => "resolved",
         };
-        self.inner.transitions.add(
+        TRANSITIONS.get().add(
             1,
             &[
                 opentelemetry::KeyValue::new("alert.name", a.name.clone()),

@@ -9,7 +9,7 @@ use super::runner::Health;
 /// `pulsecheck.health.check.duration` (last probe latency, seconds) and
 /// `pulsecheck.circuit_breaker.state` (0 closed, 1 open, 2 half-open) on the global meter.
 pub(crate) fn register_metrics(health: &Health) {
-    let meter = opentelemetry::global::meter("pulsecheck");
+    let meter = crate::instrumentation::meter();
     let h = health.clone();
     let _status = meter
         .i64_observable_gauge("pulsecheck.health.status")

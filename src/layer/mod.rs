@@ -126,28 +126,27 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
     /// Byte limits on request-derived span attributes and log fields.
     pub(crate) value_limits: limits::ValueLimits,
+    /// Run once where the layer binds its instruments to the global meter (the first
+    /// request): [`Pulse`](crate::Pulse) registers its health and system gauges there, on the
+    /// provider the service installed by then.
+    pub(crate) on_bind: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Config {
     pub(crate) fn tracer(&self) -> &BoxedTracer {
-        self.tracer.get_or_init(|| {
-            opentelemetry::global::tracer_with_scope(
-                opentelemetry::InstrumentationScope::builder("pulsecheck")
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-                    .build(),
-            )
-        })
+        self.tracer.get_or_init(crate::instrumentation::tracer)
     }
 
     pub(crate) fn instruments(&self) -> Option<&instruments::Instruments> {
         if !self.metrics {
             return None;
         }
-        Some(
-            self.instruments
-                .get_or_init(|| instruments::Instruments::from_global(self.routes.capacity())),
-        )
+        Some(self.instruments.get_or_init(|| {
+            if let Some(bind) = &self.on_bind {
+                bind();
+            }
+            instruments::Instruments::from_global(self.routes.capacity())
+        }))
     }
 }
 
@@ -202,8 +201,15 @@ impl PulseLayer {
                 reject_oversized: false,
                 trusted_proxies: Arc::new(TrustedProxies::none()),
                 value_limits: limits::ValueLimits::from_env(),
+                on_bind: None,
             }),
         }
+    }
+
+    /// Runs `bind` once, when the layer binds its instruments to the global meter provider.
+    pub(crate) fn on_bind(mut self, bind: impl Fn() + Send + Sync + 'static) -> Self {
+        self.config_mut().on_bind = Some(Arc::new(bind));
+        self
     }
 
     fn config_mut(&mut self) -> &mut Config {

@@ -169,7 +169,7 @@ enum SloEntry {
 /// The `/health/budget` body; `snapshot` must be of the budgets' window.
 fn budget_body(st: &RouteState, snapshot: &ServiceSnapshot) -> BudgetBody {
     let b = &st.config.budgets;
-    let report = evaluate(b, snapshot, crate::process::rss_bytes());
+    let report = evaluate(b, snapshot, crate::system::rss_bytes());
     let slos = st
         .config
         .slos()

@@ -35,6 +35,7 @@ use std::time::Duration;
 use crate::env;
 
 pub(crate) use metrics::register_metrics;
+pub(crate) use procfs::rss_bytes;
 pub use sample::{HostSample, ProcessSample, SystemSample};
 
 /// Shortest interval the sampler accepts; shorter ones are raised to it.

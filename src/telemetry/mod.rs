@@ -68,6 +68,7 @@ pub use env::Signal;
 pub use format::LogFormat;
 pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};
 pub use opentelemetry_otlp::Protocol as OtlpProtocol;
+pub(crate) use resource::service_name_from_env as service_name;
 pub(crate) use stdout::lines_dropped as log_lines_dropped;
 
 /// Why telemetry could not start. Each names what to fix.
