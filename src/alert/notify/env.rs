@@ -3,7 +3,7 @@
 // Without the `http` and `smtp` features most variables only produce `FeatureDisabled`.
 #![cfg_attr(
     not(all(feature = "http", feature = "smtp")),
-    allow(dead_code, unused_mut)
+    allow(dead_code, unused_imports, unused_mut)
 )]
 
 use super::{DispatcherBuilder, NotifyConfigError};
