@@ -36,6 +36,7 @@
 pub mod alert;
 pub mod audit;
 pub mod budget;
+mod catalogue;
 pub mod client;
 mod error_chain;
 mod float_duration;

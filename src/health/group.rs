@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::runner::{CheckReport, HealthReport};
+use super::report::{CheckReport, HealthReport};
 use super::status::{HealthStatus, aggregate, contribution};
 
 /// Longest group name.
