@@ -7,8 +7,9 @@ FROM rust:1.95-trixie AS builder
 WORKDIR /src
 COPY . .
 # Dependencies of examples (dev-dependencies) compile here too; the runtime image keeps only
-# the two binaries.
-RUN cargo build --release --locked --features cli --bin pulsecheck --example academy \
+# the two binaries: the example from the library's package, the command line from cli/.
+RUN cargo build --release --locked --package pulsecheck --example academy \
+    --package pulsecheck-cli --bin pulsecheck \
  && install -D -m 0755 target/release/examples/academy /out/academy \
  && install -D -m 0755 target/release/pulsecheck /out/pulsecheck
 

@@ -70,7 +70,7 @@ ensure_tools() {
   command -v openssl >/dev/null || apt_install openssl
   { command -v redis-server && command -v redis-cli; } >/dev/null || apt_install redis-server redis-tools
   # tests/metrics_endpoint.rs (`promtool check metrics`, a real Prometheus server scraping
-  # /metrics) and tests/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
+  # /metrics) and cli/tests/cli_rules.rs (`promtool check rules`, `promtool test rules`), both from
   # Debian's `prometheus` package.
   { command -v promtool && command -v prometheus; } >/dev/null || apt_install prometheus
   # tests/stack_config.rs: `docker-compose config` validates docker-compose.yml (no engine
@@ -97,14 +97,16 @@ ensure_redis
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
-cargo clippy --all-targets --all-features --quiet -- -D warnings
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 log "each feature alone, and none"
 # The all-features build above hides a gate that is missing or too wide: each feature must
 # also build (and lint) on its own, as a user who enables only that one compiles it.
-for feature in "" grpc postgres redis http smtp cli testing; do
-  cargo clippy --lib --no-default-features ${feature:+--features "$feature"} --quiet -- -D warnings
+for feature in "" grpc postgres redis http smtp testing; do
+  cargo clippy -p pulsecheck --lib --no-default-features ${feature:+--features "$feature"} --quiet -- -D warnings
 done
+# The command line on the library's default features, as `cargo install --path cli` builds it.
+cargo clippy -p pulsecheck-cli --lib --bins --quiet -- -D warnings
 log "tests"
-cargo nextest run --all-features --no-fail-fast
+cargo nextest run --workspace --all-features --no-fail-fast
 log "doctests"
-cargo test --all-features --doc --quiet
+cargo test --workspace --all-features --doc --quiet

@@ -2,7 +2,7 @@
 
 /// The error's message with its causes, `a: b: c`, skipping a cause whose text the line
 /// already holds (many errors repeat their source in their own message).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(cause) = cur {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Why a number is not a duration. The caller names the field or flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DurationError {
+pub enum DurationError {
     /// NaN, infinite or below zero.
     #[error("must be a finite number, at least 0")]
     NotANumber,
@@ -31,9 +31,9 @@ fn show(d: Duration) -> String {
 }
 
 /// `secs` seconds, at most `max`.
-// Flags only (`--timeout 1e20`, a load schedule); configuration goes through `from_millis_f64`.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-pub(crate) fn from_secs_f64(secs: f64, max: Duration) -> Result<Duration, DurationError> {
+// Flags only (`--timeout 1e20`, a load schedule: the command line); configuration goes through
+// `from_millis_f64`.
+pub fn from_secs_f64(secs: f64, max: Duration) -> Result<Duration, DurationError> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(DurationError::NotANumber);
     }

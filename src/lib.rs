@@ -29,13 +29,13 @@
 //! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
 //! - [`audit`]: the security audit trail (target `pulsecheck::audit`), rate-limited.
 //! - [`system`]: process and host resources sampled in the background (`/health/system`).
+//! - [`rules`]: Prometheus recording and alerting rules from the same budgets and SLOs.
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod alert;
 pub mod budget;
-#[cfg(feature = "cli")]
-pub mod cli;
+mod catalogue;
 pub mod client;
 pub mod config;
 mod duration;
@@ -48,15 +48,12 @@ pub mod grpc;
 pub mod health;
 mod instrumentation;
 pub mod layer;
-#[cfg(feature = "cli")]
-pub mod load;
 mod num;
 mod panic_text;
 mod pulse;
 mod redact;
 mod rfc3339;
 mod routes;
-#[cfg(feature = "cli")]
 pub mod rules;
 mod serve;
 mod severity;
@@ -64,6 +61,18 @@ pub mod system;
 pub mod telemetry;
 mod trace_url;
 pub mod window;
+
+/// Helpers the `pulsecheck` command line (the `pulsecheck-cli` package of this workspace, same
+/// version) shares with the library, so that each is written once: the load generator's
+/// histogram has the aggregator's bucket layout, and flags and configuration convert numbers to
+/// durations and errors to text the same way. Not part of the API: anything here may change in
+/// any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::error_chain::error_chain;
+    pub use crate::float_duration::{DurationError, from_secs_f64};
+    pub use crate::window::buckets;
+}
 
 pub use pulse::{Error, Pulse, PulseBuilder};
 

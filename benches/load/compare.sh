@@ -4,7 +4,7 @@
 # Same machine, same target (examples/load_target.rs: plain axum, 1 worker thread), runs
 # interleaved. Needs oha (`cargo install oha`) and GNU time.
 #
-#   cargo build --release --features cli --bin pulsecheck --example load_target
+#   cargo build --release -p pulsecheck-cli --bin pulsecheck -p pulsecheck --example load_target
 #   bash benches/load/compare.sh throughput|memory|stall|instructions   (results: benches/load/out/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -37,6 +37,5 @@ mod slo;
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
 pub use kind::BudgetKind;
 pub(crate) use slo::SLO_BURN;
-#[cfg(feature = "cli")]
 pub(crate) use slo::window_name;
 pub use slo::{SloError, SloReport, TIERS, Tier, TierReport, evaluate_slo};

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::runner::{CheckReport, HealthReport};
+use super::report::{CheckReport, HealthReport};
 use super::status::{HealthStatus, aggregate, contribution};
 
 /// Longest group name.
@@ -50,7 +50,7 @@ pub struct GroupSettings {
 
 /// Whether `name` can name a group: 1 to 64 letters, digits, `-`, `_` or `.`, so that it is
 /// a URL path segment as it is.
-pub(crate) fn is_group_name(name: &str) -> bool {
+pub fn is_group_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
         && name

@@ -4,6 +4,7 @@
 use opentelemetry::KeyValue;
 
 use super::runner::Health;
+use crate::catalogue as c;
 
 /// Registers `pulsecheck.health.status` (1 for the check's current status, per status),
 /// `pulsecheck.health.check.duration` (last probe latency, seconds) and
@@ -11,9 +12,9 @@ use super::runner::Health;
 pub(crate) fn register_metrics(health: &Health) {
     let meter = crate::instrumentation::meter();
     let h = health.clone();
-    let _status = meter
-        .i64_observable_gauge("pulsecheck.health.status")
-        .with_description("1 for the current status of each health check (attribute health.status)")
+    let i = const { c::HEALTH_CHECK_STATUS.instrument() };
+    let _status = i
+        .describe(meter.i64_observable_gauge(i.name))
         .with_callback(move |obs| {
             for c in h.cached_report().checks {
                 for s in ["up", "warn", "down", "unknown"] {
@@ -30,10 +31,9 @@ pub(crate) fn register_metrics(health: &Health) {
         })
         .build();
     let h = health.clone();
-    let _latency = meter
-        .f64_observable_gauge("pulsecheck.health.check.duration")
-        .with_unit("s")
-        .with_description("Duration of the latest probe of each health check")
+    let i = const { c::HEALTH_CHECK_DURATION.instrument() };
+    let _latency = i
+        .describe(meter.f64_observable_gauge(i.name))
         .with_callback(move |obs| {
             for c in h.cached_report().checks {
                 if let Some(r) = &c.result {
@@ -46,9 +46,9 @@ pub(crate) fn register_metrics(health: &Health) {
         })
         .build();
     let h = health.clone();
-    let _breakers = meter
-        .i64_observable_gauge("pulsecheck.circuit_breaker.state")
-        .with_description("Circuit breaker state: 0 closed, 1 open, 2 half-open")
+    let i = c::CIRCUIT_BREAKER_STATE_CODE;
+    let _breakers = i
+        .describe(meter.i64_observable_gauge(i.name))
         .with_callback(move |obs| {
             for (name, b) in h.breakers() {
                 obs.observe(

@@ -9,9 +9,12 @@
 mod breaker;
 mod check;
 pub mod checks;
+mod damping;
 mod group;
 mod metrics;
+mod probe;
 mod redact;
+mod report;
 mod runner;
 mod status;
 
@@ -24,13 +27,9 @@ pub use check::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, Measurement, Observation, Registration,
 };
 pub(crate) use group::Groups;
-#[cfg(feature = "cli")]
-pub(crate) use group::is_group_name;
-pub use group::{GroupSettings, HealthSettings, UnknownMember};
+pub use group::{GroupSettings, HealthSettings, UnknownMember, is_group_name};
 pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
-pub use runner::{
-    CheckReport, CheckResult, Health, HealthBuilder, HealthConfig, HealthReport,
-    PASSIVE_MIN_INTERVAL, Refresh, Serving, Transition,
-};
+pub use report::{CheckReport, CheckResult, HealthReport, Serving, Transition};
+pub use runner::{Health, HealthBuilder, HealthConfig, PASSIVE_MIN_INTERVAL, Refresh};
 pub use status::{CheckStatus, HealthStatus};

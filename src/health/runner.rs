@@ -10,12 +10,14 @@
 //! that disagrees with the check's status triggers an immediate re-probe (single-flight, at
 //! most one per [`PASSIVE_MIN_INTERVAL`] per check), and every breaker transition re-probes
 //! and republishes, so the check, readiness and every reader follow the breaker's live state.
+//!
+//! The runner schedules and caches; one probe's guards (breaker, timeout, panic, logging,
+//! listeners) are in `probe.rs`, flap damping in `damping.rs`, what it reports in `report.rs`.
 
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
@@ -23,7 +25,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use super::breaker::{BreakerConfig, BreakerEvent, BreakerState, CircuitBreaker};
-use super::check::{CheckError, ComponentKind, Measurement, Observation, Registration};
+use super::check::{CheckError, Registration};
+use super::damping::Streak;
+use super::probe::{self, Listener};
+use super::report::{CheckReport, CheckResult, HealthReport, Serving, Transition};
 use super::status::{CheckStatus, HealthStatus, aggregate, contribution};
 
 /// Background refresh never probes one check more often than this.
@@ -61,110 +66,6 @@ impl Default for HealthConfig {
     }
 }
 
-/// One check's latest result.
-#[derive(Clone, Debug)]
-pub struct CheckResult {
-    /// The reported status, after flap damping.
-    pub status: CheckStatus,
-    /// What the last probe itself saw.
-    pub observed: CheckStatus,
-    /// How long the last probe took.
-    pub latency: Duration,
-    /// When the last probe finished.
-    pub time: SystemTime,
-    /// The last probe's error, cleaned of credentials.
-    pub error: Option<String>,
-    /// The last probe's warning, if it passed with one.
-    pub warning: Option<String>,
-    /// Measurements of the last probe.
-    pub measurements: Vec<Measurement>,
-    /// Details of the last passing probe.
-    pub details: serde_json::Map<String, serde_json::Value>,
-    /// Failures in a row.
-    pub consecutive_failures: u32,
-    at: Instant,
-}
-
-impl CheckResult {
-    /// Time since the probe finished.
-    pub fn age(&self) -> Duration {
-        self.at.elapsed()
-    }
-}
-
-/// A check's status changed.
-#[derive(Clone, Debug)]
-pub struct Transition {
-    /// The check.
-    pub check: String,
-    /// Whether it is critical.
-    pub critical: bool,
-    /// Before.
-    pub from: CheckStatus,
-    /// After.
-    pub to: CheckStatus,
-    /// The error that caused a change to `down`.
-    pub error: Option<String>,
-}
-
-/// What probes and gRPC health watch: the service status, readiness and liveness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Serving {
-    /// The aggregated status.
-    pub status: HealthStatus,
-    /// Critical checks pass, and the service is neither shutting down nor out of service.
-    pub ready: bool,
-    /// The process can serve.
-    pub live: bool,
-    /// Shutdown has begun.
-    pub shutting_down: bool,
-    /// Bumped on every status change of any check, so a watcher of one check wakes even
-    /// when the aggregate does not change.
-    pub checks_revision: u64,
-}
-
-/// One check in a [`HealthReport`].
-#[derive(Clone, Debug)]
-pub struct CheckReport {
-    /// The name.
-    pub name: String,
-    /// Its kind.
-    pub kind: ComponentKind,
-    /// Whether it is critical.
-    pub critical: bool,
-    /// The breaker's state, if it has one.
-    pub circuit: Option<BreakerState>,
-    /// The latest result, if any (shared with the cache, so reports are cheap).
-    pub result: Option<Arc<CheckResult>>,
-}
-
-impl CheckReport {
-    /// The reported status (`unknown` before the first result).
-    pub fn status(&self) -> CheckStatus {
-        self.result
-            .as_ref()
-            .map_or(CheckStatus::Unknown, |r| r.status)
-    }
-}
-
-/// The state of every check at one moment.
-#[derive(Clone, Debug)]
-pub struct HealthReport {
-    /// The aggregated status.
-    pub status: HealthStatus,
-    /// Each check, in registration order.
-    pub checks: Vec<CheckReport>,
-    /// No probe ran for this report: everything came from cache.
-    pub cached: bool,
-    /// Age of the oldest result.
-    pub age: Duration,
-    /// Readiness at the time of the report.
-    pub ready: bool,
-    /// Shutdown has begun.
-    pub shutting_down: bool,
-}
-
-type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
 type ProbeFuture = Shared<BoxFuture<'static, Arc<CheckResult>>>;
 
 /// The health state of a service: its checks, their cached results and the lifecycle flags.
@@ -236,8 +137,7 @@ struct Passive {
 struct EntryState {
     last: Option<Arc<CheckResult>>,
     inflight: Option<ProbeFuture>,
-    failures: u32,
-    successes: u32,
+    streak: Streak,
 }
 
 /// Builds a [`Health`].
@@ -543,7 +443,7 @@ impl Health {
             } else {
                 e.reg.failure_ttl
             };
-            r.at.elapsed() < ttl
+            r.age() < ttl
         })
     }
 
@@ -733,7 +633,7 @@ fn probe(inner: &Arc<Inner>, i: usize) -> ProbeFuture {
                 // Only a runtime shutting down aborts the task; do not keep a dead probe.
                 let entry = &owner.entries[i];
                 lock(&entry.state).inflight = None;
-                Arc::new(failed_result(
+                Arc::new(CheckResult::failed(
                     CheckError::new(format!("probe did not finish: {e}")),
                     Duration::ZERO,
                 ))
@@ -746,145 +646,44 @@ fn probe(inner: &Arc<Inner>, i: usize) -> ProbeFuture {
     shared
 }
 
-fn failed_result(error: CheckError, latency: Duration) -> CheckResult {
-    CheckResult {
-        status: CheckStatus::Down,
-        observed: CheckStatus::Down,
-        latency,
-        time: SystemTime::now(),
-        measurements: error.measurements().to_vec(),
-        error: Some(error.message().to_owned()),
-        warning: None,
-        details: serde_json::Map::new(),
-        consecutive_failures: 0,
-        at: Instant::now(),
-    }
-}
-
+/// One probe of check `i` through [`probe::run`]'s guards, then damped, cached, reported to
+/// the breaker, announced when the status changed, and published.
 async fn run_probe(inner: Arc<Inner>, i: usize) -> Arc<CheckResult> {
     let entry = &inner.entries[i];
-    let reg = &entry.reg;
-    let started = Instant::now();
-    let mut permit = None;
-    let outcome: Result<Observation, CheckError> = match entry
-        .breaker
-        .as_ref()
-        .map(CircuitBreaker::try_acquire)
-        .transpose()
-    {
-        Err(open) => Err(CheckError::new(open)),
-        Ok(granted) => {
-            permit = granted;
-            let limit = Arc::clone(&inner.limit);
-            let check = Arc::clone(&reg.check);
-            let run = async move {
-                // Waiting for a slot counts against the timeout: /health answers in time.
-                let _slot = limit.acquire_owned().await;
-                AssertUnwindSafe(check.check_boxed()).catch_unwind().await
-            };
-            match tokio::time::timeout(reg.timeout, run).await {
-                Err(_) => Err(CheckError::new(format!(
-                    "timed out after {} ms",
-                    reg.timeout.as_millis()
-                ))),
-                Ok(Err(panic)) => Err(CheckError::new(format!(
-                    "check panicked: {}",
-                    crate::panic_text::panic_text(panic.as_ref())
-                ))),
-                Ok(Ok(result)) => result,
-            }
-        }
-    };
-    let latency = started.elapsed();
-    let mut result = match outcome {
-        Ok(obs) => CheckResult {
-            status: CheckStatus::Up,
-            observed: if obs.warn.is_some() {
-                CheckStatus::Warn
-            } else {
-                CheckStatus::Up
-            },
-            latency,
-            time: SystemTime::now(),
-            error: None,
-            warning: obs.warn,
-            measurements: obs.measurements,
-            details: obs.details,
-            consecutive_failures: 0,
-            at: Instant::now(),
-        },
-        Err(e) => failed_result(e, latency),
-    };
-    if let Some(e) = &result.error {
-        tracing::debug!(target: "pulsecheck::health", check = %reg.name, error = %e, latency_ms = latency.as_millis() as u64, "health check failed");
-    }
-
-    let (from, to) = {
-        let mut st = lock(&entry.state);
-        let from = st.last.as_ref().map_or(CheckStatus::Unknown, |r| r.status);
-        if result.observed.is_ok() {
-            st.successes = st.successes.saturating_add(1);
-            st.failures = 0;
-        } else {
-            st.failures = st.failures.saturating_add(1);
-            st.successes = 0;
-        }
-        // Damping: a passing check needs `failure_threshold` failures in a row to go down,
-        // a failing one `success_threshold` successes to come back; the first result counts
-        // at once.
-        result.status = match from {
-            CheckStatus::Unknown => result.observed,
-            CheckStatus::Up | CheckStatus::Warn if !result.observed.is_ok() => {
-                if st.failures >= reg.failure_threshold {
-                    result.observed
-                } else {
-                    from
-                }
-            }
-            CheckStatus::Down if result.observed.is_ok() => {
-                if st.successes >= reg.success_threshold {
-                    result.observed
-                } else {
-                    CheckStatus::Down
-                }
-            }
-            _ => result.observed,
-        };
-        result.consecutive_failures = st.failures;
-        st.last = Some(Arc::new(result.clone()));
-        st.inflight = None;
-        (from, result.status)
-    };
-    // Recorded once the result is stored, so the breaker's observers compare the outcome
-    // with this probe's result and do not ask for another probe of what it just saw.
-    if let Some(p) = permit {
-        if result.observed.is_ok() {
-            p.success();
-        } else {
-            p.failure();
-        }
-    }
-    if from != to {
+    let (result, permit) = probe::run(&entry.reg, entry.breaker.as_ref(), &inner.limit).await;
+    let (result, from) = entry.store(result);
+    probe::record(permit, &result);
+    if from != result.status {
         inner.revision.fetch_add(1, Ordering::AcqRel);
         let t = Transition {
-            check: reg.name.to_string(),
-            critical: reg.critical,
+            check: entry.reg.name.to_string(),
+            critical: entry.reg.critical,
             from,
-            to,
+            to: result.status,
             error: result.error.clone(),
         };
-        if to == CheckStatus::Down {
-            tracing::warn!(target: "pulsecheck::health", check = %t.check, critical = t.critical, from = %from, error = t.error.as_deref().unwrap_or(""), "dependency check is down");
-        } else {
-            tracing::info!(target: "pulsecheck::health", check = %t.check, critical = t.critical, from = %from, to = %to, "dependency check status changed");
-        }
-        for listener in &inner.listeners {
-            // A panicking listener must not poison the probe or the others.
-            if std::panic::catch_unwind(AssertUnwindSafe(|| listener(&t))).is_err() {
-                tracing::error!(target: "pulsecheck::health", check = %t.check, "a health transition listener panicked");
-            }
-        }
+        probe::announce(&t, &inner.listeners);
     }
     publish(&inner);
-    Arc::new(result)
+    result
+}
+
+impl Entry {
+    /// Damps a probe's result against the status reported so far and caches it, ending the
+    /// probe in flight; the stored result and the status it replaced.
+    fn store(&self, mut result: CheckResult) -> (Arc<CheckResult>, CheckStatus) {
+        let mut st = lock(&self.state);
+        let from = st.last.as_ref().map_or(CheckStatus::Unknown, |r| r.status);
+        result.status = st.streak.damp(
+            from,
+            result.observed,
+            self.reg.failure_threshold,
+            self.reg.success_threshold,
+        );
+        result.consecutive_failures = st.streak.failures();
+        let result = Arc::new(result);
+        st.last = Some(Arc::clone(&result));
+        st.inflight = None;
+        (result, from)
+    }
 }

@@ -16,13 +16,15 @@
 //!   `ticket`, each the `or` of its [`TIERS`] (both windows above the burn rate, compared with
 //!   `>` like the in-process evaluation), written as Sloth writes them
 //!   (`max(... > (14.4 * 0.001)) without (sloth_window)`).
+//!
+//! [`TIERS`]: crate::budget::TIERS
 
-use std::fmt::Write as _;
-
-use super::{Gen, RulesError, Sli, SloSeries, q, tier_text};
-use crate::budget::SLO_BURN;
-use crate::budget::{TIERS, window_name};
-use crate::config::PulseConfig;
+use super::RulesError;
+use super::series::Series;
+use super::sli::{Sli, severity_label, tier_text, tier_windows, tiers};
+use super::writer::{Gen, q};
+use crate::budget::{SLO_BURN, window_name};
+use crate::config::{PulseConfig, Slo};
 use crate::num::clean;
 use crate::severity::Severity;
 
@@ -30,171 +32,193 @@ use crate::severity::Severity;
 pub(super) fn slos(
     g: &mut Gen,
     cfg: &PulseConfig,
-    s: &SloSeries<'_>,
+    s: &Series,
     service: &str,
 ) -> Result<(), RulesError> {
-    let mut windows: Vec<u64> = TIERS
-        .iter()
-        .flat_map(|t| [t.short_minutes, t.long_minutes])
-        .collect();
-    windows.sort_unstable();
-    windows.dedup();
+    let windows = tier_windows();
     for slo in cfg.slos() {
         let sli = Sli::of(slo)?;
+        let ids = Ids::new(service, slo);
+        sli_recordings(g, slo, &sli, s, &ids, &windows);
+        meta_recordings(g, slo, &ids);
+        g.group(&q(&format!("sloth-slo-alerts-{}", ids.id)));
+        for severity in [Severity::Page, Severity::Ticket] {
+            burn_alert(g, slo, &sli, &ids, severity);
+        }
+    }
+    Ok(())
+}
+
+/// How Sloth identifies an SLO: `sloth_id` (`<service>-<slo>`), `sloth_service`, `sloth_slo`.
+struct Ids<'a> {
+    id: String,
+    service: &'a str,
+    slo: &'a str,
+    /// The three as a selector, `{sloth_id="…", sloth_service="…", sloth_slo="…"}`.
+    sel: String,
+}
+
+impl<'a> Ids<'a> {
+    fn new(service: &'a str, slo: &'a Slo) -> Self {
         let id = format!("{service}-{}", slo.name);
-        let ids: [(&str, &str); 3] = [
-            ("sloth_id", &id),
-            ("sloth_service", service),
-            ("sloth_slo", &slo.name),
-        ];
         let sel = format!(
             "{{sloth_id={}, sloth_service={}, sloth_slo={}}}",
             q(&id),
             q(service),
             q(&slo.name)
         );
-        let with_window = |w: &str| -> Vec<(&str, String)> {
-            ids.iter()
-                .map(|(k, v)| (*k, (*v).to_owned()))
-                .chain([("sloth_window", w.to_owned())])
-                .collect()
-        };
-
-        let _ = writeln!(
-            g.out,
-            "  - name: {}",
-            q(&format!("sloth-slo-sli-recordings-{id}"))
-        );
-        let _ = writeln!(g.out, "    rules:");
-        for m in &windows {
-            let w = window_name(*m);
-            let e = sli.bad_ratio(g, s, &w);
-            record(
-                g,
-                &format!("slo:sli_error:ratio_rate{w}"),
-                &e,
-                &with_window(&w),
-            );
-        }
-        let period = period_name(slo.period_days);
-        record(
-            g,
-            &format!("slo:sli_error:ratio_rate{period}"),
-            &format!(
-                "sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n/ ignoring (sloth_window)\ncount_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])"
-            ),
-            &with_window(&period),
-        );
-
-        let allowed = clean(1.0 - slo.objective);
-        let plain: Vec<(&str, String)> = ids.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        let per_budget = "/ on(sloth_id, sloth_slo, sloth_service) group_left";
-        let _ = writeln!(
-            g.out,
-            "  - name: {}",
-            q(&format!("sloth-slo-meta-recordings-{id}"))
-        );
-        let _ = writeln!(g.out, "    rules:");
-        let meta = [
-            (
-                "slo:objective:ratio",
-                format!("vector({})", clean(slo.objective)),
-            ),
-            (
-                "slo:error_budget:ratio",
-                format!("vector(1-{})", clean(slo.objective)),
-            ),
-            (
-                "slo:time_period:days",
-                format!("vector({})", slo.period_days),
-            ),
-            (
-                "slo:current_burn_rate:ratio",
-                format!(
-                    "slo:sli_error:ratio_rate5m{sel}\n{per_budget}\nslo:error_budget:ratio{sel}"
-                ),
-            ),
-            (
-                "slo:period_burn_rate:ratio",
-                format!(
-                    "slo:sli_error:ratio_rate{period}{sel}\n{per_budget}\nslo:error_budget:ratio{sel}"
-                ),
-            ),
-            (
-                "slo:period_error_budget_remaining:ratio",
-                format!("1 - slo:period_burn_rate:ratio{sel}"),
-            ),
-        ];
-        for (name, expr) in &meta {
-            record(g, name, expr, &plain);
-        }
-        let mut info = plain.clone();
-        info.extend([
-            ("sloth_mode", "pulsecheck-rules".to_owned()),
-            ("sloth_objective", clean(slo.objective * 100.0)),
-            ("sloth_spec", "prometheus/v1".to_owned()),
-            (
-                "sloth_version",
-                format!("pulsecheck-{}", env!("CARGO_PKG_VERSION")),
-            ),
-        ]);
-        info.sort_unstable();
-        record(g, "sloth_slo_info", "vector(1)", &info);
-
-        let _ = writeln!(g.out, "  - name: {}", q(&format!("sloth-slo-alerts-{id}")));
-        let _ = writeln!(g.out, "    rules:");
-        for sev in [Severity::Page, Severity::Ticket] {
-            let sev_name = sev.as_str();
-            let tiers: Vec<_> = TIERS.iter().filter(|t| t.severity == sev).collect();
-            if tiers.is_empty() {
-                continue;
-            }
-            let over = |minutes: u64, burn: f64| {
-                format!(
-                    "    max(slo:sli_error:ratio_rate{}{sel} > ({} * {allowed})) without (sloth_window)",
-                    window_name(minutes),
-                    clean(burn)
-                )
-            };
-            let expr: Vec<String> = tiers
-                .iter()
-                .map(|t| {
-                    format!(
-                        "(\n{}\n    and\n{}\n)",
-                        over(t.short_minutes, t.burn_rate),
-                        over(t.long_minutes, t.burn_rate)
-                    )
-                })
-                .collect();
-            let desc: Vec<String> = tiers.iter().copied().map(tier_text).collect();
-            g.alert(
-                SLO_BURN,
-                &expr.join("\nor\n"),
-                sev_name,
-                // The SLO's ids as static labels too (they are the series' anyway): two SLOs'
-                // alerts share a name and must not be duplicate rules.
-                &[
-                    ("sloth_id", &id),
-                    ("sloth_service", service),
-                    ("sloth_slo", &slo.name),
-                    ("sloth_severity", sev_name),
-                ],
-                &format!(
-                    "SLO {} of {service} ({}, {} %) is burning its error budget",
-                    slo.name,
-                    sli.kind,
-                    clean(slo.objective * 100.0)
-                ),
-                &format!(
-                    "The {sev_name} error budget of SLO {} of {service} burns too fast: {}. At this rate it is gone before the {}-day period ends.",
-                    slo.name,
-                    desc.join(", or "),
-                    slo.period_days
-                ),
-            );
+        Self {
+            id,
+            service,
+            slo: &slo.name,
+            sel,
         }
     }
-    Ok(())
+
+    /// The three as labels.
+    fn labels(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("sloth_id", self.id.clone()),
+            ("sloth_service", self.service.to_owned()),
+            ("sloth_slo", self.slo.to_owned()),
+        ]
+    }
+
+    /// The three and `sloth_window`.
+    fn with_window(&self, w: &str) -> Vec<(&'static str, String)> {
+        let mut labels = self.labels();
+        labels.push(("sloth_window", w.to_owned()));
+        labels
+    }
+}
+
+/// `sloth-slo-sli-recordings-<id>`: the bad-request ratio over each tier window, and over
+/// the period as Sloth computes it (the mean of the 5m ratio).
+fn sli_recordings(g: &mut Gen, slo: &Slo, sli: &Sli, s: &Series, ids: &Ids<'_>, windows: &[u64]) {
+    g.group(&q(&format!("sloth-slo-sli-recordings-{}", ids.id)));
+    for m in windows {
+        let w = window_name(*m);
+        let e = sli.bad_ratio(g, s, &w);
+        record(
+            g,
+            &format!("slo:sli_error:ratio_rate{w}"),
+            &e,
+            &ids.with_window(&w),
+        );
+    }
+    let (period, sel) = (period_name(slo.period_days), &ids.sel);
+    record(
+        g,
+        &format!("slo:sli_error:ratio_rate{period}"),
+        &format!(
+            "sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n/ ignoring (sloth_window)\ncount_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])"
+        ),
+        &ids.with_window(&period),
+    );
+}
+
+/// `sloth-slo-meta-recordings-<id>`: objective, error budget, period, burn rates, budget
+/// left, and `sloth_slo_info`.
+fn meta_recordings(g: &mut Gen, slo: &Slo, ids: &Ids<'_>) {
+    let (period, sel) = (period_name(slo.period_days), &ids.sel);
+    let plain = ids.labels();
+    let per_budget = "/ on(sloth_id, sloth_slo, sloth_service) group_left";
+    g.group(&q(&format!("sloth-slo-meta-recordings-{}", ids.id)));
+    let meta = [
+        (
+            "slo:objective:ratio",
+            format!("vector({})", clean(slo.objective)),
+        ),
+        (
+            "slo:error_budget:ratio",
+            format!("vector(1-{})", clean(slo.objective)),
+        ),
+        (
+            "slo:time_period:days",
+            format!("vector({})", slo.period_days),
+        ),
+        (
+            "slo:current_burn_rate:ratio",
+            format!("slo:sli_error:ratio_rate5m{sel}\n{per_budget}\nslo:error_budget:ratio{sel}"),
+        ),
+        (
+            "slo:period_burn_rate:ratio",
+            format!(
+                "slo:sli_error:ratio_rate{period}{sel}\n{per_budget}\nslo:error_budget:ratio{sel}"
+            ),
+        ),
+        (
+            "slo:period_error_budget_remaining:ratio",
+            format!("1 - slo:period_burn_rate:ratio{sel}"),
+        ),
+    ];
+    for (name, expr) in &meta {
+        record(g, name, expr, &plain);
+    }
+    let mut info = plain;
+    info.extend([
+        ("sloth_mode", "pulsecheck-rules".to_owned()),
+        ("sloth_objective", clean(slo.objective * 100.0)),
+        ("sloth_spec", "prometheus/v1".to_owned()),
+        (
+            "sloth_version",
+            format!("pulsecheck-{}", env!("CARGO_PKG_VERSION")),
+        ),
+    ]);
+    info.sort_unstable();
+    record(g, "sloth_slo_info", "vector(1)", &info);
+}
+
+/// The [`SLO_BURN`] alert of one severity, when it has tiers, written as Sloth writes it.
+fn burn_alert(g: &mut Gen, slo: &Slo, sli: &Sli, ids: &Ids<'_>, severity: Severity) {
+    let label = severity_label(severity);
+    let (sel, allowed) = (&ids.sel, clean(1.0 - slo.objective));
+    let over = |minutes: u64, burn: f64| {
+        format!(
+            "    max(slo:sli_error:ratio_rate{}{sel} > ({} * {allowed})) without (sloth_window)",
+            window_name(minutes),
+            clean(burn)
+        )
+    };
+    let expr: Vec<String> = tiers(severity)
+        .map(|t| {
+            format!(
+                "(\n{}\n    and\n{}\n)",
+                over(t.short_minutes, t.burn_rate),
+                over(t.long_minutes, t.burn_rate)
+            )
+        })
+        .collect();
+    if expr.is_empty() {
+        return;
+    }
+    let desc: Vec<String> = tiers(severity).map(tier_text).collect();
+    let service = ids.service;
+    g.alert(
+        SLO_BURN,
+        &expr.join("\nor\n"),
+        label,
+        // The SLO's ids as static labels too (they are the series' anyway): two SLOs'
+        // alerts share a name and must not be duplicate rules.
+        &[
+            ("sloth_id", &ids.id),
+            ("sloth_service", service),
+            ("sloth_slo", &slo.name),
+            ("sloth_severity", label),
+        ],
+        &format!(
+            "SLO {} of {service} ({}, {} %) is burning its error budget",
+            slo.name,
+            sli.kind,
+            clean(slo.objective * 100.0)
+        ),
+        &format!(
+            "The {label} error budget of SLO {} of {service} burns too fast: {}. At this rate it is gone before the {}-day period ends.",
+            slo.name,
+            desc.join(", or "),
+            slo.period_days
+        ),
+    );
 }
 
 /// The period as Prometheus (and so Sloth) writes a duration: years and weeks only when

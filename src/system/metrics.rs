@@ -1,9 +1,12 @@
-//! The samples as OpenTelemetry observable gauges, read at export time from the latest sample
-//! (names from opentelemetry-semantic-conventions 0.33; load average has none there).
+//! The samples as OpenTelemetry observable gauges, read at export time from the latest sample.
+//! Names, units and descriptions come from the [catalogue](crate::catalogue), where each is
+//! the same figure `/metrics` writes (names from opentelemetry-semantic-conventions 0.33; load
+//! average has none there).
 
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::attribute::{CPU_MODE, SYSTEM_MEMORY_STATE};
-use opentelemetry_semantic_conventions::metric as semconv;
+
+use crate::catalogue as c;
 
 use super::{SystemMonitor, SystemSample};
 
@@ -15,10 +18,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
     let latest = move || SystemMonitor::from_weak(&weak).map(|m| m.latest());
 
     let l = latest.clone();
-    let _rss = meter
-        .u64_observable_gauge(semconv::PROCESS_MEMORY_USAGE)
-        .with_unit("By")
-        .with_description("Resident set size of the process")
+    let i = const { c::PROCESS_RESIDENT_MEMORY.instrument() };
+    let _rss = i
+        .describe(meter.u64_observable_gauge(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.process.rss_bytes) {
                 o.observe(v, &[]);
@@ -26,10 +28,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _cpu = meter
-        .f64_observable_gauge(semconv::PROCESS_CPU_UTILIZATION)
-        .with_unit("1")
-        .with_description("CPU used by the process over the last sampling interval, divided by the CPUs available")
+    let i = const { c::PROCESS_CPU_UTILIZATION.instrument() };
+    let _cpu = i
+        .describe(meter.f64_observable_gauge(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.process.cpu_utilization) {
                 o.observe(v, &[]);
@@ -37,10 +38,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _cpu_time = meter
-        .f64_observable_counter(semconv::PROCESS_CPU_TIME)
-        .with_unit("s")
-        .with_description("CPU time used by the process, by mode")
+    let i = const { c::PROCESS_CPU_TIME.instrument() };
+    let _cpu_time = i
+        .describe(meter.f64_observable_counter(i.name))
         .with_callback(move |o| {
             if let Some(s) = l() {
                 for (mode, v) in [
@@ -55,10 +55,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _threads = meter
-        .u64_observable_gauge(semconv::PROCESS_THREAD_COUNT)
-        .with_unit("{thread}")
-        .with_description("Threads of the process")
+    let i = const { c::PROCESS_THREADS.instrument() };
+    let _threads = i
+        .describe(meter.u64_observable_gauge(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.process.threads) {
                 o.observe(v, &[]);
@@ -66,10 +65,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _fds = meter
-        .u64_observable_gauge(semconv::PROCESS_UNIX_FILE_DESCRIPTOR_COUNT)
-        .with_unit("{file_descriptor}")
-        .with_description("Open file descriptors of the process")
+    let i = const { c::PROCESS_OPEN_FDS.instrument() };
+    let _fds = i
+        .describe(meter.u64_observable_gauge(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.process.open_fds) {
                 o.observe(v, &[]);
@@ -77,10 +75,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _uptime = meter
-        .f64_observable_gauge(semconv::PROCESS_UPTIME)
-        .with_unit("s")
-        .with_description("Time since the process started")
+    let i = const { c::PROCESS_UPTIME.instrument() };
+    let _uptime = i
+        .describe(meter.f64_observable_gauge(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.process.uptime_s) {
                 o.observe(v, &[]);
@@ -88,10 +85,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _mem_usage = meter
-        .i64_observable_up_down_counter(semconv::SYSTEM_MEMORY_USAGE)
-        .with_unit("By")
-        .with_description("Host memory in use (MemTotal - MemAvailable) and free (MemAvailable)")
+    let i = c::HOST_MEMORY_USAGE;
+    let _mem_usage = i
+        .describe(meter.i64_observable_up_down_counter(i.name))
         .with_callback(move |o| {
             if let Some((total, avail)) = l().as_deref().and_then(memory) {
                 o.observe(
@@ -103,10 +99,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _mem_limit = meter
-        .i64_observable_up_down_counter(semconv::SYSTEM_MEMORY_LIMIT)
-        .with_unit("By")
-        .with_description("Total host memory (MemTotal)")
+    let i = const { c::HOST_MEMORY_TOTAL.instrument() };
+    let _mem_limit = i
+        .describe(meter.i64_observable_up_down_counter(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.host.memory_total_bytes) {
                 o.observe(clamp_i64(v), &[]);
@@ -114,10 +109,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest.clone();
-    let _mem_avail = meter
-        .i64_observable_up_down_counter(semconv::SYSTEM_MEMORY_LINUX_AVAILABLE)
-        .with_unit("By")
-        .with_description("Host memory available without swapping (MemAvailable)")
+    let i = const { c::HOST_MEMORY_AVAILABLE.instrument() };
+    let _mem_avail = i
+        .describe(meter.i64_observable_up_down_counter(i.name))
         .with_callback(move |o| {
             if let Some(v) = l().and_then(|s| s.host.memory_available_bytes) {
                 o.observe(clamp_i64(v), &[]);
@@ -125,10 +119,9 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
         })
         .build();
     let l = latest;
-    let _load = meter
-        .f64_observable_gauge("pulsecheck.system.load_average")
-        .with_unit("{thread}")
-        .with_description("Host load average (runnable and uninterruptible tasks), per period")
+    let i = const { c::HOST_LOAD_AVERAGE.instrument() };
+    let _load = i
+        .describe(meter.f64_observable_gauge(i.name))
         .with_callback(move |o| {
             if let Some(s) = l() {
                 for (p, v) in [

@@ -21,10 +21,13 @@ fn binary() -> PathBuf {
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--example", "academy"])
+            .args(["build", "-p", "pulsecheck", "--example", "academy"])
             .status()
-            .expect("run cargo build --example academy");
-        assert!(status.success(), "cargo build --example academy failed");
+            .expect("run cargo build -p pulsecheck --example academy");
+        assert!(
+            status.success(),
+            "cargo build -p pulsecheck --example academy failed"
+        );
     }
     assert!(
         bin.exists(),

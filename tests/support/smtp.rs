@@ -34,14 +34,19 @@ impl SmtpServer {
 
     /// [`start`](Self::start), also recording every message received for
     /// [`messages`](Self::messages).
-    #[allow(dead_code)] // tests/academy_e2e.rs
+    #[allow(dead_code)] // cli/tests/academy_e2e.rs
     pub fn start_recording_messages(options: SmtpOptions<'_>) -> Self {
         Self::start_with(options, true)
     }
 
     fn start_with(options: SmtpOptions<'_>, messages: bool) -> Self {
         let port = free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        // Beside this file, from whichever package of the workspace includes it.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|d| d.join("tests/support/smtp_server.py"))
+            .find(|p| p.is_file())
+            .expect("tests/support/smtp_server.py in the workspace");
         let mut cmd = Command::new("python3");
         cmd.arg(&script).arg(port.to_string());
         if let Some((user, password)) = options.auth {
@@ -91,7 +96,7 @@ impl SmtpServer {
 
     /// The messages received (needs [`start_recording_messages`](Self::start_recording_messages)), as JSON objects with `from`,
     /// `to` (a list), `subject` and `body`.
-    #[allow(dead_code)] // tests/academy_e2e.rs
+    #[allow(dead_code)] // cli/tests/academy_e2e.rs
     pub fn messages(&self) -> Vec<serde_json::Value> {
         self.events()
             .iter()

@@ -6,9 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository's root: the workspace directory holding Cargo.lock, above the package that
+/// includes this module (the library at the root or the command line in cli/).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .expect("the workspace root, holding Cargo.lock")
+}
+
 /// A file of the repository, by path relative to its root.
 pub fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    repo_root().join(rel)
 }
 
 pub fn read(rel: &str) -> String {

@@ -62,7 +62,7 @@ impl StandIn {
     }
 
     /// Answer later requests to `path` with `status` (other paths keep theirs).
-    #[allow(dead_code)] // tests/academy_e2e.rs
+    #[allow(dead_code)] // cli/tests/academy_e2e.rs
     pub fn respond_at(&self, path: &str, status: u16) {
         let mut paths = self.shared.paths.lock().unwrap();
         paths.retain(|(p, _)| p != path);
