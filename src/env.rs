@@ -1,7 +1,4 @@
-//! Every environment variable pulsecheck reads, with its default: the one list. A constant is
-//! named exactly as its variable; `<NAME>_DEFAULT` is the value used when the variable is unset
-//! or blank (a variable without a `_DEFAULT` is off when unset). The reference table with the
-//! accepted values is in the [module docs](crate::config).
+#![doc = include_str!("../docs/environment.md")]
 //!
 //! ```
 //! use pulsecheck::env;

@@ -24,12 +24,25 @@
 //! }
 //! ```
 //!
+//! The modules, from the facade down:
+//!
+//! - [`Pulse`] and [`PulseBuilder`]: everything below wired for one service, with
+//!   [`Pulse::routes`] (the endpoints, `docs/endpoints.md`) and [`Pulse::serve`].
+//! - [`config`]: `pulsecheck.toml` ([`PulseConfig`](config::PulseConfig)): errors, budgets,
+//!   SLOs, alerts, monitoring traffic, health groups; one [`ConfigError`](config::ConfigError).
+//! - [`env`](mod@env): every environment variable pulsecheck reads, with its default.
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
-//! - [`layer`]: the request instrumentation layer, usable on its own.
-//! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
-//! - [`audit`]: the security audit trail (target `pulsecheck::audit`), rate-limited.
+//! - [`layer`]: the request instrumentation layer, usable on its own, and
+//!   [`layer::audit`], the security audit trail (target `pulsecheck::audit`), rate-limited.
+//! - [`window`]: the in-process aggregator of latency and error windows.
+//! - [`budget`]: budgets and SLO burn rates evaluated on the aggregator's windows.
+//! - [`alert`]: alert rules, their state machine, and the notifiers ([`alert::notify`]).
+//! - [`health`]: dependency checks, circuit breakers, health groups; built-in checks in
+//!   [`health::checks`].
 //! - [`system`]: process and host resources sampled in the background (`/health/system`).
 //! - [`rules`]: Prometheus recording and alerting rules from the same budgets and SLOs.
+//! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
+//! - `grpc` (feature `grpc`): the `grpc.health.v1` service from the same health state.
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 

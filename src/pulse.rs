@@ -633,15 +633,9 @@ impl Pulse {
         self.inner.layer.clone()
     }
 
-    /// The endpoints: `GET /health`, `/health/live`, `/health/ready`, `/health/detailed`
-    /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
-    /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
+    /// The endpoints, to merge into the service's router before adding [`layer`](Self::layer):
     ///
-    /// `GET /health/group/{name}` serves each health group ([`PulseBuilder::health_group`]).
-    ///
-    /// With an admin token ([`PulseBuilder::admin_token`]), every route but `/health`,
-    /// `/health/live`, `/health/ready` and `/health/group/{name}` answers 401 without
-    /// `Authorization: Bearer <token>`; the first and the last show details only with it.
+    #[doc = include_str!("../docs/endpoints.md")]
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         self.inner.alerts.start();
         crate::routes::router(

@@ -18,7 +18,7 @@
 //!
 //! A condition must hold for `for` (default 30 s) to fire, and a firing alert resolves only
 //! after its condition stayed clear for `keep_firing_for` (default 1 m). See
-//! [`AlertSettings`](crate::config::AlertSettings) for the `[alerts]` section of `pulsecheck.toml`.
+//! [`crate::config::AlertSettings`] for the `[alerts]` section of `pulsecheck.toml`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

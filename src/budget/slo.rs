@@ -118,7 +118,7 @@ pub(crate) fn window_name(minutes: u64) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SloError {
     /// The aggregator keeps no slow-request count for this latency SLO's threshold (it was
-    /// built without it, see [`PulseConfig::latency_thresholds`](super::PulseConfig::latency_thresholds)).
+    /// built without it, see [`PulseConfig::latency_thresholds`](crate::config::PulseConfig::latency_thresholds)).
     /// Reported as such, never judged by errors instead.
     #[error(
         "slo `{slo}`: the aggregator counts no requests slower than {threshold_ns} ns (it tracks {tracked_ns:?} ns); build it from PulseConfig::latency_thresholds"

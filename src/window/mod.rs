@@ -147,7 +147,7 @@ pub struct AggregatorConfig {
     /// Route templates that are monitoring traffic (probes, scrapes, the dashboard's polling):
     /// shown per route, marked, and left out of the service-wide figures and the SLO counts
     /// unless [`count_monitoring`](Self::count_monitoring). Defaults to pulsecheck's own
-    /// endpoints ([`Monitoring::routes`](crate::budget::Monitoring::routes)).
+    /// endpoints ([`Monitoring::routes`](crate::config::Monitoring::routes)).
     pub monitoring_routes: Vec<String>,
     /// Count monitoring routes in the service-wide figures too. Defaults to `false`.
     pub count_monitoring: bool,
