@@ -84,7 +84,11 @@ pub mod window;
 pub mod __private {
     pub use crate::error_chain::error_chain;
     pub use crate::float_duration::{DurationError, from_secs_f64};
-    pub use crate::window::buckets;
+    /// The aggregator's latency buckets, which the load generator's histogram shares and the
+    /// accuracy and memory benchmarks measure.
+    pub mod buckets {
+        pub use crate::window::buckets::*;
+    }
 }
 
 pub use pulse::{Error, Pulse, PulseBuilder};

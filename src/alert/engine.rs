@@ -80,7 +80,7 @@ pub struct HistoryEntry {
 
 /// The state machine for every alert of one process.
 #[derive(Debug)]
-pub struct Engine {
+pub(crate) struct Engine {
     settings: AlertSettings,
     service: String,
     entries: HashMap<String, Entry>,
@@ -93,18 +93,13 @@ fn elapsed(now: SystemTime, since: SystemTime) -> Duration {
 
 impl Engine {
     /// A state machine with no alerts.
-    pub fn new(settings: AlertSettings, service: impl Into<String>) -> Self {
+    pub(crate) fn new(settings: AlertSettings, service: impl Into<String>) -> Self {
         Self {
             settings,
             service: service.into(),
             entries: HashMap::new(),
             history: VecDeque::new(),
         }
-    }
-
-    /// The settings in force.
-    pub fn settings(&self) -> &AlertSettings {
-        &self.settings
     }
 
     fn record(&mut self, at: SystemTime, alert: &Alert, state: AlertState) {
@@ -136,7 +131,7 @@ impl Engine {
     /// One evaluation: `active` holds every alert whose condition is true now; every other
     /// known alert's condition is false. Returns the transitions to notify (firing and
     /// resolved only; pending is internal).
-    pub fn step(&mut self, now: SystemTime, active: Vec<Alert>) -> Vec<AlertEvent> {
+    pub(crate) fn step(&mut self, now: SystemTime, active: Vec<Alert>) -> Vec<AlertEvent> {
         let mut events = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(active.len());
         for alert in active {
@@ -205,7 +200,7 @@ impl Engine {
 
     /// Every pending, firing and recently resolved alert: firing first, then pending, then
     /// resolved; most severe first within each.
-    pub fn alerts(&self) -> Vec<AlertView> {
+    pub(crate) fn alerts(&self) -> Vec<AlertView> {
         let mut out: Vec<AlertView> = self
             .entries
             .values()
@@ -244,7 +239,7 @@ impl Engine {
     }
 
     /// Recent transitions, oldest first.
-    pub fn history(&self) -> Vec<HistoryEntry> {
+    pub(crate) fn history(&self) -> Vec<HistoryEntry> {
         self.history.iter().cloned().collect()
     }
 }

@@ -42,7 +42,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 pub use crate::severity::Severity;
-pub use engine::{AlertView, Engine, HistoryEntry};
+use engine::Engine;
+pub use engine::{AlertView, HistoryEntry};
 pub use event::{Alert, AlertEvent, AlertState, EventState};
 
 use crate::config::{AlertSettings, PulseConfig};

@@ -38,4 +38,5 @@ pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
 pub use kind::BudgetKind;
 pub(crate) use slo::SLO_BURN;
 pub(crate) use slo::window_name;
-pub use slo::{SloError, SloReport, TIERS, Tier, TierReport, evaluate_slo};
+pub use slo::{SloError, SloReport, TierReport, evaluate_slo};
+pub(crate) use slo::{TIERS, Tier};

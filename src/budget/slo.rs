@@ -21,20 +21,20 @@ pub(crate) const SLO_BURN: &str = "PulsecheckSloErrorBudgetBurn";
 
 /// A tier's definition: both windows must burn faster than `burn_rate`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tier {
+pub(crate) struct Tier {
     /// Severity when it fires: [`Severity::Page`] or [`Severity::Ticket`].
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Long window, minutes.
-    pub long_minutes: u64,
+    pub(crate) long_minutes: u64,
     /// Short window, minutes.
-    pub short_minutes: u64,
+    pub(crate) short_minutes: u64,
     /// Burn-rate threshold.
-    pub burn_rate: f64,
+    pub(crate) burn_rate: f64,
 }
 
 /// The SRE workbook's tiers for a 30-day SLO (2 % of the budget in 1 h, 5 % in 6 h, 10 % in
 /// 1 d, 10 % in 3 d), as Sloth generates them; the Prometheus rules read the same table.
-pub const TIERS: [Tier; 4] = [
+pub(crate) const TIERS: [Tier; 4] = [
     Tier {
         severity: Severity::Page,
         long_minutes: 60,

@@ -19,7 +19,7 @@
 //!   (statuses of `[errors]`), each a `warning` alert from `warn_ratio` of the limit and a
 //!   `critical` one above it, held back under `min_requests` as in-process; per-route overrides
 //!   get their own alerts. The memory budget has no Prometheus series and is left out.
-//! - **SLOs**: the bad-request ratio over every window of [`TIERS`]
+//! - **SLOs**: the bad-request ratio over every window of the burn-rate tiers of [`budget`](crate::budget)
 //!   (`pulsecheck:slo_errors:ratio_rate<w>`), then one alert per severity: `page` when 14.4×
 //!   the sustainable rate burns over both 1 h and 5 m, or 6× over both 6 h and 30 m; `ticket` at
 //!   3× over both 1 d and 2 h, or 1× over both 3 d and 6 h (the SRE workbook's multiwindow,
@@ -32,7 +32,6 @@
 //! budget group (`budgets.rs`), the SLO groups in either style (`slo.rs`, `sloth.rs`, sharing
 //! the SLI of `sli.rs`), through one YAML and PromQL writer (`writer.rs`).
 //!
-//! [`TIERS`]: crate::budget::TIERS
 //! [`DURATION_BOUNDARIES`]: crate::layer::DURATION_BOUNDARIES
 //!
 //! # Example

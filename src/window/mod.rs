@@ -3,8 +3,8 @@
 //! request rate, in bounded memory.
 //!
 //! Requests are recorded through the layer's [`Recorder`] hook into per-core shards of atomic
-//! counters (no lock, no allocation, no hashing; see [`buckets`] for the histogram layout and
-//! its error bound). A ticker folds the shards once a second into rings of time slots whose
+//! counters (no lock, no allocation, no hashing; see `docs/aggregator.md` for the log-linear latency buckets
+//! and its error bound). A ticker folds the shards once a second into rings of time slots whose
 //! running totals make every window readable in microseconds. Readers (endpoints, budgets,
 //! alerts) take [`Snapshot`]s; they never touch the hot path.
 //!
@@ -33,7 +33,7 @@
 //! assert_eq!(snap.routes["/users/{id}"].requests, 5);
 //! ```
 
-pub mod buckets;
+pub(crate) mod buckets;
 mod clock;
 mod counter;
 mod cumulative;
@@ -50,9 +50,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cumulative::{CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
+pub use cumulative::{DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
 pub use exemplar::BucketExemplar;
-pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
+pub(crate) use rings::LongCounts;
+pub use rings::MAX_LATENCY_OBJECTIVES;
 pub use series::{Series, SeriesPoint};
 pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
 
@@ -515,6 +516,7 @@ impl Aggregator {
     /// Service-wide requests, errors and slow requests over the last `minutes` (up to 30
     /// days), for SLO burn rates. Windows up to 3 days come from minute slots, longer ones from
     /// hour slots; both include the current partial slot.
+    #[doc(hidden)]
     pub fn long_counts(&self, minutes: u64) -> LongCounts {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         state.long.over_minutes(minutes)
@@ -534,6 +536,7 @@ impl Aggregator {
     }
 
     /// Approximate heap bytes held: live counters plus folded windows.
+    #[doc(hidden)]
     pub fn memory_bytes(&self) -> usize {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         self.inner.shards.allocated_bytes()
