@@ -3,8 +3,8 @@
 //! request rate, in bounded memory.
 //!
 //! Requests are recorded through the layer's [`Recorder`] hook into per-core shards of atomic
-//! counters (no lock, no allocation, no hashing; see `docs/aggregator.md` for the log-linear latency buckets
-//! and its error bound). A ticker folds the shards once a second into rings of time slots whose
+//! counters (no lock, no allocation, no hashing; see `docs/aggregator.md` for the log-linear
+//! latency buckets and their error bound). A ticker folds the shards once a second into rings of time slots whose
 //! running totals make every window readable in microseconds. Readers (endpoints, budgets,
 //! alerts) take [`Snapshot`]s; they never touch the hot path.
 //!
