@@ -5,15 +5,15 @@
 //! them all with `Aggregator::record` on a `ManualClock`, ticks once, reads
 //! `snapshot(Window::OneMinute)` and compares p50, p90, p95, p99 and p99.9 with the exact
 //! nearest-rank quantiles of the same samples (the value of rank ⌈q·n⌉ once sorted). It exits
-//! non-zero if any error exceeds `pulsecheck::window::buckets::RELATIVE_ERROR_BOUND`. Results
+//! non-zero if any error exceeds `pulsecheck::__private::buckets::RELATIVE_ERROR_BOUND`. Results
 //! are in BENCHMARKS.md.
 
 mod sim;
 
 use std::sync::Arc;
 
+use pulsecheck::__private::buckets::{MAX_NS, MIN_NS, RELATIVE_ERROR_BOUND};
 use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
-use pulsecheck::window::buckets::{MAX_NS, MIN_NS, RELATIVE_ERROR_BOUND};
 use pulsecheck::window::{Aggregator, AggregatorConfig, Latency, ManualClock, Window};
 use sim::{Dist, Rng};
 

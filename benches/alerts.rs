@@ -16,7 +16,7 @@ use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use pulsecheck::Pulse;
-use pulsecheck::budget::{Budgets, PulseConfig, RouteBudget, Slo};
+use pulsecheck::config::{Budgets, PulseConfig, RouteBudget, Slo};
 use pulsecheck::health::{Check, CheckError, CheckExt, Observation};
 use pulsecheck::layer::{HttpMethod, RequestRecord};
 use pulsecheck::otel::opentelemetry::trace::TraceId;

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
+use pulsecheck::__private::buckets::{self, MAX_NS, MIN_NS};
 use pulsecheck::layer::{RequestRecord, RouteTable};
-use pulsecheck::window::buckets::{self, MAX_NS, MIN_NS};
 use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
 use sim::{Dist, Rng, WEB};
 

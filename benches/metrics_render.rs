@@ -17,7 +17,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::BodyExt as _;
 use pulsecheck::Pulse;
-use pulsecheck::budget::PulseConfig;
+use pulsecheck::config::PulseConfig;
 use pulsecheck::layer::{HttpMethod, RequestRecord};
 use pulsecheck::window::Window;
 use tower::ServiceExt as _;

@@ -9,7 +9,7 @@
 
 use axum::{Router, routing::get};
 use pulsecheck::Pulse;
-use pulsecheck::budget::Monitoring;
+use pulsecheck::config::Monitoring;
 // The OpenTelemetry crates pulsecheck was built against: one `opentelemetry` version in the
 // build, so the service's provider and pulsecheck's layer share one global.
 use pulsecheck::otel::{opentelemetry, opentelemetry_sdk, tracing_opentelemetry};

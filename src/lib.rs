@@ -24,38 +24,55 @@
 //! }
 //! ```
 //!
+//! The modules, from the facade down:
+//!
+//! - [`Pulse`] and [`PulseBuilder`]: everything below wired for one service, with
+//!   [`Pulse::routes`] (the endpoints, `docs/endpoints.md`) and [`Pulse::serve`].
+//! - [`config`]: `pulsecheck.toml` ([`PulseConfig`](config::PulseConfig)): errors, budgets,
+//!   SLOs, alerts, monitoring traffic, health groups; one [`ConfigError`](config::ConfigError).
+//! - [`env`](mod@env): every environment variable pulsecheck reads, with its default.
 //! - [`telemetry`]: providers and logging from the `OTEL_*` environment (optional).
-//! - [`layer`]: the request instrumentation layer, usable on its own.
-//! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
-//! - [`audit`]: the security audit trail (target `pulsecheck::audit`), rate-limited.
+//! - [`layer`]: the request instrumentation layer, usable on its own, and
+//!   [`layer::audit`], the security audit trail (target `pulsecheck::audit`), rate-limited.
+//! - [`window`]: the in-process aggregator of latency and error windows.
+//! - [`budget`]: budgets and SLO burn rates evaluated on the aggregator's windows.
+//! - [`alert`]: alert rules, their state machine, and the notifiers ([`alert::notify`]).
+//! - [`health`]: dependency checks, circuit breakers, health groups; built-in checks in
+//!   [`health::checks`].
 //! - [`system`]: process and host resources sampled in the background (`/health/system`).
 //! - [`rules`]: Prometheus recording and alerting rules from the same budgets and SLOs.
+//! - [`client`]: outgoing HTTP calls as CLIENT spans carrying the W3C trace context.
+//! - `grpc` (feature `grpc`): the `grpc.health.v1` service from the same health state.
 //! - [`otel`]: the OpenTelemetry crates this version is built against.
 #![warn(missing_docs, unreachable_pub)]
 // docs.rs builds with every feature and `--cfg docsrs`: gated items show the feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alert;
-pub mod audit;
 pub mod budget;
 mod catalogue;
 pub mod client;
+pub mod config;
+mod duration;
+mod endpoints;
+pub mod env;
 mod error_chain;
 mod float_duration;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
 pub mod health;
+mod instrumentation;
 pub mod layer;
 mod num;
 mod panic_text;
-mod process;
 mod pulse;
 mod redact;
 mod rfc3339;
 mod routes;
 pub mod rules;
 mod serve;
+mod severity;
 pub mod system;
 pub mod telemetry;
 mod trace_url;
@@ -70,13 +87,14 @@ pub mod window;
 pub mod __private {
     pub use crate::error_chain::error_chain;
     pub use crate::float_duration::{DurationError, from_secs_f64};
-    pub use crate::window::buckets;
+    /// The aggregator's latency buckets, which the load generator's histogram shares and the
+    /// accuracy and memory benchmarks measure.
+    pub mod buckets {
+        pub use crate::window::buckets::*;
+    }
 }
 
-pub use pulse::{
-    ADMIN_TOKEN_ENV, DRAIN_DELAY_DEFAULT, Error, Pulse, PulseBuilder, SHUTDOWN_DEADLINE_DEFAULT,
-    TRACE_URL_ENV,
-};
+pub use pulse::{Error, Pulse, PulseBuilder};
 
 /// The OpenTelemetry crates pulsecheck is built against, re-exported so that a service uses
 /// exactly the same versions (mismatched minor versions do not interoperate).

@@ -9,7 +9,8 @@ use crate::alert::{AlertEvent, AlertSources, Alerts};
 
 /// How long [`Pulse::shutdown`] waits for queued alert notifications.
 const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
-use crate::budget::{Budgets, ConfigError, PulseConfig, Slo};
+use crate::config::{Budgets, ConfigError, PulseConfig, Slo};
+use crate::env;
 use crate::health::{Health, HealthBuilder, HealthConfig, Registration, Transition};
 use crate::layer::{PulseLayer, Recorder, RequestRecord};
 use crate::redact::Secret;
@@ -74,32 +75,17 @@ pub enum Error {
     },
 }
 
-/// Default time between the shutdown signal (readiness turns 503) and the server's stop, so
-/// load balancers see the pod leave before connections are refused.
-pub const DRAIN_DELAY_DEFAULT: Duration = Duration::from_secs(5);
-
-/// Default time [`Pulse::serve`] lets open connections finish after the drain delay before it
-/// closes them.
-pub const SHUTDOWN_DEADLINE_DEFAULT: Duration = Duration::from_secs(10);
-
-/// Environment variable holding the admin token.
-pub const ADMIN_TOKEN_ENV: &str = "PULSE_ADMIN_TOKEN";
-
-/// Environment variable holding the dashboard's trace link template, such as
-/// `http://localhost:16686/trace/{trace_id}` (Jaeger).
-pub const TRACE_URL_ENV: &str = "PULSE_TRACE_URL";
-
 /// The trace link template, validated: `None` when neither the builder nor the environment
 /// sets one (a blank variable counts as unset, as for the other optional variables).
 fn trace_url(from_builder: Option<String>) -> Result<Option<Arc<str>>, Error> {
     let (origin, template) = match from_builder {
         Some(t) => ("PulseBuilder::trace_url", t),
-        None => match std::env::var(TRACE_URL_ENV) {
-            Ok(v) if !v.trim().is_empty() => (TRACE_URL_ENV, v),
+        None => match std::env::var(env::PULSE_TRACE_URL) {
+            Ok(v) if !v.trim().is_empty() => (env::PULSE_TRACE_URL, v),
             Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(Error::TraceUrl {
-                    origin: TRACE_URL_ENV,
+                    origin: env::PULSE_TRACE_URL,
                     reason: " is not valid UTF-8".to_owned(),
                 });
             }
@@ -121,12 +107,12 @@ fn trace_url(from_builder: Option<String>) -> Result<Option<Arc<str>>, Error> {
 fn admin_token(from_builder: Option<Secret>) -> Result<Option<Secret>, Error> {
     let (origin, token) = match from_builder {
         Some(t) => ("PulseBuilder::admin_token", t),
-        None => match std::env::var(ADMIN_TOKEN_ENV) {
-            Ok(v) => (ADMIN_TOKEN_ENV, Secret::new(v)),
+        None => match std::env::var(env::PULSE_ADMIN_TOKEN) {
+            Ok(v) => (env::PULSE_ADMIN_TOKEN, Secret::new(v)),
             Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(Error::AdminToken {
-                    origin: ADMIN_TOKEN_ENV,
+                    origin: env::PULSE_ADMIN_TOKEN,
                     reason: "is not valid UTF-8",
                 });
             }
@@ -302,7 +288,7 @@ impl PulseBuilder {
 
     /// Where the dashboard links trace ids: a URL template containing `{trace_id}`, such as
     /// `http://localhost:16686/trace/{trace_id}` for Jaeger or a Grafana Explore URL for
-    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::TRACE_URL_ENV); without either, trace
+    /// Tempo. Defaults to [`PULSE_TRACE_URL`](crate::env::PULSE_TRACE_URL); without either, trace
     /// ids are shown without a link. [`build`](Self::build) fails on a template that is not
     /// an http(s) URL with `{trace_id}` in it.
     ///
@@ -360,7 +346,7 @@ impl PulseBuilder {
 
     /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log
     /// (the same as [`PulseLayer::trusted_proxies`]). Defaults to
-    /// [`PULSE_TRUSTED_PROXIES`](crate::layer::TRUSTED_PROXIES_ENV), else none: the client is
+    /// [`PULSE_TRUSTED_PROXIES`](crate::env::PULSE_TRUSTED_PROXIES), else none: the client is
     /// the socket peer.
     pub fn trusted_proxies(mut self, proxies: crate::layer::TrustedProxies) -> Self {
         self.layer = self.layer.trusted_proxies(proxies);
@@ -467,13 +453,16 @@ impl PulseBuilder {
         }
         let drain_delay = match self.drain_delay {
             Some(d) => d,
-            None => duration_from_env("PULSE_DRAIN_DELAY", DRAIN_DELAY_DEFAULT)
+            None => env::duration(env::PULSE_DRAIN_DELAY, env::PULSE_DRAIN_DELAY_DEFAULT)
                 .map_err(|value| Error::DrainDelay { value })?,
         };
         let shutdown_deadline = match self.shutdown_deadline {
             Some(d) => d,
-            None => duration_from_env("PULSE_SHUTDOWN_DEADLINE", SHUTDOWN_DEADLINE_DEFAULT)
-                .map_err(|value| Error::ShutdownDeadline { value })?,
+            None => env::duration(
+                env::PULSE_SHUTDOWN_DEADLINE,
+                env::PULSE_SHUTDOWN_DEADLINE_DEFAULT,
+            )
+            .map_err(|value| Error::ShutdownDeadline { value })?,
         };
         let system_interval = match self.system_interval {
             Some(i) => i,
@@ -504,18 +493,36 @@ impl PulseBuilder {
             }
         };
         let health = health_builder.build();
-        crate::health::register_metrics(&health);
         let system = crate::system::SystemMonitor::start(system_interval)?;
-        crate::system::register_metrics(&system);
-        let config = Arc::new(config);
-        let service = self
-            .service_name
-            .or_else(|| {
-                std::env::var("OTEL_SERVICE_NAME")
-                    .ok()
-                    .filter(|s| !s.trim().is_empty())
+        // The health and system gauges go to the global meter provider; bound now, they would
+        // stay no-ops for good when the service installs its provider after `build()`. So they
+        // are bound with the layer's own instruments, at the first request, or now when
+        // pulsecheck installed the providers itself.
+        let gauges: Arc<dyn Fn() + Send + Sync> = {
+            let (health, system, once) = (health.clone(), system.clone(), std::sync::Once::new());
+            Arc::new(move || {
+                once.call_once(|| {
+                    crate::health::register_metrics(&health);
+                    crate::system::register_metrics(&system);
+                });
             })
-            .unwrap_or_else(|| "unknown_service".to_owned());
+        };
+        if telemetry.is_some() {
+            gauges();
+        }
+        let layer = {
+            // Weak: the layer (and its clones) must not keep the sampler thread alive.
+            let weak = Arc::downgrade(&gauges);
+            layer.on_bind(move || {
+                if let Some(bind) = weak.upgrade() {
+                    bind();
+                }
+            })
+        };
+        let config = Arc::new(config);
+        // The name the resource carries, so that a notification names the service as its
+        // traces and metrics do.
+        let service = crate::telemetry::service_name(self.service_name.as_deref());
         let mut alerts = Alerts::builder(AlertSources {
             config: Arc::clone(&config),
             aggregator: aggregator.clone(),
@@ -569,8 +576,18 @@ impl PulseBuilder {
                 trace_url,
                 shutdown_notify: tokio::sync::Notify::new(),
                 exposure_warned: std::sync::atomic::AtomicBool::new(false),
+                _gauges: Gauges(gauges),
             }),
         })
+    }
+}
+
+/// Owns the gauge registration the layer reaches through a `Weak`; never called through here.
+struct Gauges(#[allow(dead_code)] Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Gauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gauges")
     }
 }
 
@@ -600,23 +617,9 @@ struct Inner {
     shutdown_notify: tokio::sync::Notify,
     /// Whether [`Pulse::listening_on`] has warned about open admin endpoints.
     exposure_warned: std::sync::atomic::AtomicBool,
-}
-
-/// `var` as a duration (`5s`, `500ms`, `0`), `default` when unset or blank; the rejected value
-/// (cut to 64 characters) when it is not a duration.
-fn duration_from_env(var: &str, default: Duration) -> Result<Duration, String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => parse_duration(&v),
-        _ => Ok(default),
-    }
-}
-
-fn parse_duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    if v == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(v).map_err(|_| v.chars().take(64).collect())
+    /// Registers the health and system gauges, once (see `PulseBuilder::build`); the layer
+    /// holds it weakly.
+    _gauges: Gauges,
 }
 
 impl Pulse {
@@ -630,15 +633,9 @@ impl Pulse {
         self.inner.layer.clone()
     }
 
-    /// The endpoints: `GET /health`, `/health/live`, `/health/ready`, `/health/detailed`
-    /// (`application/health+json`), `/health/metrics` (`?window=1m|5m|1h`, `?route=`) and
-    /// `/health/budget`, `/health/system` and `GET /metrics` (Prometheus text). Merge them into your router, then add the layer.
+    /// The endpoints, to merge into the service's router before adding [`layer`](Self::layer):
     ///
-    /// `GET /health/group/{name}` serves each health group ([`PulseBuilder::health_group`]).
-    ///
-    /// With an admin token ([`PulseBuilder::admin_token`]), every route but `/health`,
-    /// `/health/live`, `/health/ready` and `/health/group/{name}` answers 401 without
-    /// `Authorization: Bearer <token>`; the first and the last show details only with it.
+    #[doc = include_str!("../docs/endpoints.md")]
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         self.inner.alerts.start();
         crate::routes::router(
@@ -690,7 +687,8 @@ impl Pulse {
             target: "pulsecheck",
             %addr,
             "admin endpoints are served without a token on a non-loopback address: anyone who \
-             can reach it reads error details, metrics and system figures; set {ADMIN_TOKEN_ENV}"
+             can reach it reads error details, metrics and system figures; set {}",
+            env::PULSE_ADMIN_TOKEN
         );
         true
     }

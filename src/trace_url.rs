@@ -1,4 +1,4 @@
-//! The trace link template ([`TRACE_URL_ENV`](crate::TRACE_URL_ENV)): where a trace id links to (Jaeger, Tempo through Grafana, any UI that
+//! The trace link template ([`PULSE_TRACE_URL`](crate::env::PULSE_TRACE_URL)): where a trace id links to (Jaeger, Tempo through Grafana, any UI that
 //! opens a trace from its URL). The dashboard shows each example request's trace id as a link
 //! through this template; without it, as plain text.
 //!

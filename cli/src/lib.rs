@@ -83,7 +83,7 @@ pub enum CliError {
     Load(#[from] crate::load::LoadError),
     /// pulsecheck.toml is invalid.
     #[error(transparent)]
-    Config(#[from] pulsecheck::budget::ConfigError),
+    Config(#[from] pulsecheck::config::ConfigError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

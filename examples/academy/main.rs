@@ -76,7 +76,7 @@ fn payments() -> Result<Payments, Box<dyn std::error::Error>> {
 /// The dependency checks whose configuration is present, sharing the application's pool and
 /// payment breakers.
 fn checks(
-    config: &pulsecheck::budget::PulseConfig,
+    config: &pulsecheck::config::PulseConfig,
     state: &AppState,
 ) -> Result<Vec<Registration>, Box<dyn std::error::Error>> {
     let mut checks = vec![
@@ -156,7 +156,7 @@ async fn state() -> Result<AppState, Box<dyn std::error::Error>> {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let config = pulsecheck::budget::PulseConfig::load()?;
+    let config = pulsecheck::config::PulseConfig::load()?;
     let host = std::env::var("HOST").unwrap_or_else(|_| "0.0.0.0".into());
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p

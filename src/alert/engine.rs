@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::config::AlertSettings;
-use super::event::{Alert, AlertEvent, AlertState};
+use super::event::{Alert, AlertEvent, AlertState, EventState};
+use crate::config::AlertSettings;
 
 /// One alert's place in the state machine.
 #[derive(Clone, Debug)]
@@ -80,7 +80,7 @@ pub struct HistoryEntry {
 
 /// The state machine for every alert of one process.
 #[derive(Debug)]
-pub struct Engine {
+pub(crate) struct Engine {
     settings: AlertSettings,
     service: String,
     entries: HashMap<String, Entry>,
@@ -93,18 +93,13 @@ fn elapsed(now: SystemTime, since: SystemTime) -> Duration {
 
 impl Engine {
     /// A state machine with no alerts.
-    pub fn new(settings: AlertSettings, service: impl Into<String>) -> Self {
+    pub(crate) fn new(settings: AlertSettings, service: impl Into<String>) -> Self {
         Self {
             settings,
             service: service.into(),
             entries: HashMap::new(),
             history: VecDeque::new(),
         }
-    }
-
-    /// The settings in force.
-    pub fn settings(&self) -> &AlertSettings {
-        &self.settings
     }
 
     fn record(&mut self, at: SystemTime, alert: &Alert, state: AlertState) {
@@ -121,14 +116,14 @@ impl Engine {
         });
     }
 
-    fn event(&self, e: &Entry, state: AlertState, now: SystemTime) -> AlertEvent {
+    fn event(&self, e: &Entry, state: EventState, now: SystemTime) -> AlertEvent {
         AlertEvent {
             state,
             fingerprint: e.alert.fingerprint(),
             alert: e.alert.clone(),
             starts_at: e.fired_at.unwrap_or(now),
             pending_since: e.active_since,
-            ends_at: (state == AlertState::Resolved).then_some(now),
+            ends_at: (state == EventState::Resolved).then_some(now),
             service: self.service.clone(),
         }
     }
@@ -136,7 +131,7 @@ impl Engine {
     /// One evaluation: `active` holds every alert whose condition is true now; every other
     /// known alert's condition is false. Returns the transitions to notify (firing and
     /// resolved only; pending is internal).
-    pub fn step(&mut self, now: SystemTime, active: Vec<Alert>) -> Vec<AlertEvent> {
+    pub(crate) fn step(&mut self, now: SystemTime, active: Vec<Alert>) -> Vec<AlertEvent> {
         let mut events = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(active.len());
         for alert in active {
@@ -168,7 +163,7 @@ impl Engine {
                 entry.state = AlertState::Firing;
                 entry.fired_at = Some(now);
                 self.record(now, &entry.alert, AlertState::Firing);
-                events.push(self.event(&entry, AlertState::Firing, now));
+                events.push(self.event(&entry, EventState::Firing, now));
             }
             self.entries.insert(key, entry);
         }
@@ -197,7 +192,7 @@ impl Engine {
         for key in resolved {
             if let Some(e) = self.entries.get(&key).cloned() {
                 self.record(now, &e.alert, AlertState::Resolved);
-                events.push(self.event(&e, AlertState::Resolved, now));
+                events.push(self.event(&e, EventState::Resolved, now));
             }
         }
         events
@@ -205,7 +200,7 @@ impl Engine {
 
     /// Every pending, firing and recently resolved alert: firing first, then pending, then
     /// resolved; most severe first within each.
-    pub fn alerts(&self) -> Vec<AlertView> {
+    pub(crate) fn alerts(&self) -> Vec<AlertView> {
         let mut out: Vec<AlertView> = self
             .entries
             .values()
@@ -244,7 +239,7 @@ impl Engine {
     }
 
     /// Recent transitions, oldest first.
-    pub fn history(&self) -> Vec<HistoryEntry> {
+    pub(crate) fn history(&self) -> Vec<HistoryEntry> {
         self.history.iter().cloned().collect()
     }
 }
@@ -286,7 +281,7 @@ mod tests {
         assert!(e.step(t(29), vec![alert(1500.0)]).is_empty());
         let ev = e.step(t(30), vec![alert(1600.0)]);
         assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].state, AlertState::Firing);
+        assert_eq!(ev[0].state, EventState::Firing);
         assert_eq!(ev[0].alert.value, Some(1600.0));
         assert_eq!(ev[0].starts_at, t(30));
         // Clears: keeps firing for 60 s.
@@ -295,7 +290,7 @@ mod tests {
         assert!(e.step(t(94), vec![]).is_empty());
         let ev = e.step(t(95), vec![]);
         assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].state, AlertState::Resolved);
+        assert_eq!(ev[0].state, EventState::Resolved);
         assert_eq!(ev[0].ends_at, Some(t(95)));
         assert_eq!(ev[0].starts_at, t(30));
         assert_eq!(e.alerts()[0].status, AlertState::Resolved);
@@ -327,7 +322,7 @@ mod tests {
         let ev = e.step(t(0), vec![down, alert(1500.0)]);
         assert_eq!(ev.len(), 1, "only the zero-`for` alert fires at once");
         assert_eq!(ev[0].alert.name, "PulsecheckDependencyDown");
-        assert_eq!(ev[0].state, AlertState::Firing);
+        assert_eq!(ev[0].state, EventState::Firing);
         let ev = e.step(t(30), vec![alert(1500.0)]);
         assert_eq!(ev.len(), 1, "the other keeps the general 30 s `for`");
         assert_eq!(ev[0].alert.name, "PulsecheckLatencyP95Critical");
@@ -369,7 +364,7 @@ mod tests {
             events.extend(e.step(t(s), vec![]));
         }
         assert_eq!(events.len(), 2);
-        assert_eq!(events[1].state, AlertState::Resolved);
+        assert_eq!(events[1].state, EventState::Resolved);
     }
 
     #[test]
@@ -383,11 +378,11 @@ mod tests {
         );
         e.step(t(0), vec![alert(2000.0)]);
         assert_eq!(e.step(t(30), vec![alert(2000.0)]).len(), 1);
-        assert_eq!(e.step(t(31), vec![])[0].state, AlertState::Resolved);
+        assert_eq!(e.step(t(31), vec![])[0].state, EventState::Resolved);
         assert!(e.step(t(32), vec![alert(2000.0)]).is_empty());
         assert_eq!(e.alerts()[0].status, AlertState::Pending);
         let ev = e.step(t(62), vec![alert(2000.0)]);
-        assert_eq!(ev[0].state, AlertState::Firing);
+        assert_eq!(ev[0].state, EventState::Firing);
         assert_eq!(ev[0].starts_at, t(62));
     }
 

@@ -5,37 +5,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-/// How urgent an alert is. Budgets, health and resources use `warning`/`critical`; SLO
-/// burn-rate alerts use `page`/`ticket` (Google SRE workbook, ch. 5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Look at it soon; nobody is woken.
-    Warning,
-    /// Something users notice is broken.
-    Critical,
-    /// An SLO burns its error budget slowly: open a ticket.
-    Ticket,
-    /// An SLO burns its error budget fast: wake someone up.
-    Page,
-}
-
-impl Severity {
-    /// `warning`, `critical`, `ticket` or `page`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-            Self::Ticket => "ticket",
-            Self::Page => "page",
-        }
-    }
-
-    /// Whether a human should be paged (critical or page).
-    pub fn is_urgent(self) -> bool {
-        matches!(self, Self::Critical | Self::Page)
-    }
-}
+use crate::severity::Severity;
 
 /// One alert as a rule sees it at one evaluation: identity (name and labels), severity and
 /// the evidence.
@@ -98,11 +68,31 @@ pub enum AlertState {
     Resolved,
 }
 
+/// What an [`AlertEvent`] tells: the two transitions notifiers hear about (a pending alert is
+/// internal to the engine and never notified).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    /// The alert started firing.
+    Firing,
+    /// The alert resolved.
+    Resolved,
+}
+
+impl From<EventState> for AlertState {
+    fn from(s: EventState) -> Self {
+        match s {
+            EventState::Firing => Self::Firing,
+            EventState::Resolved => Self::Resolved,
+        }
+    }
+}
+
 /// A transition notifiers are told about: an alert started firing, or resolved.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AlertEvent {
     /// `firing` or `resolved`.
-    pub state: AlertState,
+    pub state: EventState,
     /// The alert, with the evidence of the evaluation that caused the transition (for a
     /// resolution, the last firing evidence).
     pub alert: Alert,

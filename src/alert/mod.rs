@@ -18,7 +18,7 @@
 //!
 //! A condition must hold for `for` (default 30 s) to fire, and a firing alert resolves only
 //! after its condition stayed clear for `keep_firing_for` (default 1 m). See
-//! [`AlertSettings`] for the `[alerts]` section of `pulsecheck.toml`.
+//! [`crate::config::AlertSettings`] for the `[alerts]` section of `pulsecheck.toml`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,10 +30,8 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod config;
 mod engine;
 mod event;
-pub(crate) mod names;
 pub mod notify;
 mod rules;
 
@@ -43,11 +41,12 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-pub use config::AlertSettings;
-pub use engine::{AlertView, Engine, HistoryEntry};
-pub use event::{Alert, AlertEvent, AlertState, Severity};
+pub use crate::severity::Severity;
+use engine::Engine;
+pub use engine::{AlertView, HistoryEntry};
+pub use event::{Alert, AlertEvent, AlertState, EventState};
 
-use crate::budget::PulseConfig;
+use crate::config::{AlertSettings, PulseConfig};
 use crate::health::Health;
 use crate::system::SystemMonitor;
 use crate::window::Aggregator;
@@ -109,8 +108,16 @@ struct Inner {
     evaluations: AtomicU64,
     started: AtomicBool,
     task: Mutex<Option<tokio::task::AbortHandle>>,
-    transitions: opentelemetry::metrics::Counter<u64>,
 }
+
+/// `pulsecheck.alert.transitions`, made from the global meter at the first transition.
+static TRANSITIONS: crate::instrumentation::Lazy<opentelemetry::metrics::Counter<u64>> =
+    crate::instrumentation::Lazy::new(|meter| {
+        meter
+            .u64_counter("pulsecheck.alert.transitions")
+            .with_description("Alert transitions to firing or resolved")
+            .build()
+    });
 
 impl std::fmt::Debug for Alerts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,11 +165,6 @@ impl AlertsBuilder {
                 evaluations: AtomicU64::new(0),
                 started: AtomicBool::new(false),
                 task: Mutex::new(None),
-                // Created here, after the service's meter provider is installed.
-                transitions: opentelemetry::global::meter("pulsecheck")
-                    .u64_counter("pulsecheck.alert.transitions")
-                    .with_description("Alert transitions to firing or resolved")
-                    .build(),
             }),
         }
     }
@@ -242,24 +244,23 @@ impl Alerts {
     fn announce(&self, e: &AlertEvent) {
         let a = &e.alert;
         match e.state {
-            AlertState::Firing if a.severity.is_urgent() => tracing::error!(
+            EventState::Firing if a.severity.is_urgent() => tracing::error!(
                 target: "pulsecheck::alert", alert = %a.name, severity = a.severity.as_str(),
                 labels = ?a.labels, value = ?a.value, threshold = ?a.threshold,
                 trace_ids = ?a.trace_ids, "alert firing: {}", a.summary),
-            AlertState::Firing => tracing::warn!(
+            EventState::Firing => tracing::warn!(
                 target: "pulsecheck::alert", alert = %a.name, severity = a.severity.as_str(),
                 labels = ?a.labels, value = ?a.value, threshold = ?a.threshold,
                 trace_ids = ?a.trace_ids, "alert firing: {}", a.summary),
-            _ => tracing::info!(
+            EventState::Resolved => tracing::info!(
                 target: "pulsecheck::alert", alert = %a.name, severity = a.severity.as_str(),
                 labels = ?a.labels, "alert resolved: {}", a.summary),
         }
-        let state = if e.state == AlertState::Firing {
-            "firing"
-        } else {
-            "resolved"
+        let state = match e.state {
+            EventState::Firing => "firing",
+            EventState::Resolved => "resolved",
         };
-        self.inner.transitions.add(
+        TRANSITIONS.get().add(
             1,
             &[
                 opentelemetry::KeyValue::new("alert.name", a.name.clone()),

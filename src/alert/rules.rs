@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::config::AlertSettings;
-use super::event::{Alert, Severity};
-use super::names::BudgetKind;
-use crate::budget::{BudgetLine, BudgetStatus, PulseConfig, SloKind, evaluate, evaluate_slo};
+use super::event::Alert;
+use crate::budget::{BudgetKind, BudgetLine, BudgetStatus, SLO_BURN, evaluate, evaluate_slo};
+use crate::config::{AlertSettings, PulseConfig, SloKind};
 use crate::health::{BreakerState, CheckStatus, HealthReport};
+use crate::severity::Severity;
 use crate::system::SystemSample;
 use crate::window::{Aggregator, ServiceSnapshot, Snapshot};
 
@@ -67,17 +67,13 @@ pub(crate) fn active(inputs: &Inputs<'_>) -> Vec<Alert> {
             }
         };
         for tier in r.tiers.iter().filter(|t| t.firing) {
-            let severity = match tier.severity {
-                crate::budget::Severity::Page => Severity::Page,
-                crate::budget::Severity::Ticket => Severity::Ticket,
-            };
             let ids = match slo.kind {
                 SloKind::Availability => failed_ids(&snap.service),
                 SloKind::Latency { .. } => slow_ids(&snap.service),
             };
             out.push(Alert {
-                name: super::names::SLO_BURN.into(),
-                severity,
+                name: SLO_BURN.into(),
+                severity: tier.severity,
                 labels: labels(&[
                     ("slo", &slo.name),
                     ("long_window", &tier.long_window),
@@ -109,7 +105,7 @@ fn budget_alert(line: &BudgetLine, snap: &ServiceSnapshot, window: &str) -> Opti
         BudgetStatus::Warning => Severity::Warning,
         BudgetStatus::Critical => Severity::Critical,
     };
-    let kind = BudgetKind::of_line(line.name)?;
+    let kind = line.name;
     let (what, unit) = match kind {
         BudgetKind::LatencyP95 => ("P95 latency", "ms"),
         BudgetKind::LatencyP99 => ("P99 latency", "ms"),

@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 
-use super::config::Budgets;
+use super::kind::BudgetKind;
+use crate::config::Budgets;
 use crate::window::{ServiceSnapshot, Snapshot};
 
-/// Where a budget stands.
+/// Where a budget stands: each line's status, and the report's (its worst line's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetStatus {
@@ -17,11 +18,35 @@ pub enum BudgetStatus {
     Critical,
 }
 
+impl BudgetStatus {
+    /// `ok`, `warning` or `critical`: a line's word in `/health/budget`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// `healthy`, `warning` or `critical`: the report's word in `/health/budget`, the word
+    /// `/health` uses for a status with nothing wrong.
+    pub fn overall_str(self) -> &'static str {
+        match self {
+            Self::Ok => "healthy",
+            other => other.as_str(),
+        }
+    }
+}
+
+fn serialize_overall<S: serde::Serializer>(s: &BudgetStatus, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.overall_str())
+}
+
 /// One limit.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BudgetLine {
-    /// `latency_p95_ms`, `latency_p99_ms`, `error_rate` or `memory_mib`.
-    pub name: &'static str,
+    /// What it limits: `latency_p95_ms`, `latency_p99_ms`, `error_rate` or `memory_mib`.
+    pub name: BudgetKind,
     /// The route it applies to; absent for service-wide budgets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
@@ -44,8 +69,10 @@ pub struct BudgetLine {
 /// All budgets; `status` is the worst line.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BudgetReport {
-    /// `healthy`, `warning` or `critical`.
-    pub status: &'static str,
+    /// The worst line's status; in JSON `healthy` (for [`BudgetStatus::Ok`]), `warning` or
+    /// `critical`.
+    #[serde(serialize_with = "serialize_overall")]
+    pub status: BudgetStatus,
     /// The window checked.
     pub window: crate::window::Window,
     /// Requests in that window.
@@ -55,7 +82,7 @@ pub struct BudgetReport {
 }
 
 fn line(
-    name: &'static str,
+    name: BudgetKind,
     route: Option<&str>,
     limit: f64,
     value: Option<f64>,
@@ -97,7 +124,7 @@ fn request_lines(
     let enough = s.requests >= b.min_requests;
     let lat = s.latency_ms.as_ref();
     let mut e = line(
-        "error_rate",
+        BudgetKind::ErrorRate,
         route,
         err,
         (s.requests > 0).then_some(s.error_rate),
@@ -108,7 +135,7 @@ fn request_lines(
     e.target = Some(b.error_target);
     [
         line(
-            "latency_p95_ms",
+            BudgetKind::LatencyP95,
             route,
             p95,
             lat.map(|l| l.p95),
@@ -117,7 +144,7 @@ fn request_lines(
             b.min_requests,
         ),
         line(
-            "latency_p99_ms",
+            BudgetKind::LatencyP99,
             route,
             p99,
             lat.map(|l| l.p99),
@@ -135,7 +162,7 @@ pub fn evaluate(budgets: &Budgets, snap: &ServiceSnapshot, rss_bytes: Option<u64
     let mut lines: Vec<BudgetLine> =
         request_lines(b, &snap.service, None, b.p95_ms, b.p99_ms, b.error_rate).into();
     let mut mem = line(
-        "memory_mib",
+        BudgetKind::Memory,
         None,
         b.memory_mib,
         rss_bytes.map(|r| r as f64 / (1024.0 * 1024.0)),
@@ -166,11 +193,7 @@ pub fn evaluate(budgets: &Budgets, snap: &ServiceSnapshot, rss_bytes: Option<u64
         .max()
         .unwrap_or(BudgetStatus::Ok);
     BudgetReport {
-        status: match worst {
-            BudgetStatus::Ok => "healthy",
-            BudgetStatus::Warning => "warning",
-            BudgetStatus::Critical => "critical",
-        },
+        status: worst,
         window: snap.window,
         requests: snap.service.requests,
         budgets: lines,

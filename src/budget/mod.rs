@@ -5,13 +5,15 @@
 //! per-route overrides; latency and error budgets stay `ok` under a minimum request count.
 //! SLOs use multiwindow, multi-burn-rate alerting ([`evaluate_slo`]).
 //!
-//! Configuration comes from code, `pulsecheck.toml` and `PULSE_BUDGET_*` variables
-//! ([`PulseConfig::load`]); a bad value stops start-up with a message naming the field.
+//! The limits are configured in code, `pulsecheck.toml` and `PULSE_BUDGET_*` variables
+//! ([`Budgets`](crate::config::Budgets), [`PulseConfig::load`](crate::config::PulseConfig::load));
+//! a bad value stops start-up with a message naming the field.
 //!
 //! # Example
 //!
 //! ```
-//! use pulsecheck::budget::{Budgets, evaluate};
+//! use pulsecheck::budget::{BudgetStatus, evaluate};
+//! use pulsecheck::config::Budgets;
 //! use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
 //! # use std::{sync::Arc, time::Duration};
 //! # use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
@@ -25,17 +27,16 @@
 //! clock.advance(1);
 //! agg.tick();
 //! let report = evaluate(&Budgets::default(), &agg.snapshot(Window::FiveMinutes), None);
-//! assert_eq!(report.status, "warning"); // P95 900 ms is 90 % of 1000 ms
+//! assert_eq!(report.status, BudgetStatus::Warning); // P95 900 ms is 90 % of 1000 ms
 //! ```
 
-mod config;
 mod evaluate;
+mod kind;
 mod slo;
 
-pub use config::{
-    Budgets, ConfigError, Errors, MAX_SLO_THRESHOLD, MIN_SLO_THRESHOLD, Monitoring, PULSE_CONFIG,
-    PULSE_CONFIG_DEFAULT, PulseConfig, RouteBudget, Slo, SloKind, default_slo,
-};
 pub use evaluate::{BudgetLine, BudgetReport, BudgetStatus, evaluate};
+pub use kind::BudgetKind;
+pub(crate) use slo::SLO_BURN;
 pub(crate) use slo::window_name;
-pub use slo::{Severity, SloError, SloReport, TIERS, Tier, TierReport, evaluate_slo};
+pub use slo::{SloError, SloReport, TierReport, evaluate_slo};
+pub(crate) use slo::{TIERS, Tier};

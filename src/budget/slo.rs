@@ -11,35 +11,30 @@
 
 use serde::Serialize;
 
-use super::config::{Slo, SloKind};
+use crate::config::{Slo, SloKind};
+use crate::severity::Severity;
 use crate::window::{Aggregator, LongCounts};
 
-/// One alerting tier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Wake someone up.
-    Page,
-    /// Look at it during working hours.
-    Ticket,
-}
+/// The alert an SLO tier raises while it burns on both its windows (`severity` page or
+/// ticket), in-process and in the generated Prometheus rules.
+pub(crate) const SLO_BURN: &str = "PulsecheckSloErrorBudgetBurn";
 
 /// A tier's definition: both windows must burn faster than `burn_rate`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tier {
-    /// Severity when it fires.
-    pub severity: Severity,
+pub(crate) struct Tier {
+    /// Severity when it fires: [`Severity::Page`] or [`Severity::Ticket`].
+    pub(crate) severity: Severity,
     /// Long window, minutes.
-    pub long_minutes: u64,
+    pub(crate) long_minutes: u64,
     /// Short window, minutes.
-    pub short_minutes: u64,
+    pub(crate) short_minutes: u64,
     /// Burn-rate threshold.
-    pub burn_rate: f64,
+    pub(crate) burn_rate: f64,
 }
 
 /// The SRE workbook's tiers for a 30-day SLO (2 % of the budget in 1 h, 5 % in 6 h, 10 % in
 /// 1 d, 10 % in 3 d), as Sloth generates them; the Prometheus rules read the same table.
-pub const TIERS: [Tier; 4] = [
+pub(crate) const TIERS: [Tier; 4] = [
     Tier {
         severity: Severity::Page,
         long_minutes: 60,
@@ -123,7 +118,7 @@ pub(crate) fn window_name(minutes: u64) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SloError {
     /// The aggregator keeps no slow-request count for this latency SLO's threshold (it was
-    /// built without it, see [`PulseConfig::latency_thresholds`](super::PulseConfig::latency_thresholds)).
+    /// built without it, see [`PulseConfig::latency_thresholds`](crate::config::PulseConfig::latency_thresholds)).
     /// Reported as such, never judged by errors instead.
     #[error(
         "slo `{slo}`: the aggregator counts no requests slower than {threshold_ns} ns (it tracks {tracked_ns:?} ns); build it from PulseConfig::latency_thresholds"

@@ -506,13 +506,18 @@ impl CircuitBreaker {
         get_active_span(|span| {
             span.add_event("circuit_breaker.state_change", attrs.to_vec());
         });
-        opentelemetry::global::meter("pulsecheck")
+        TRANSITIONS.get().add(1, &attrs);
+    }
+}
+
+/// `pulsecheck.circuit_breaker.transitions`, shared by every breaker.
+static TRANSITIONS: crate::instrumentation::Lazy<opentelemetry::metrics::Counter<u64>> =
+    crate::instrumentation::Lazy::new(|meter| {
+        meter
             .u64_counter("pulsecheck.circuit_breaker.transitions")
             .with_description("Circuit breaker state changes")
             .build()
-            .add(1, &attrs);
-    }
-}
+    });
 
 fn rate(part: u32, whole: u32) -> f64 {
     if whole == 0 {

@@ -10,7 +10,7 @@ use crate::catalogue as c;
 /// `pulsecheck.health.check.duration` (last probe latency, seconds) and
 /// `pulsecheck.circuit_breaker.state` (0 closed, 1 open, 2 half-open) on the global meter.
 pub(crate) fn register_metrics(health: &Health) {
-    let meter = opentelemetry::global::meter("pulsecheck");
+    let meter = crate::instrumentation::meter();
     let h = health.clone();
     let i = const { c::HEALTH_CHECK_STATUS.instrument() };
     let _status = i

@@ -3,7 +3,7 @@
 //! (`set_real_ip_from` with `real_ip_recursive on`) and tower's forwarded-header handling do.
 //!
 //! Any client can send `X-Forwarded-For: 1.2.3.4`, so by default no peer is trusted and the
-//! client is the socket peer. With proxies configured ([`TRUSTED_PROXIES_ENV`] or
+//! client is the socket peer. With proxies configured ([`PULSE_TRUSTED_PROXIES`] or
 //! [`PulseLayer::trusted_proxies`](super::PulseLayer::trusted_proxies)), the hops are read
 //! right to left from a trusted peer, skipping trusted addresses, and the first untrusted one
 //! is the client: entries a client put in front of the proxies' own are never reached.
@@ -22,9 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 
-/// Environment variable listing the trusted proxies: IPs and CIDR ranges separated by commas
-/// or spaces (`10.0.0.0/8, 192.168.1.10, fd00::/8`). Unset or empty: none.
-pub const TRUSTED_PROXIES_ENV: &str = "PULSE_TRUSTED_PROXIES";
+use crate::env::PULSE_TRUSTED_PROXIES;
 
 /// The proxies whose `X-Forwarded-For` is believed. Defaults to none: the socket peer is
 /// the client, whatever `X-Forwarded-For` says.
@@ -56,13 +54,14 @@ impl TrustedProxies {
         Self::parse_from(list, "TrustedProxies::parse")
     }
 
-    /// [`TRUSTED_PROXIES_ENV`], or none when it is unset or empty.
+    /// [`PULSE_TRUSTED_PROXIES`] (IPs and CIDR ranges separated by commas or spaces, such as
+    /// `10.0.0.0/8, 192.168.1.10, fd00::/8`), or none when it is unset or empty.
     pub fn from_env() -> Result<Self, TrustedProxiesError> {
-        match std::env::var(TRUSTED_PROXIES_ENV) {
-            Ok(v) => Self::parse_from(&v, TRUSTED_PROXIES_ENV),
+        match std::env::var(PULSE_TRUSTED_PROXIES) {
+            Ok(v) => Self::parse_from(&v, PULSE_TRUSTED_PROXIES),
             Err(std::env::VarError::NotPresent) => Ok(Self::none()),
             Err(std::env::VarError::NotUnicode(_)) => Err(TrustedProxiesError {
-                origin: TRUSTED_PROXIES_ENV,
+                origin: PULSE_TRUSTED_PROXIES,
                 entry: "(not valid UTF-8)".into(),
             }),
         }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, ObservableUpDownCounter};
-use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use opentelemetry_semantic_conventions::metric as names;
 use smallvec::SmallVec;
@@ -100,11 +100,7 @@ pub(crate) struct MetricLabels {
 
 impl Instruments {
     pub(crate) fn from_global(routes: usize) -> Self {
-        let scope = InstrumentationScope::builder("pulsecheck")
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-            .build();
-        Self::new(&opentelemetry::global::meter_with_scope(scope), routes)
+        Self::new(&crate::instrumentation::meter(), routes)
     }
 
     pub(crate) fn new(meter: &Meter, routes: usize) -> Self {

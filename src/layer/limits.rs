@@ -11,17 +11,11 @@
 //! Limits are counted in bytes and values are cut on a character boundary, so a value is never
 //! more than the limit in bytes, nor in characters (the specification's unit).
 
-/// Maximum length of any attribute value, for spans and log records alike.
-pub const OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
-/// Maximum length of a span attribute value; wins over [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`].
-pub const OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
-/// Maximum length of a log-record attribute value (access-log fields); wins over
-/// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`].
-pub const OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str =
-    "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT";
-/// Bytes kept of each request-derived value when no variable sets a limit: enough for any
-/// real path, query or user agent, small enough that a full export queue stays a few MiB.
-pub const REQUEST_VALUE_LENGTH_LIMIT_DEFAULT: usize = 2048;
+use crate::env::{
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT_DEFAULT as REQUEST_VALUE_LENGTH_LIMIT_DEFAULT,
+    OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+};
 
 /// The limits in force, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -44,8 +44,8 @@
 //! ```
 
 pub(crate) mod attributes;
+pub mod audit;
 mod classify;
-mod context;
 mod forwarded;
 mod future;
 mod instruments;
@@ -63,16 +63,12 @@ use http::HeaderName;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::TextMapPropagator;
 
-use crate::audit::AuditLog;
+use audit::AuditLog;
 
 pub use classify::{DependencyFailure, ErrorClass};
-pub use forwarded::{TRUSTED_PROXIES_ENV, TrustedProxies, TrustedProxiesError};
+pub use forwarded::{TrustedProxies, TrustedProxiesError};
 pub use future::ResponseFuture;
 pub use instruments::DURATION_BOUNDARIES;
-pub use limits::{
-    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT,
-    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, REQUEST_VALUE_LENGTH_LIMIT_DEFAULT,
-};
 pub use method::HttpMethod;
 pub use propagation::TraceResponseHeaders;
 pub(crate) use propagation::default_propagator;
@@ -130,28 +126,27 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
     /// Byte limits on request-derived span attributes and log fields.
     pub(crate) value_limits: limits::ValueLimits,
+    /// Run once where the layer binds its instruments to the global meter (the first
+    /// request): [`Pulse`](crate::Pulse) registers its health and system gauges there, on the
+    /// provider the service installed by then.
+    pub(crate) on_bind: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Config {
     pub(crate) fn tracer(&self) -> &BoxedTracer {
-        self.tracer.get_or_init(|| {
-            opentelemetry::global::tracer_with_scope(
-                opentelemetry::InstrumentationScope::builder("pulsecheck")
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-                    .build(),
-            )
-        })
+        self.tracer.get_or_init(crate::instrumentation::tracer)
     }
 
     pub(crate) fn instruments(&self) -> Option<&instruments::Instruments> {
         if !self.metrics {
             return None;
         }
-        Some(
-            self.instruments
-                .get_or_init(|| instruments::Instruments::from_global(self.routes.capacity())),
-        )
+        Some(self.instruments.get_or_init(|| {
+            if let Some(bind) = &self.on_bind {
+                bind();
+            }
+            instruments::Instruments::from_global(self.routes.capacity())
+        }))
     }
 }
 
@@ -181,9 +176,13 @@ impl std::fmt::Debug for PulseLayer {
 impl PulseLayer {
     /// A layer with the defaults: `x-request-id`, W3C tracecontext + baggage, both trace
     /// response headers, 256 tracked routes, metrics on, no recorder. Request-derived span
-    /// attributes and log fields are cut to [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`] and
-    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`] bytes (each falling back to
-    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`], then to [`REQUEST_VALUE_LENGTH_LIMIT_DEFAULT`]),
+    /// attributes and log fields are cut to
+    /// [`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::env::OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// and
+    /// [`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::env::OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// bytes (each falling back to
+    /// [`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::env::OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+    /// then to 2048),
     /// read here.
     pub fn new() -> Self {
         Self {
@@ -202,8 +201,15 @@ impl PulseLayer {
                 reject_oversized: false,
                 trusted_proxies: Arc::new(TrustedProxies::none()),
                 value_limits: limits::ValueLimits::from_env(),
+                on_bind: None,
             }),
         }
+    }
+
+    /// Runs `bind` once, when the layer binds its instruments to the global meter provider.
+    pub(crate) fn on_bind(mut self, bind: impl Fn() + Send + Sync + 'static) -> Self {
+        self.config_mut().on_bind = Some(Arc::new(bind));
+        self
     }
 
     fn config_mut(&mut self) -> &mut Config {
@@ -314,7 +320,8 @@ impl PulseLayer {
     /// The proxies whose `X-Forwarded-For` is believed for `client.address` and the audit log.
     /// Defaults to none: the client is the socket peer (which needs
     /// `into_make_service_with_connect_info`), whatever headers it sends. See
-    /// [`TrustedProxies`]; [`Pulse`](crate::Pulse) reads [`TRUSTED_PROXIES_ENV`].
+    /// [`TrustedProxies`]; [`Pulse`](crate::Pulse) reads
+    /// [`PULSE_TRUSTED_PROXIES`](crate::env::PULSE_TRUSTED_PROXIES).
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.config_mut().trusted_proxies = Arc::new(proxies);
         self

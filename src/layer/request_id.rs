@@ -21,6 +21,11 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(HeaderValue);
 
+/// The correlation id as the layer stores it in the request's OpenTelemetry context, current
+/// while the handler runs so that `tracing` spans, log lines and log records all join it.
+#[derive(Clone, Debug)]
+pub(crate) struct CxRequestId(pub(crate) RequestId);
+
 /// Where a request's id came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IdSource {
@@ -82,7 +87,7 @@ impl RequestId {
     /// The id of the request being handled, from the current OpenTelemetry context: available
     /// in handlers and in anything they call on the same task.
     pub fn current() -> Option<Self> {
-        super::context::current_request_id()
+        opentelemetry::Context::map_current(|cx| cx.get::<CxRequestId>().map(|r| r.0.clone()))
     }
 
     /// The id as text.

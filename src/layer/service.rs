@@ -11,14 +11,14 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt, Tracer as _};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-use super::context::CxRequestId;
+use super::audit::Origin;
 use super::future::{ActiveRequest, RequestState, ResponseFuture};
 use super::instruments::MetricLabels;
 use super::limits::truncate;
 use super::method::HttpMethod;
+use super::request_id::CxRequestId;
 use super::request_id::{IdSource, RequestId};
 use super::{Config, attributes, propagation};
-use crate::audit::Origin;
 
 /// The service produced by [`PulseLayer`](super::PulseLayer).
 #[derive(Clone)]

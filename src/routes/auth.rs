@@ -15,8 +15,8 @@ use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::audit::{AuditKind, AuditLog, Origin};
 use crate::layer::TrustedProxies;
+use crate::layer::audit::{AuditKind, AuditLog, Origin};
 
 /// The admin token's digest (never the token) and where denials are reported.
 pub(crate) struct AdminAuth {
@@ -130,7 +130,7 @@ pub(crate) async fn require_admin_for_data(
     req: Request,
     next: Next,
 ) -> Response {
-    if super::dashboard::wants_html(req.headers(), req.uri().query()) {
+    if super::negotiate::wants_html(req.headers(), req.uri().query()) {
         return next.run(req).await;
     }
     require_admin(state, req, next).await

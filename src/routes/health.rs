@@ -22,7 +22,7 @@ fn check_error(c: &CheckReport) -> Value {
     check_error_str(c).map_or(Value::Null, Value::from)
 }
 
-/// The `/health` body (DESIGN.md contract).
+/// The `/health` body (the contract in `docs/endpoints.md`).
 #[derive(serde::Serialize)]
 struct HealthBody<'a> {
     status: HealthStatus,
@@ -72,7 +72,7 @@ fn check_error_str(c: &CheckReport) -> Option<&str> {
     }
 }
 
-/// The `/health` body (DESIGN.md contract).
+/// The `/health` body (the contract in `docs/endpoints.md`).
 pub(crate) fn health_body<'a>(
     st: &'a RouteState,
     report: &'a HealthReport,

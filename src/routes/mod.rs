@@ -15,7 +15,9 @@ use axum::routing::{MethodRouter, get};
 use serde::Serialize;
 use tower_layer::Layer as _;
 
-use crate::budget::{PulseConfig, evaluate, evaluate_slo};
+use crate::budget::{evaluate, evaluate_slo};
+use crate::config::PulseConfig;
+use crate::endpoints;
 use crate::health::Health;
 use crate::window::{Aggregator, ServiceSnapshot, Window};
 
@@ -25,7 +27,8 @@ mod alerts;
 mod auth;
 mod dashboard;
 mod health;
-pub(crate) mod monitoring;
+
+mod negotiate;
 mod openmetrics;
 mod prometheus;
 mod system;
@@ -52,10 +55,10 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     prometheus_route: bool,
 ) -> axum::Router<S> {
     let public = axum::Router::new()
-        .route(monitoring::HEALTH, get(health::health))
-        .route(monitoring::LIVE, get(health::live))
-        .route(monitoring::READY, get(health::ready))
-        .route(monitoring::HEALTH_GROUP, get(health::group));
+        .route(endpoints::HEALTH, get(health::health))
+        .route(endpoints::LIVE, get(health::live))
+        .route(endpoints::READY, get(health::ready))
+        .route(endpoints::HEALTH_GROUP, get(health::group));
     let mut router = public.with_state(state.clone());
     let auth = Arc::clone(&state.admin);
     for (path, methods) in admin_routes(prometheus_route) {
@@ -67,7 +70,7 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         // reaches the application's fallback.
         router = match (state.admin.enabled(), path) {
             (false, _) => router.route_service(path, methods),
-            (true, monitoring::DASHBOARD) => router.route_service(
+            (true, endpoints::DASHBOARD) => router.route_service(
                 path,
                 axum::middleware::from_fn_with_state(
                     Arc::clone(&auth),
@@ -89,16 +92,16 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
 /// JSON): add new endpoints here, not to the public probes.
 fn admin_routes(prometheus_route: bool) -> Vec<(&'static str, MethodRouter<RouteState>)> {
     let mut routes = vec![
-        (monitoring::DETAILED, get(health::detailed)),
-        (monitoring::METRICS_JSON, get(metrics)),
-        (monitoring::BUDGET, get(budget)),
-        (monitoring::SYSTEM, get(system::system)),
-        (monitoring::ALERTS, get(alerts::alerts)),
-        (monitoring::STATUS, get(alerts::status)),
-        (monitoring::DASHBOARD, get(dashboard::dashboard)),
+        (endpoints::DETAILED, get(health::detailed)),
+        (endpoints::METRICS_JSON, get(metrics)),
+        (endpoints::BUDGET, get(budget)),
+        (endpoints::SYSTEM, get(system::system)),
+        (endpoints::ALERTS, get(alerts::alerts)),
+        (endpoints::STATUS, get(alerts::status)),
+        (endpoints::DASHBOARD, get(dashboard::dashboard)),
     ];
     if prometheus_route {
-        routes.push((monitoring::PROMETHEUS, get(prometheus::metrics)));
+        routes.push((endpoints::PROMETHEUS, get(prometheus::metrics)));
     }
     routes
 }
@@ -166,7 +169,7 @@ enum SloEntry {
 /// The `/health/budget` body; `snapshot` must be of the budgets' window.
 fn budget_body(st: &RouteState, snapshot: &ServiceSnapshot) -> BudgetBody {
     let b = &st.config.budgets;
-    let report = evaluate(b, snapshot, crate::process::rss_bytes());
+    let report = evaluate(b, snapshot, crate::system::rss_bytes());
     let slos = st
         .config
         .slos()

@@ -6,8 +6,8 @@
 
 use super::series::{Series, regex_escape};
 use super::writer::{Gen, q};
-use crate::alert::names::BudgetKind;
-use crate::budget::Budgets;
+use crate::budget::BudgetKind;
+use crate::config::Budgets;
 use crate::num::clean;
 
 /// The `pulsecheck-budgets` group.

@@ -19,7 +19,7 @@
 //!   (statuses of `[errors]`), each a `warning` alert from `warn_ratio` of the limit and a
 //!   `critical` one above it, held back under `min_requests` as in-process; per-route overrides
 //!   get their own alerts. The memory budget has no Prometheus series and is left out.
-//! - **SLOs**: the bad-request ratio over every window of [`TIERS`]
+//! - **SLOs**: the bad-request ratio over every window of the burn-rate tiers of [`budget`](crate::budget)
 //!   (`pulsecheck:slo_errors:ratio_rate<w>`), then one alert per severity: `page` when 14.4×
 //!   the sustainable rate burns over both 1 h and 5 m, or 6× over both 6 h and 30 m; `ticket` at
 //!   3× over both 1 d and 2 h, or 1× over both 3 d and 6 h (the SRE workbook's multiwindow,
@@ -32,7 +32,6 @@
 //! budget group (`budgets.rs`), the SLO groups in either style (`slo.rs`, `sloth.rs`, sharing
 //! the SLI of `sli.rs`), through one YAML and PromQL writer (`writer.rs`).
 //!
-//! [`TIERS`]: crate::budget::TIERS
 //! [`DURATION_BOUNDARIES`]: crate::layer::DURATION_BOUNDARIES
 //!
 //! # Example
@@ -50,7 +49,7 @@
 
 use std::fmt::Write as _;
 
-use crate::budget::PulseConfig;
+use crate::config::PulseConfig;
 
 mod budgets;
 mod series;
@@ -242,7 +241,7 @@ mod tests {
     use super::series::{error_status_regex, regex_escape};
     use super::writer::q;
     use super::*;
-    use crate::alert::names::SLO_BURN;
+    use crate::budget::SLO_BURN;
 
     #[test]
     fn cancelled_requests_count_in_the_error_ratio_as_in_process() {
@@ -261,7 +260,7 @@ mod tests {
     fn the_monitoring_matcher_is_the_aggregators_list() {
         let m = |toml: &str| monitoring_matcher(&PulseConfig::from_toml_str(toml).unwrap());
         let own = m("").expect("own endpoints left out by default");
-        for path in crate::routes::monitoring::OWN_PATHS {
+        for path in crate::endpoints::OWN_PATHS {
             // As written in the double-quoted PromQL string: backslashes escaped.
             let quoted = q(&regex_escape(path));
             assert!(own.contains(quoted.trim_matches('"')), "{path} in {own}");
@@ -372,7 +371,8 @@ mod tests {
     /// Prometheus series) has a rule of the same name.
     #[test]
     fn in_process_alert_names_match_the_generated_rules() {
-        use crate::alert::{AlertSettings, AlertSources, Alerts};
+        use crate::alert::{AlertSources, Alerts};
+        use crate::config::AlertSettings;
         use crate::layer::{HttpMethod, RequestRecord, RouteTable};
         use crate::window::{Aggregator, AggregatorConfig, ManualClock};
         use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use super::Source;
 use super::writer::{Gen, q};
-use crate::budget::PulseConfig;
+use crate::config::PulseConfig;
 
 /// Where the error counts of [`Gen::error_rate`] come from.
 pub(super) struct ErrorSeries {

@@ -4,9 +4,11 @@
 use super::RulesError;
 use super::series::Series;
 use super::writer::{Gen, q};
-use crate::budget::{Severity, SloKind, TIERS, Tier, window_name};
+use crate::budget::{TIERS, Tier, window_name};
+use crate::config::SloKind;
 use crate::layer::DURATION_BOUNDARIES;
 use crate::num::clean;
+use crate::severity::Severity;
 
 /// Every window a tier reads, in minutes, shortest first, once each.
 pub(super) fn tier_windows() -> Vec<u64> {
@@ -26,10 +28,7 @@ pub(super) fn tiers(severity: Severity) -> impl Iterator<Item = &'static Tier> {
 
 /// `page` or `ticket`, the alerts' `severity` label.
 pub(super) fn severity_label(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Page => "page",
-        Severity::Ticket => "ticket",
-    }
+    severity.as_str()
 }
 
 /// A burn-rate tier as the alerts describe it: `14.4x over 1h and 5m`.
@@ -52,7 +51,7 @@ pub(super) struct Sli {
 
 impl Sli {
     /// A latency SLO's threshold must be a bucket boundary for Prometheus to count under it.
-    pub(super) fn of(slo: &crate::budget::Slo) -> Result<Self, RulesError> {
+    pub(super) fn of(slo: &crate::config::Slo) -> Result<Self, RulesError> {
         match slo.kind {
             SloKind::Availability => Ok(Self {
                 le: None,

@@ -8,9 +8,10 @@ use super::RulesError;
 use super::series::Series;
 use super::sli::{Sli, severity_label, tier_text, tier_windows, tiers};
 use super::writer::{Gen, q, slug};
-use crate::alert::names::SLO_BURN;
-use crate::budget::{PulseConfig, Severity, Slo, window_name};
+use crate::budget::{SLO_BURN, window_name};
+use crate::config::{PulseConfig, Slo};
 use crate::num::clean;
+use crate::severity::Severity;
 
 /// Appends the pulsecheck-style SLO groups to `g`.
 pub(super) fn slos(g: &mut Gen, cfg: &PulseConfig, s: &Series) -> Result<(), RulesError> {

@@ -23,9 +23,10 @@ use super::RulesError;
 use super::series::Series;
 use super::sli::{Sli, severity_label, tier_text, tier_windows, tiers};
 use super::writer::{Gen, q};
-use crate::alert::names::SLO_BURN;
-use crate::budget::{PulseConfig, Severity, Slo, window_name};
+use crate::budget::{SLO_BURN, window_name};
+use crate::config::{PulseConfig, Slo};
 use crate::num::clean;
+use crate::severity::Severity;
 
 /// Appends the Sloth-style SLO groups for `service` to `g`.
 pub(super) fn slos(
@@ -240,7 +241,9 @@ fn record(g: &mut Gen, name: &str, expr: &str, labels: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::super::{RuleOptions, Style, generate};
-    use crate::budget::{PulseConfig, Severity, TIERS};
+    use crate::budget::TIERS;
+    use crate::config::PulseConfig;
+    use crate::severity::Severity;
 
     fn sloth(toml: &str, service: &str) -> Result<String, super::RulesError> {
         let cfg = PulseConfig::from_toml_str(toml).unwrap();

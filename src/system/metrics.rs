@@ -13,7 +13,7 @@ use super::{SystemMonitor, SystemSample};
 /// Registers the gauges on the global meter. They hold a weak reference: once the monitor
 /// is dropped they report nothing.
 pub(crate) fn register_metrics(monitor: &SystemMonitor) {
-    let meter = opentelemetry::global::meter("pulsecheck");
+    let meter = crate::instrumentation::meter();
     let weak = monitor.downgrade();
     let latest = move || SystemMonitor::from_weak(&weak).map(|m| m.latest());
 

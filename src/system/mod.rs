@@ -32,15 +32,14 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use crate::env;
+
 pub(crate) use metrics::register_metrics;
+pub(crate) use procfs::rss_bytes;
 pub use sample::{HostSample, ProcessSample, SystemSample};
 
-/// Environment variable for the sampling interval (`30s`, `500ms`).
-pub const PULSE_SYSTEM_INTERVAL: &str = "PULSE_SYSTEM_INTERVAL";
-/// Default sampling interval.
-pub const PULSE_SYSTEM_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 /// Shortest interval the sampler accepts; shorter ones are raised to it.
-pub const PULSE_SYSTEM_INTERVAL_MIN: Duration = Duration::from_millis(100);
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest wait for the second sample, the first with a CPU %.
 const FIRST_REFRESH_MAX: Duration = Duration::from_secs(1);
 
@@ -58,17 +57,15 @@ pub enum SystemError {
     Spawn(#[source] std::io::Error),
 }
 
-/// The interval from `PULSE_SYSTEM_INTERVAL`, or [`PULSE_SYSTEM_INTERVAL_DEFAULT`] when it
-/// is unset or empty.
+/// The interval from [`PULSE_SYSTEM_INTERVAL`](env::PULSE_SYSTEM_INTERVAL), or
+/// [`PULSE_SYSTEM_INTERVAL_DEFAULT`](env::PULSE_SYSTEM_INTERVAL_DEFAULT) when it is unset or
+/// blank.
 pub fn interval_from_env() -> Result<Duration, SystemError> {
-    match std::env::var(PULSE_SYSTEM_INTERVAL) {
-        Ok(v) if !v.trim().is_empty() => {
-            humantime::parse_duration(v.trim()).map_err(|_| SystemError::Interval {
-                value: v.chars().take(64).collect(),
-            })
-        }
-        _ => Ok(PULSE_SYSTEM_INTERVAL_DEFAULT),
-    }
+    env::duration(
+        env::PULSE_SYSTEM_INTERVAL,
+        env::PULSE_SYSTEM_INTERVAL_DEFAULT,
+    )
+    .map_err(|value| SystemError::Interval { value })
 }
 
 struct Shared {
@@ -96,10 +93,10 @@ impl std::fmt::Debug for SystemMonitor {
 
 impl SystemMonitor {
     /// Takes a first sample, then starts a thread sampling every `interval` (at least
-    /// [`PULSE_SYSTEM_INTERVAL_MIN`]). The second sample comes after at most 1 s, since CPU
+    /// [`MIN_INTERVAL`]). The second sample comes after at most 1 s, since CPU
     /// % needs two.
     pub fn start(interval: Duration) -> Result<Self, SystemError> {
-        let interval = interval.max(PULSE_SYSTEM_INTERVAL_MIN);
+        let interval = interval.max(MIN_INTERVAL);
         let (first, mut mark) = sample::take(None);
         let (tx, rx) = mpsc::channel::<()>();
         let shared = Arc::new(Shared {
@@ -179,6 +176,6 @@ mod tests {
     #[test]
     fn interval_is_raised_to_the_minimum() {
         let m = SystemMonitor::start(Duration::ZERO).expect("starts");
-        assert_eq!(m.interval(), PULSE_SYSTEM_INTERVAL_MIN);
+        assert_eq!(m.interval(), MIN_INTERVAL);
     }
 }

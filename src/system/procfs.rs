@@ -34,6 +34,13 @@ pub(crate) fn parse_status_rss(text: &str) -> Option<u64> {
     kib_field(text, "VmRSS:")
 }
 
+/// This process's resident set size in bytes, read now from `/proc/self/status` (Linux);
+/// `None` elsewhere. For readers that need the current figure rather than the last sample
+/// (the memory health check, `/health/budget`).
+pub(crate) fn rss_bytes() -> Option<u64> {
+    parse_status_rss(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
 /// `MemTotal` and `MemAvailable` from `/proc/meminfo`, in bytes.
 pub(crate) fn parse_meminfo(text: &str) -> (Option<u64>, Option<u64>) {
     (
@@ -73,6 +80,14 @@ fn kib_field(text: &str, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_plausible_rss_on_linux() {
+        if cfg!(target_os = "linux") {
+            let rss = rss_bytes().expect("VmRSS");
+            assert!(rss > 1024 * 1024 && rss < 64 * 1024 * 1024 * 1024);
+        }
+    }
 
     #[test]
     fn stat_fields_are_counted_from_the_last_parenthesis() {

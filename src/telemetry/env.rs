@@ -1,29 +1,17 @@
-//! The environment variables telemetry set-up reads, and how they resolve.
+//! How the OpenTelemetry environment variables resolve per signal (the names are in
+//! [`env`](crate::env)).
 
 use opentelemetry_otlp::Protocol;
 
 use super::TelemetryError;
-
-/// Base OTLP endpoint for all signals (`http://collector:4317` or `:4318`).
-pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// `grpc` or `http/protobuf`.
-pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-/// Default protocol when none is configured, as in the OpenTelemetry specification.
-pub const OTEL_EXPORTER_OTLP_PROTOCOL_DEFAULT: &str = "http/protobuf";
-/// `true` turns every signal's export off.
-pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
-/// `JSON`, `pretty` or `auto` (pretty on a terminal, JSON otherwise).
-pub const PULSE_LOG_FORMAT: &str = "PULSE_LOG_FORMAT";
-/// Default of [`PULSE_LOG_FORMAT`].
-pub const PULSE_LOG_FORMAT_DEFAULT: &str = "auto";
-/// Filter for what goes to the log (stdout and OTLP logs), `RUST_LOG` syntax.
-pub const RUST_LOG: &str = "RUST_LOG";
-/// Default of [`RUST_LOG`].
-pub const RUST_LOG_DEFAULT: &str = "info";
-/// Filter for which `tracing` spans become OpenTelemetry spans, `RUST_LOG` syntax.
-pub const PULSE_TRACE_FILTER: &str = "PULSE_TRACE_FILTER";
-/// Default of [`PULSE_TRACE_FILTER`].
-pub const PULSE_TRACE_FILTER_DEFAULT: &str = "info";
+pub(crate) use crate::env::var;
+use crate::env::{
+    OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_LOGS_EXPORTER,
+    OTEL_METRICS_EXPORTER, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER,
+};
 
 /// One of the three OpenTelemetry signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,11 +33,30 @@ impl Signal {
         }
     }
 
-    fn upper(self) -> &'static str {
+    /// `OTEL_{SIGNAL}_EXPORTER`.
+    fn exporter_var(self) -> &'static str {
         match self {
-            Self::Traces => "TRACES",
-            Self::Metrics => "METRICS",
-            Self::Logs => "LOGS",
+            Self::Traces => OTEL_TRACES_EXPORTER,
+            Self::Metrics => OTEL_METRICS_EXPORTER,
+            Self::Logs => OTEL_LOGS_EXPORTER,
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT`.
+    fn endpoint_var(self) -> &'static str {
+        match self {
+            Self::Traces => OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            Self::Metrics => OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+            Self::Logs => OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`.
+    fn protocol_var(self) -> &'static str {
+        match self {
+            Self::Traces => OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            Self::Metrics => OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+            Self::Logs => OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
         }
     }
 
@@ -63,27 +70,18 @@ impl Signal {
     }
 }
 
-pub(crate) fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 /// Whether `signal` is exported: an endpoint is configured (in code, generic or per signal),
 /// the SDK is not disabled, and `OTEL_{SIGNAL}_EXPORTER` is not `none`.
 pub(crate) fn signal_enabled(signal: Signal, code_endpoint: bool) -> bool {
     if var(OTEL_SDK_DISABLED).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return false;
     }
-    if var(&format!("OTEL_{}_EXPORTER", signal.upper()))
-        .is_some_and(|v| v.eq_ignore_ascii_case("none"))
-    {
+    if var(signal.exporter_var()).is_some_and(|v| v.eq_ignore_ascii_case("none")) {
         return false;
     }
     code_endpoint
         || var(OTEL_EXPORTER_OTLP_ENDPOINT).is_some()
-        || var(&format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper())).is_some()
+        || var(signal.endpoint_var()).is_some()
 }
 
 /// The protocol for `signal`: code, then the per-signal variable, then the generic one.
@@ -91,16 +89,16 @@ pub(crate) fn protocol(signal: Signal, code: Option<Protocol>) -> Result<Protoco
     if let Some(p) = code {
         return Ok(p);
     }
-    let per_signal = format!("OTEL_EXPORTER_OTLP_{}_PROTOCOL", signal.upper());
-    let (name, value) = match var(&per_signal) {
+    let per_signal = signal.protocol_var();
+    let (name, value) = match var(per_signal) {
         Some(v) => (per_signal, v),
         None => match var(OTEL_EXPORTER_OTLP_PROTOCOL) {
-            Some(v) => (OTEL_EXPORTER_OTLP_PROTOCOL.to_owned(), v),
+            Some(v) => (OTEL_EXPORTER_OTLP_PROTOCOL, v),
             None => return Ok(Protocol::HttpBinary),
         },
     };
     parse_protocol(&value).ok_or_else(|| TelemetryError::InvalidEnv {
-        var: name,
+        var: name.to_owned(),
         reason: format!("`{value}` is not one of `grpc`, `http/protobuf`"),
     })
 }
@@ -115,10 +113,9 @@ fn parse_protocol(v: &str) -> Option<Protocol> {
 
 /// The endpoint that will be used for `signal`, for the start-up log line.
 pub(crate) fn describe_endpoint(signal: Signal, code: Option<&str>, protocol: Protocol) -> String {
-    let per_signal = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper());
     let ep = code
         .map(str::to_owned)
-        .or_else(|| var(&per_signal))
+        .or_else(|| var(signal.endpoint_var()))
         .or_else(|| var(OTEL_EXPORTER_OTLP_ENDPOINT))
         .unwrap_or_else(|| match protocol {
             Protocol::Grpc => "http://localhost:4317".into(),

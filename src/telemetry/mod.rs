@@ -63,14 +63,12 @@ use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use env::{
-    OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL_DEFAULT,
-    OTEL_SDK_DISABLED, PULSE_LOG_FORMAT, PULSE_LOG_FORMAT_DEFAULT, PULSE_TRACE_FILTER,
-    PULSE_TRACE_FILTER_DEFAULT, RUST_LOG, RUST_LOG_DEFAULT, Signal,
-};
+use crate::env::{PULSE_LOG_FORMAT, PULSE_TRACE_FILTER, PULSE_TRACE_FILTER_DEFAULT, RUST_LOG};
+pub use env::Signal;
 pub use format::LogFormat;
 pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};
 pub use opentelemetry_otlp::Protocol as OtlpProtocol;
+pub(crate) use resource::service_name_from_env as service_name;
 pub(crate) use stdout::lines_dropped as log_lines_dropped;
 
 /// Why telemetry could not start. Each names what to fix.

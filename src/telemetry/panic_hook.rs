@@ -50,7 +50,7 @@ pub(crate) fn install() {
 /// runtime below the thread's entry point. The whole text when the markers are missing
 /// (`RUST_BACKTRACE=full` keeps them all anyway).
 fn short(text: &str) -> String {
-    if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v == "full") {
+    if std::env::var(crate::env::RUST_BACKTRACE).is_ok_and(|v| v == "full") {
         return text.to_owned();
     }
     let lines: Vec<&str> = text.lines().collect();

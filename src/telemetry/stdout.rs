@@ -79,7 +79,7 @@ pub(crate) fn writer() -> (StdoutWriter, LogGuard) {
 
 fn register_metric() {
     // Reads the published counter: one series whichever writer is installed.
-    let _dropped = opentelemetry::global::meter("pulsecheck")
+    let _dropped = crate::instrumentation::meter()
         .u64_observable_counter("pulsecheck.log.lines_dropped")
         .with_unit("{line}")
         .with_description("Log lines dropped because stdout was not keeping up")

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::TraceId;
 
+use super::counter::bump64;
 use super::exemplar::{BucketExemplar, ExemplarSlot, newer};
-use super::live::bump64;
 use crate::layer::HttpMethod;
 
 /// `le` bounds in nanoseconds: [`DURATION_BOUNDARIES`](crate::layer::DURATION_BOUNDARIES),
@@ -43,7 +43,7 @@ pub(crate) const BOUNDS_NS: [u64; 14] = [
 /// Histogram buckets: one per bound and `+Inf`.
 pub const DURATION_BUCKETS: usize = BOUNDS_NS.len() + 1;
 /// Distinct status codes counted exactly per route, method and shard.
-pub const CODE_SLOTS: usize = 16;
+pub(crate) const CODE_SLOTS: usize = 16;
 
 const CODE_SHIFT: u32 = 48;
 const COUNT_MASK: u64 = (1 << CODE_SHIFT) - 1;

@@ -17,40 +17,12 @@ use std::sync::{Mutex, OnceLock};
 use opentelemetry::trace::TraceId;
 
 use super::buckets;
+use super::counter::{bump32, bump64};
 use super::cumulative::SeriesCounters;
-use super::slot::{Slot, Traced};
+use super::slot::{FAILURE_EXEMPLARS, Slot, Traced};
 
 /// Status codes are 100..=999; one counter each.
 pub(crate) const STATUS_SLOTS: usize = 1000;
-/// Recent failures kept per series per slot as exemplars.
-pub(crate) const FAILURE_EXEMPLARS: usize = 4;
-
-/// Adds `by` to a counter: a plain load and store when the calling thread owns the shard
-/// (`alone`), an atomic add otherwise.
-#[inline(always)]
-pub(crate) fn bump32(c: &AtomicU32, by: u32, alone: bool) {
-    if alone {
-        c.store(
-            c.load(Ordering::Relaxed).wrapping_add(by),
-            Ordering::Relaxed,
-        );
-    } else {
-        c.fetch_add(by, Ordering::Relaxed);
-    }
-}
-
-/// [`bump32`] for a 64-bit counter.
-#[inline(always)]
-pub(crate) fn bump64(c: &AtomicU64, by: u64, alone: bool) {
-    if alone {
-        c.store(
-            c.load(Ordering::Relaxed).wrapping_add(by),
-            Ordering::Relaxed,
-        );
-    } else {
-        c.fetch_add(by, Ordering::Relaxed);
-    }
-}
 
 /// What the drain saw of one [`LiveSeries`] last time; the next drain takes the difference.
 struct Drained {

@@ -3,8 +3,8 @@
 //! request rate, in bounded memory.
 //!
 //! Requests are recorded through the layer's [`Recorder`] hook into per-core shards of atomic
-//! counters (no lock, no allocation, no hashing; see [`buckets`] for the histogram layout and
-//! its error bound). A ticker folds the shards once a second into rings of time slots whose
+//! counters (no lock, no allocation, no hashing; see `docs/aggregator.md` for the log-linear
+//! latency buckets and their error bound). A ticker folds the shards once a second into rings of time slots whose
 //! running totals make every window readable in microseconds. Readers (endpoints, budgets,
 //! alerts) take [`Snapshot`]s; they never touch the hot path.
 //!
@@ -33,8 +33,9 @@
 //! assert_eq!(snap.routes["/users/{id}"].requests, 5);
 //! ```
 
-pub mod buckets;
+pub(crate) mod buckets;
 mod clock;
+mod counter;
 mod cumulative;
 mod exemplar;
 mod live;
@@ -49,9 +50,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cumulative::{CODE_SLOTS, DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
+pub use cumulative::{DURATION_BUCKETS, RequestTotals, RouteMethodTotals, StatusLabel};
 pub use exemplar::BucketExemplar;
-pub use rings::{LongCounts, MAX_LATENCY_OBJECTIVES};
+pub(crate) use rings::LongCounts;
+pub use rings::MAX_LATENCY_OBJECTIVES;
 pub use series::{Series, SeriesPoint};
 pub use snapshot::{Exemplar, Latency, ServiceSnapshot, Snapshot, Window};
 
@@ -146,7 +148,7 @@ pub struct AggregatorConfig {
     /// Route templates that are monitoring traffic (probes, scrapes, the dashboard's polling):
     /// shown per route, marked, and left out of the service-wide figures and the SLO counts
     /// unless [`count_monitoring`](Self::count_monitoring). Defaults to pulsecheck's own
-    /// endpoints ([`Monitoring::routes`](crate::budget::Monitoring::routes)).
+    /// endpoints ([`Monitoring::routes`](crate::config::Monitoring::routes)).
     pub monitoring_routes: Vec<String>,
     /// Count monitoring routes in the service-wide figures too. Defaults to `false`.
     pub count_monitoring: bool,
@@ -157,7 +159,10 @@ impl Default for AggregatorConfig {
         Self {
             errors: ErrorPolicy::default(),
             latency_thresholds: Vec::new(),
-            monitoring_routes: crate::budget::Monitoring::default().routes(),
+            monitoring_routes: crate::endpoints::OWN_PATHS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             count_monitoring: false,
         }
     }
@@ -511,6 +516,7 @@ impl Aggregator {
     /// Service-wide requests, errors and slow requests over the last `minutes` (up to 30
     /// days), for SLO burn rates. Windows up to 3 days come from minute slots, longer ones from
     /// hour slots; both include the current partial slot.
+    #[doc(hidden)]
     pub fn long_counts(&self, minutes: u64) -> LongCounts {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         state.long.over_minutes(minutes)
@@ -530,6 +536,7 @@ impl Aggregator {
     }
 
     /// Approximate heap bytes held: live counters plus folded windows.
+    #[doc(hidden)]
     pub fn memory_bytes(&self) -> usize {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         self.inner.shards.allocated_bytes()

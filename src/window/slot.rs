@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use opentelemetry::trace::TraceId;
 
 use super::buckets;
-use super::live::FAILURE_EXEMPLARS;
-
+/// Recent failures kept per series per slot as exemplars.
+pub(crate) const FAILURE_EXEMPLARS: usize = 4;
 /// Slowest requests kept per slot as exemplars.
 pub(crate) const SLOWEST_EXEMPLARS: usize = 3;
 

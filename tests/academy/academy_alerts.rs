@@ -150,3 +150,17 @@ fn a_bad_notifier_variable_stops_start_up_with_a_clear_message() {
     assert!(out.contains("PULSE_SLACK_WEBHOOK_URL"), "{out}");
     assert!(!out.contains("secretpart"), "{out}");
 }
+
+/// `OTEL_SERVICE_NAME` renames the service everywhere: operators rename without a rebuild, and
+/// an alert must name the service its traces and metrics name (the academy sets a name in
+/// code, which the variable overrides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otel_service_name_names_the_alerts_as_it_names_the_traces() {
+    let academy = tokio::task::spawn_blocking(|| {
+        Academy::spawn(&[("OTEL_SERVICE_NAME", "academy-renamed-by-ops")])
+    })
+    .await
+    .unwrap();
+    let status = academy.get_json("/health/status").await;
+    assert_eq!(status["service"], "academy-renamed-by-ops", "{status}");
+}

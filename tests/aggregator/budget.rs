@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use pulsecheck::budget::{Budgets, PulseConfig, Severity, Slo, SloKind, evaluate, evaluate_slo};
+use pulsecheck::alert::Severity;
+use pulsecheck::budget::{evaluate, evaluate_slo};
+use pulsecheck::config::{Budgets, PulseConfig, Slo, SloKind};
 use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
 use pulsecheck::window::{Aggregator, AggregatorConfig, ManualClock, Window};
 
@@ -49,7 +51,9 @@ fn budgets_1m() -> Budgets {
 }
 
 fn status(sim: &Sim, b: &Budgets) -> &'static str {
-    evaluate(b, &sim.agg.snapshot(b.window), None).status
+    evaluate(b, &sim.agg.snapshot(b.window), None)
+        .status
+        .overall_str()
 }
 
 #[test]
@@ -68,7 +72,7 @@ fn budget_goes_ok_warning_critical_ok() {
     let p95 = r
         .budgets
         .iter()
-        .find(|l| l.name == "latency_p95_ms")
+        .find(|l| l.name.as_str() == "latency_p95_ms")
         .unwrap();
     assert!((p95.utilization.unwrap() - 0.85).abs() < 0.02);
     for _ in 0..60 {
@@ -87,7 +91,7 @@ fn error_budget_and_route_overrides() {
     let mut b = budgets_1m();
     b.routes.insert(
         "/api/things".into(),
-        pulsecheck::budget::RouteBudget {
+        pulsecheck::config::RouteBudget {
             p95_ms: Some(50.0),
             ..Default::default()
         },
@@ -99,7 +103,7 @@ fn error_budget_and_route_overrides() {
     let get = |name: &str, route: Option<&str>| {
         r.budgets
             .iter()
-            .find(|l| l.name == name && l.route.as_deref() == route)
+            .find(|l| l.name.as_str() == name && l.route.as_deref() == route)
             .unwrap()
             .clone()
     };
@@ -115,7 +119,7 @@ fn error_budget_and_route_overrides() {
     let route_p95 = get("latency_p95_ms", Some("/api/things"));
     assert_eq!(route_p95.limit, 50.0);
     assert_eq!(route_p95.status, pulsecheck::budget::BudgetStatus::Critical);
-    assert_eq!(r.status, "critical");
+    assert_eq!(r.status.overall_str(), "critical");
 }
 
 #[test]
@@ -124,7 +128,7 @@ fn too_few_requests_keep_budgets_ok() {
     let b = budgets_1m();
     sim.second(5, 5000, 5); // slow and failing, but only 5 requests
     let r = evaluate(&b, &sim.agg.snapshot(Window::OneMinute), None);
-    assert_eq!(r.status, "healthy");
+    assert_eq!(r.status.overall_str(), "healthy");
     assert!(
         r.budgets[0]
             .note
@@ -143,9 +147,13 @@ fn memory_budget_uses_the_given_rss() {
         &sim.agg.snapshot(Window::FiveMinutes),
         Some(600 * 1024 * 1024),
     );
-    let mem = r.budgets.iter().find(|l| l.name == "memory_mib").unwrap();
+    let mem = r
+        .budgets
+        .iter()
+        .find(|l| l.name.as_str() == "memory_mib")
+        .unwrap();
     assert_eq!(mem.value, Some(600.0));
-    assert_eq!(r.status, "critical");
+    assert_eq!(r.status.overall_str(), "critical");
 }
 
 #[test]

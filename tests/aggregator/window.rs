@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use pulsecheck::__private::buckets::{MAX_NS, MIN_NS, RELATIVE_ERROR_BOUND};
 use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
-use pulsecheck::window::buckets::{MAX_NS, MIN_NS, RELATIVE_ERROR_BOUND};
 use pulsecheck::window::{Aggregator, AggregatorConfig, Clock, ManualClock, Snapshot, Window};
 
 #[derive(Clone, Debug)]

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use pulsecheck::alert::{AlertEvent, AlertSettings, AlertSources, AlertState, Alerts};
-use pulsecheck::budget::{Budgets, PulseConfig};
+use pulsecheck::alert::{AlertEvent, AlertSources, AlertState, Alerts, EventState};
+use pulsecheck::config::AlertSettings;
+use pulsecheck::config::{Budgets, PulseConfig};
 use pulsecheck::health::Health;
 use pulsecheck::layer::{HttpMethod, RequestRecord, RouteTable};
 use pulsecheck::otel::opentelemetry::trace::TraceId;
@@ -161,7 +162,7 @@ fn latency_breach_fires_after_for_and_resolves_once_after_recovery() {
     assert_ne!(json["pending_since"], json["fired_at"], "{json}");
     let ev = sim.p95_events();
     assert_eq!(ev.len(), 1);
-    assert_eq!(ev[0].state, AlertState::Firing);
+    assert_eq!(ev[0].state, EventState::Firing);
     assert_eq!(ev[0].alert.threshold, Some(200.0));
     assert!(
         ev[0].alert.value.unwrap() > 400.0,
@@ -194,7 +195,7 @@ fn latency_breach_fires_after_for_and_resolves_once_after_recovery() {
         "resolved after {resolved_after} s"
     );
     let ev = sim.p95_events();
-    assert_eq!(ev[1].state, AlertState::Resolved);
+    assert_eq!(ev[1].state, EventState::Resolved);
     assert_eq!(ev[1].fingerprint, ev[0].fingerprint);
     assert_eq!(ev[1].starts_at, ev[0].starts_at);
     assert_eq!(ev[1].pending_since, pending_at);
@@ -230,7 +231,7 @@ fn flap(sim: &mut Sim) -> (usize, usize) {
         sim.second(10, ms);
     }
     let ev = sim.p95_events();
-    let firing = ev.iter().filter(|e| e.state == AlertState::Firing).count();
+    let firing = ev.iter().filter(|e| e.state == EventState::Firing).count();
     (firing, ev.len() - firing)
 }
 

@@ -23,7 +23,7 @@ use pulsecheck::alert::notify::{
     AlertmanagerNotifier, Dispatcher, EmailNotifier, InMemoryNotifier, NotifierStats,
     PagerDutyNotifier, RetryPolicy, SlackNotifier, WebhookNotifier,
 };
-use pulsecheck::alert::{Alert, AlertEvent, AlertState, Severity};
+use pulsecheck::alert::{Alert, AlertEvent, EventState, Severity};
 use pulsecheck::health::checks::SmtpCheck;
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ fn alert(name: &str, summary: &str) -> Alert {
 
 fn firing(alert: &Alert) -> AlertEvent {
     AlertEvent {
-        state: AlertState::Firing,
+        state: EventState::Firing,
         fingerprint: alert.fingerprint(),
         alert: alert.clone(),
         starts_at: SystemTime::now() - Duration::from_secs(60),
@@ -59,7 +59,7 @@ fn firing(alert: &Alert) -> AlertEvent {
 
 fn resolved(event: &AlertEvent) -> AlertEvent {
     AlertEvent {
-        state: AlertState::Resolved,
+        state: EventState::Resolved,
         ends_at: Some(SystemTime::now()),
         ..event.clone()
     }
@@ -734,7 +734,7 @@ async fn firing_alerts_repeat_until_resolved_and_order_holds() {
     tokio::time::sleep(Duration::from_millis(750)).await;
     let so_far = memory.events();
     assert!((3..=5).contains(&so_far.len()), "{} sends", so_far.len());
-    assert!(so_far.iter().all(|e| e.state == AlertState::Firing));
+    assert!(so_far.iter().all(|e| e.state == EventState::Firing));
 
     dispatcher.submit(resolved(&fire));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -746,10 +746,10 @@ async fn firing_alerts_repeat_until_resolved_and_order_holds() {
         at_resolve,
         "repeats continued after the resolution"
     );
-    assert_eq!(all.last().map(|e| e.state), Some(AlertState::Resolved));
+    assert_eq!(all.last().map(|e| e.state), Some(EventState::Resolved));
 
-    let states: Vec<AlertState> = once.events().iter().map(|e| e.state).collect();
-    assert_eq!(states, [AlertState::Firing, AlertState::Resolved]);
+    let states: Vec<EventState> = once.events().iter().map(|e| e.state).collect();
+    assert_eq!(states, [EventState::Firing, EventState::Resolved]);
     dispatcher.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use pulsecheck::Pulse;
 use pulsecheck::alert::notify::{Dispatcher, RetryPolicy, WebhookNotifier};
-use pulsecheck::alert::{AlertEvent, AlertSettings, AlertState};
-use pulsecheck::budget::PulseConfig;
+use pulsecheck::alert::{AlertEvent, EventState};
+use pulsecheck::config::AlertSettings;
+use pulsecheck::config::PulseConfig;
 use pulsecheck::health::{Check, CheckError, CheckExt, Observation};
 use serde_json::Value;
 
@@ -172,7 +173,7 @@ async fn dependency_down_fires_shows_everywhere_and_resolves() {
         .await;
     let ev = app.events_for("db");
     assert_eq!(ev.len(), 1);
-    assert_eq!(ev[0].state, AlertState::Firing);
+    assert_eq!(ev[0].state, EventState::Firing);
     assert!(ev[0].alert.severity.is_urgent());
     assert!(
         ev[0].alert.summary.contains("connection refused"),
@@ -248,7 +249,7 @@ async fn dependency_down_fires_shows_everywhere_and_resolves() {
     app.wait_for("db alert resolved", |a| a.events_for("db").len() == 2)
         .await;
     let ev = app.events_for("db");
-    assert_eq!(ev[1].state, AlertState::Resolved);
+    assert_eq!(ev[1].state, EventState::Resolved);
     assert_eq!(ev[1].fingerprint, ev[0].fingerprint);
     let alerts = app.json("/health/alerts?status=resolved").await;
     assert!(

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use opentelemetry::trace::TraceId;
 use pulsecheck::Pulse;
-use pulsecheck::budget::PulseConfig;
+use pulsecheck::config::PulseConfig;
 use pulsecheck::health::{Check, CheckError, Observation};
 use pulsecheck::layer::{HttpMethod, RequestRecord};
 use serde_json::Value;

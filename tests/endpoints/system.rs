@@ -11,7 +11,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use pulsecheck::budget::PulseConfig;
+use pulsecheck::config::PulseConfig;
 use pulsecheck::health::checks::PostgresCheck;
 use pulsecheck::health::{HealthConfig, Refresh};
 use pulsecheck::{Error, Pulse};

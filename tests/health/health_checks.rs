@@ -76,7 +76,8 @@ async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use pulsecheck::health::checks::{ConfigError, PostgresCheck};
+    use pulsecheck::config::ConfigError;
+    use pulsecheck::health::checks::PostgresCheck;
     use sqlx::postgres::PgPoolOptions;
     use std::time::Duration;
 

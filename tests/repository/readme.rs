@@ -123,7 +123,7 @@ fn readme_pulsecheck_toml_excerpts_parse() {
         .collect();
     assert!(excerpts.len() >= 3, "{blocks:?}");
     for b in excerpts {
-        if let Err(e) = pulsecheck::budget::PulseConfig::from_toml_str(b) {
+        if let Err(e) = pulsecheck::config::PulseConfig::from_toml_str(b) {
             panic!("README excerpt does not parse: {e}\n{b}");
         }
     }

@@ -148,7 +148,7 @@ async fn without_endpoint_nothing_exports_but_trace_ids_exist() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulse_shutdown_timeout_is_the_notification_drain_plus_the_flush() {
     use pulsecheck::alert::notify::{Dispatcher, RetryPolicy, WebhookNotifier};
-    use pulsecheck::alert::{Alert, AlertEvent, AlertState, Severity};
+    use pulsecheck::alert::{Alert, AlertEvent, EventState, Severity};
 
     let (collector, _collector) = hanging_server().await;
     let (webhook, _webhook) = hanging_server().await;
@@ -165,7 +165,7 @@ async fn pulse_shutdown_timeout_is_the_notification_drain_plus_the_flush() {
             flush_bound,
         ))
         .notifications(dispatcher.clone())
-        .config(pulsecheck::budget::PulseConfig::default())
+        .config(pulsecheck::config::PulseConfig::default())
         .build()
         .unwrap();
     let bound = pulse.shutdown_timeout();
@@ -190,7 +190,7 @@ async fn pulse_shutdown_timeout_is_the_notification_drain_plus_the_flush() {
         trace_ids: vec![],
     };
     dispatcher.submit(AlertEvent {
-        state: AlertState::Firing,
+        state: EventState::Firing,
         fingerprint: alert.fingerprint(),
         alert,
         starts_at: std::time::SystemTime::now(),

@@ -78,7 +78,7 @@ pub struct RulesArgs {
 }
 
 pub(crate) fn run(a: RulesArgs) -> Result<ExitCode, CliError> {
-    let cfg = pulsecheck::budget::PulseConfig::load_from(a.config.as_deref())?;
+    let cfg = pulsecheck::config::PulseConfig::load_from(a.config.as_deref())?;
     let opts = pulsecheck::rules::RuleOptions {
         selector: a.selector.trim().to_owned(),
         by: a

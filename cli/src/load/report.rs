@@ -1,5 +1,5 @@
-//! The figures of a finished (or interrupted) run; serialises to the `--json` shape of
-//! DESIGN.md plus extras.
+//! The figures of a finished (or interrupted) run; serialises to the `--json` shape the
+//! README's `pulsecheck load URL` section documents.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

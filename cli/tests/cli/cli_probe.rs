@@ -1,6 +1,6 @@
 //! `pulsecheck probe`, `get` and `watch` against the academy example (the endpoints it serves
 //! today; a missing one must be a clear failure line) and against a local server answering
-//! the DESIGN.md shapes in each state.
+//! the docs/endpoints.md shapes in each state.
 
 use crate::cli_support;
 use support::procs;
@@ -263,7 +263,7 @@ fn watch_into_a_closed_pipe_ends_cleanly() {
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
 
-/// Answers of a service in one state, as DESIGN.md specifies them.
+/// Answers of a service in one state, as docs/endpoints.md specifies them.
 #[derive(Clone)]
 struct Answers {
     health: (u16, Value),

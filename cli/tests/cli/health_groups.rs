@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pulsecheck::Pulse;
-use pulsecheck::budget::PulseConfig;
+use pulsecheck::config::PulseConfig;
 use pulsecheck::grpc::HealthService;
 use pulsecheck::grpc::proto::HealthCheckRequest;
 use pulsecheck::grpc::proto::health_check_response::ServingStatus;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::http::{client, join, origin, parse_url, post_json};
 use super::{Notifier, NotifyConfigError, NotifyError, NotifyFuture};
-use crate::alert::{AlertEvent, AlertState};
+use crate::alert::{AlertEvent, EventState};
 
 /// How often a firing alert is sent again (Prometheus' `--rules.alert.resend-delay`).
 const RESEND_DEFAULT: Duration = Duration::from_secs(60);
@@ -113,7 +113,7 @@ impl AlertmanagerNotifier {
         annotations.insert("pending_since", crate::rfc3339::format(event.pending_since));
 
         let ends_at = match (event.state, event.ends_at) {
-            (AlertState::Firing, _) => now + self.resend * RESENDS_AHEAD,
+            (EventState::Firing, _) => now + self.resend * RESENDS_AHEAD,
             (_, Some(ended)) => ended,
             (_, None) => now,
         };
@@ -155,9 +155,6 @@ impl Notifier for AlertmanagerNotifier {
 
     fn send<'a>(&'a self, event: &'a AlertEvent) -> NotifyFuture<'a> {
         Box::pin(async move {
-            if event.state == AlertState::Pending {
-                return Ok(());
-            }
             let body = serde_json::to_vec(&self.payload(event, SystemTime::now()))
                 .map_err(NotifyError::permanent)?;
             post_json(
@@ -211,7 +208,7 @@ mod tests {
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let event = AlertEvent {
-            state: AlertState::Firing,
+            state: EventState::Firing,
             fingerprint: alert.fingerprint(),
             alert,
             starts_at: now,

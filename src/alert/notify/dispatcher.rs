@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Notifier, NotifyConfigError, NotifyError, RetryPolicy};
-use crate::alert::{AlertEvent, AlertState};
+use crate::alert::{AlertEvent, EventState};
 
 /// Notifications waiting per notifier before new ones are dropped.
 pub const QUEUE_CAPACITY_DEFAULT: usize = 256;
@@ -39,7 +39,7 @@ const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use pulsecheck::alert::notify::{Dispatcher, Notifier, NotifyFuture};
-/// use pulsecheck::alert::{Alert, AlertEvent, AlertState, Severity};
+/// use pulsecheck::alert::{Alert, AlertEvent, EventState, Severity};
 ///
 /// #[derive(Debug)]
 /// struct Stdout;
@@ -69,7 +69,7 @@ const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 ///     trace_ids: vec![],
 /// };
 /// dispatcher.submit(AlertEvent {
-///     state: AlertState::Firing,
+///     state: EventState::Firing,
 ///     fingerprint: alert.fingerprint(),
 ///     alert,
 ///     starts_at: SystemTime::now(),
@@ -102,7 +102,6 @@ struct Lane {
     capacity: usize,
     tx: mpsc::Sender<Arc<AlertEvent>>,
     stats: Arc<Counts>,
-    instruments: Instruments,
 }
 
 #[derive(Debug, Default)]
@@ -115,15 +114,18 @@ struct Counts {
     last_drop_warning: AtomicU64,
 }
 
-#[derive(Clone, Debug)]
+/// The dispatcher's counters, made from the global meter on first use.
+static INSTRUMENTS: crate::instrumentation::Lazy<Instruments> =
+    crate::instrumentation::Lazy::new(Instruments::new);
+
+#[derive(Debug)]
 struct Instruments {
     notifications: Counter<u64>,
     retries: Counter<u64>,
 }
 
 impl Instruments {
-    fn new() -> Self {
-        let meter = opentelemetry::global::meter("pulsecheck");
+    fn new(meter: &opentelemetry::metrics::Meter) -> Self {
         Self {
             notifications: meter
                 .u64_counter("pulsecheck.alert.notifications")
@@ -252,7 +254,7 @@ impl Dispatcher {
 impl Inner {
     fn dropped(&self, lane: &Lane, event: &AlertEvent, why: &str) {
         lane.stats.dropped.fetch_add(1, Ordering::Relaxed);
-        lane.instruments.notifications.add(
+        INSTRUMENTS.get().notifications.add(
             1,
             &[
                 KeyValue::new("notifier", lane.name.clone()),
@@ -347,7 +349,6 @@ impl DispatcherBuilder {
     pub fn build(self) -> Result<Dispatcher, NotifyConfigError> {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| NotifyConfigError::NoRuntime)?;
-        let instruments = Instruments::new();
         let (shutdown, _) = watch::channel(None);
         let mut lanes = Vec::with_capacity(self.notifiers.len());
         let mut workers = Vec::with_capacity(self.notifiers.len());
@@ -366,7 +367,6 @@ impl DispatcherBuilder {
                 retry: self.retry.clone(),
                 repeat,
                 stats: Arc::clone(&stats),
-                instruments: instruments.clone(),
                 shutdown: shutdown.subscribe(),
             };
             workers.push(runtime.spawn(worker.run(rx)));
@@ -375,7 +375,6 @@ impl DispatcherBuilder {
                 capacity: self.capacity,
                 tx,
                 stats,
-                instruments: instruments.clone(),
             });
         }
         Ok(Dispatcher {
@@ -397,7 +396,6 @@ struct Worker {
     retry: RetryPolicy,
     repeat: Option<Duration>,
     stats: Arc<Counts>,
-    instruments: Instruments,
     shutdown: watch::Receiver<Option<Instant>>,
 }
 
@@ -434,7 +432,7 @@ impl Worker {
                 // Out of time: what is left is never attempted.
                 let left = 1 + rx.len() as u64;
                 self.stats.dropped.fetch_add(left, Ordering::Relaxed);
-                self.instruments.notifications.add(
+                INSTRUMENTS.get().notifications.add(
                     left,
                     &[
                         KeyValue::new("notifier", self.name.clone()),
@@ -459,7 +457,7 @@ impl Worker {
         event: &Arc<AlertEvent>,
     ) {
         match (event.state, self.repeat) {
-            (AlertState::Firing, Some(every)) => {
+            (EventState::Firing, Some(every)) => {
                 firing.insert(
                     event.fingerprint.clone(),
                     (Arc::clone(event), Instant::now() + every),
@@ -552,7 +550,8 @@ impl Worker {
                 "alert notification failed, will retry"
             );
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            self.instruments
+            INSTRUMENTS
+                .get()
                 .retries
                 .add(1, &[KeyValue::new("notifier", self.name.clone())]);
             let wake = Instant::now() + wait;
@@ -573,7 +572,7 @@ impl Worker {
     }
 
     fn count(&self, outcome: &'static str) {
-        self.instruments.notifications.add(
+        INSTRUMENTS.get().notifications.add(
             1,
             &[
                 KeyValue::new("notifier", self.name.clone()),

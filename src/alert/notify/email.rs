@@ -9,7 +9,7 @@ use lettre::message::header::ContentType;
 
 use super::text::truncate_chars;
 use super::{Notifier, NotifyConfigError, NotifyError, NotifyFuture};
-use crate::alert::{AlertEvent, AlertState};
+use crate::alert::{AlertEvent, EventState};
 use crate::health::checks::SmtpCheck;
 
 /// Subjects are cut to this many characters.
@@ -93,9 +93,8 @@ pub(crate) fn parse_recipients(
 
 fn state(event: &AlertEvent) -> &'static str {
     match event.state {
-        AlertState::Firing => "FIRING",
-        AlertState::Resolved => "RESOLVED",
-        AlertState::Pending => "PENDING",
+        EventState::Firing => "FIRING",
+        EventState::Resolved => "RESOLVED",
     }
 }
 
@@ -160,9 +159,6 @@ impl Notifier for EmailNotifier {
 
     fn send<'a>(&'a self, event: &'a AlertEvent) -> NotifyFuture<'a> {
         Box::pin(async move {
-            if event.state == AlertState::Pending {
-                return Ok(());
-            }
             let message = self.message(event)?;
             let bytes = message.formatted();
             // Connecting, TLS and AUTH failures are usually passing: retried.
@@ -221,7 +217,7 @@ mod tests {
             trace_ids: vec![],
         };
         let event = AlertEvent {
-            state: AlertState::Resolved,
+            state: EventState::Resolved,
             fingerprint: alert.fingerprint(),
             alert,
             starts_at: SystemTime::UNIX_EPOCH,

@@ -1,30 +1,20 @@
-//! Notifiers from environment variables (DESIGN.md), each on when its variable is set.
+//! Notifiers from environment variables (the alert notifier variables of
+//! [`env`](crate::env)), each on when its variable is set.
 // Without the `http` and `smtp` features most variables only produce `FeatureDisabled`.
 #![cfg_attr(
     not(all(feature = "http", feature = "smtp")),
-    allow(dead_code, unused_mut)
+    allow(dead_code, unused_imports, unused_mut)
 )]
 
 use super::{DispatcherBuilder, NotifyConfigError};
 
-/// JSON webhook URL.
-const WEBHOOK_URL: &str = "PULSE_WEBHOOK_URL";
-/// Bearer token for the JSON webhook (optional).
-const WEBHOOK_TOKEN: &str = "PULSE_WEBHOOK_TOKEN";
-/// Slack incoming webhook URL.
-const SLACK_WEBHOOK_URL: &str = "PULSE_SLACK_WEBHOOK_URL";
-/// PagerDuty Events API v2 routing key.
-const PAGERDUTY_ROUTING_KEY: &str = "PULSE_PAGERDUTY_ROUTING_KEY";
-/// PagerDuty Events API base URL (optional).
-const PAGERDUTY_URL: &str = "PULSE_PAGERDUTY_URL";
-/// Alertmanager root URL.
-const ALERTMANAGER_URL: &str = "PULSE_ALERTMANAGER_URL";
-/// Alert email recipients, comma-separated.
-const ALERT_EMAIL_TO: &str = "PULSE_ALERT_EMAIL_TO";
-/// Alert email sender (optional).
-const ALERT_EMAIL_FROM: &str = "PULSE_ALERT_EMAIL_FROM";
-/// The SMTP server, shared with the SMTP health check.
-const SMTP_URL: &str = "SMTP_URL";
+use crate::env::{
+    PULSE_ALERT_EMAIL_FROM as ALERT_EMAIL_FROM, PULSE_ALERT_EMAIL_TO as ALERT_EMAIL_TO,
+    PULSE_ALERTMANAGER_URL as ALERTMANAGER_URL,
+    PULSE_PAGERDUTY_ROUTING_KEY as PAGERDUTY_ROUTING_KEY, PULSE_PAGERDUTY_URL as PAGERDUTY_URL,
+    PULSE_SLACK_WEBHOOK_URL as SLACK_WEBHOOK_URL, PULSE_WEBHOOK_TOKEN as WEBHOOK_TOKEN,
+    PULSE_WEBHOOK_URL as WEBHOOK_URL, SMTP_URL,
+};
 
 impl DispatcherBuilder {
     /// Adds the notifiers the environment configures, each when its variable is set and

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::http::{client, join, origin, parse_url, post_json};
 use super::text::truncate_chars;
 use super::{Notifier, NotifyConfigError, NotifyError, NotifyFuture};
-use crate::alert::{AlertEvent, AlertState, Severity};
+use crate::alert::{AlertEvent, EventState, Severity};
 use crate::redact::Secret;
 
 /// PagerDuty's Events API.
@@ -97,7 +97,7 @@ impl PagerDutyNotifier {
         let mut body = Map::new();
         body.insert("routing_key".into(), self.routing_key.expose().into());
         body.insert("dedup_key".into(), event.fingerprint.clone().into());
-        if event.state != AlertState::Firing {
+        if event.state != EventState::Firing {
             body.insert("event_action".into(), "resolve".into());
             return Value::Object(body);
         }
@@ -161,9 +161,6 @@ impl Notifier for PagerDutyNotifier {
 
     fn send<'a>(&'a self, event: &'a AlertEvent) -> NotifyFuture<'a> {
         Box::pin(async move {
-            if event.state == AlertState::Pending {
-                return Ok(());
-            }
             let body = serde_json::to_vec(&self.payload(event)).map_err(NotifyError::permanent)?;
             post_json(
                 &self.client,

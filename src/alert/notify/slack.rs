@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::http::{client, origin, parse_url, post_json};
 use super::text::slack_escape;
 use super::{Notifier, NotifyConfigError, NotifyError, NotifyFuture};
-use crate::alert::{AlertEvent, AlertState};
+use crate::alert::{AlertEvent, EventState};
 
 /// Slack's limit on a section block's text, in characters.
 const SECTION_TEXT_MAX: usize = 3000;
@@ -87,9 +87,8 @@ impl fmt::Debug for SlackNotifier {
 pub(crate) fn payload(event: &AlertEvent) -> Value {
     let alert = &event.alert;
     let (emoji, state) = match event.state {
-        AlertState::Firing => (":rotating_light:", "FIRING"),
-        AlertState::Resolved => (":white_check_mark:", "RESOLVED"),
-        AlertState::Pending => (":hourglass:", "PENDING"),
+        EventState::Firing => (":rotating_light:", "FIRING"),
+        EventState::Resolved => (":white_check_mark:", "RESOLVED"),
     };
     let title = format!(
         "{emoji} *[{state}] {}* · {} · {}",
@@ -221,7 +220,7 @@ mod tests {
             trace_ids: vec!["4bf92f3577b34da6a3ce929d0e0e4736".into()],
         };
         AlertEvent {
-            state: AlertState::Firing,
+            state: EventState::Firing,
             fingerprint: alert.fingerprint(),
             alert,
             starts_at: SystemTime::UNIX_EPOCH,

@@ -8,7 +8,8 @@ use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use reqwest::Url;
 
-use super::{ConfigError, Secret, percent_decode};
+use super::{Secret, percent_decode};
+use crate::config::ConfigError;
 use crate::health::{Check, CheckError, Observation};
 
 const STRIPE_BASE: &str = "https://api.stripe.com";
@@ -40,7 +41,7 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024;
 /// use pulsecheck::health::checks::HttpCheck;
 /// use pulsecheck::health::Check;
 ///
-/// # fn demo() -> Result<(), pulsecheck::health::checks::ConfigError> {
+/// # fn demo() -> Result<(), pulsecheck::config::ConfigError> {
 /// let search = HttpCheck::get("https://search.internal:9200/_cluster/health")?
 ///     .expect_status(StatusCode::OK);
 /// assert_eq!(search.name(), "search.internal");

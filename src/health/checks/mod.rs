@@ -46,33 +46,6 @@ pub use redis::RedisCheck;
 pub use smtp::{SmtpCheck, SmtpTls};
 pub use system::SystemCheck;
 
-/// Why a built-in check could not be configured. Messages never contain the rejected URL
-/// (it may hold credentials), only what was wrong with it.
-///
-/// ```
-/// use pulsecheck::health::checks::ConfigError;
-/// let err = ConfigError::UnsupportedScheme("ftp".into());
-/// assert_eq!(err.to_string(), "unsupported URL scheme `ftp`");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The URL does not parse.
-    #[error("invalid URL: {0}")]
-    InvalidUrl(String),
-    /// The URL's scheme is not one this check speaks.
-    #[error("unsupported URL scheme `{0}`")]
-    UnsupportedScheme(String),
-    /// A query parameter of the URL is unknown or has an unknown value.
-    #[error("invalid URL option `{0}`")]
-    InvalidOption(String),
-    /// A table name is not a plain SQL identifier (`name` or `schema.name`).
-    #[error("`{0}` is not a plain identifier (letters, digits and `_`, optionally `schema.name`)")]
-    InvalidIdentifier(String),
-    /// A certificate does not parse.
-    #[error("invalid certificate: {0}")]
-    InvalidCertificate(String),
-}
-
 /// Credentials and URL userinfo: the crate's one [`Secret`] and percent-decoder.
 #[cfg(any(feature = "http", feature = "smtp"))]
 pub(crate) use crate::redact::{Secret, percent_decode};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, PgPool};
 
-use super::ConfigError;
+use crate::config::ConfigError;
 use crate::health::{Check, CheckError, ComponentKind, Observation};
 
 /// Longest identifier PostgreSQL keeps (NAMEDATALEN - 1).

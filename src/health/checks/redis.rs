@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, InfoDict};
 
-use super::ConfigError;
+use crate::config::ConfigError;
 use crate::health::{Check, CheckError, ComponentKind, Observation};
 
 /// Redis: `PING`, then `INFO memory`; `redis:memory` reports `used_memory` in bytes.

@@ -7,7 +7,8 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use super::{ConfigError, Secret, percent_decode};
+use super::{Secret, percent_decode};
+use crate::config::ConfigError;
 use crate::health::{Check, CheckError, Observation};
 
 const SMTP_PORT: u16 = 25;
@@ -46,7 +47,7 @@ pub enum SmtpTls {
 /// use pulsecheck::health::checks::{SmtpCheck, SmtpTls};
 /// use pulsecheck::health::Check;
 ///
-/// # fn demo() -> Result<(), pulsecheck::health::checks::ConfigError> {
+/// # fn demo() -> Result<(), pulsecheck::config::ConfigError> {
 /// let check = SmtpCheck::from_url("smtp://alerts:hunter2@mail.internal:587?tls=required")?;
 /// assert_eq!(check.name(), "smtp");
 /// assert!(!format!("{check:?}").contains("hunter2"));

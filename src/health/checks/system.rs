@@ -119,7 +119,7 @@ impl SystemCheck {
     }
 
     fn check_memory(limit: u64, warn_percent: f64) -> Result<Observation, CheckError> {
-        let Some(rss) = crate::process::rss_bytes() else {
+        let Some(rss) = crate::system::rss_bytes() else {
             return Ok(Observation::warn(
                 "resident memory is not readable on this platform",
             ));
@@ -403,7 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn zero_budget_fails_rather_than_dividing_by_zero() {
-        if crate::process::rss_bytes().is_some() {
+        if crate::system::rss_bytes().is_some() {
             let err = SystemCheck::memory(0).check().await.unwrap_err();
             assert!(err.message().contains("budget"), "{err}");
         }

@@ -2,8 +2,9 @@
 //! window's snapshot and the sampled RSS, as `/health/budget` does.
 
 use super::exposition::Exposition;
-use crate::budget::{BudgetLine, BudgetStatus, Budgets, evaluate};
+use crate::budget::{BudgetLine, BudgetStatus, evaluate};
 use crate::catalogue::{BUDGET_LIMIT, BUDGET_STATUS, BUDGET_UTILIZATION, BUDGET_VALUE, Metric};
+use crate::config::Budgets;
 use crate::window::ServiceSnapshot;
 
 /// What a family reads from a budget line (nothing: no series for that line).
@@ -39,7 +40,7 @@ pub(super) fn write(
     for (metric, figure) in FIGURES {
         e.family(metric);
         for l in &report.budgets {
-            let mut labels = vec![("budget", l.name)];
+            let mut labels = vec![("budget", l.name.as_str())];
             if let Some(r) = &l.route {
                 labels.push(("route", r));
             }

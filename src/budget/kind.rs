@@ -1,35 +1,43 @@
-//! Alert names, one source for the in-process alerts ([`super::rules`]) and the Prometheus
-//! rules `pulsecheck rules` generates, so that an alert means the same thing in both places.
+//! What a budget line limits, and the names it goes by: its name in `/health/budget`, and the
+//! name of its alert, one source for the in-process alerts and the Prometheus rules
+//! `pulsecheck rules` generates, so that an alert means the same thing in both places.
 
-/// A budget line that alerts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BudgetKind {
+use serde::Serialize;
+
+/// What a budget line limits.
+///
+/// ```
+/// use pulsecheck::budget::BudgetKind;
+/// assert_eq!(BudgetKind::LatencyP95.as_str(), "latency_p95_ms");
+/// assert_eq!(BudgetKind::ErrorRate.alert_name(true, false), "PulsecheckRouteErrorRateWarning");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetKind {
     /// `latency_p95_ms`.
+    #[serde(rename = "latency_p95_ms")]
     LatencyP95,
     /// `latency_p99_ms`.
+    #[serde(rename = "latency_p99_ms")]
     LatencyP99,
     /// `error_rate`.
     ErrorRate,
     /// `memory_mib` (in-process only: Prometheus has no series for it).
+    #[serde(rename = "memory_mib")]
     Memory,
 }
 
 impl BudgetKind {
     /// Every kind.
-    pub(crate) const ALL: [Self; 4] = [
+    pub const ALL: [Self; 4] = [
         Self::LatencyP95,
         Self::LatencyP99,
         Self::ErrorRate,
         Self::Memory,
     ];
 
-    /// The kind of a [`BudgetLine`](crate::budget::BudgetLine) by its name.
-    pub(crate) fn of_line(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.line_name() == name)
-    }
-
     /// The budget line's name in `/health/budget`.
-    pub(crate) fn line_name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::LatencyP95 => "latency_p95_ms",
             Self::LatencyP99 => "latency_p99_ms",
@@ -40,7 +48,7 @@ impl BudgetKind {
 
     /// `Pulsecheck[Route]<Stem>{Warning,Critical}`: the alert for this budget, for a route's
     /// own budget or the service's, at warning or critical.
-    pub(crate) fn alert_name(self, route: bool, critical: bool) -> String {
+    pub fn alert_name(self, route: bool, critical: bool) -> String {
         let stem = match self {
             Self::LatencyP95 => "LatencyP95",
             Self::LatencyP99 => "LatencyP99",
@@ -55,5 +63,14 @@ impl BudgetKind {
     }
 }
 
-/// An SLO tier burning on both its windows (`severity` page or ticket).
-pub(crate) const SLO_BURN: &str = "PulsecheckSloErrorBudgetBurn";
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_name_is_the_line_name() {
+        for kind in BudgetKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}

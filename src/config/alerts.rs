@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::env;
+
 /// When alerts are evaluated and how they are damped.
 ///
 /// ```
-/// use pulsecheck::budget::PulseConfig;
+/// use pulsecheck::config::PulseConfig;
 /// let cfg = PulseConfig::from_toml_str("[alerts]\nfor = \"1m\"\nkeep_firing_for = \"5m\"\n").unwrap();
 /// assert_eq!(cfg.alerts.pending_for, std::time::Duration::from_secs(60));
 /// assert!(PulseConfig::from_toml_str("[alerts]\ninterval = \"soon\"\n").is_err());
@@ -28,11 +30,11 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
     /// Time between evaluations (default 5 s; 100 ms to 1 day).
-    #[serde(deserialize_with = "duration_de")]
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub interval: Duration,
     /// How long a condition must hold before the alert fires (Prometheus `for`; default 30 s),
     /// so one bad second does not page.
-    #[serde(rename = "for", deserialize_with = "duration_de")]
+    #[serde(rename = "for", deserialize_with = "crate::duration::deserialize")]
     pub pending_for: Duration,
     /// `for` of single alerts by name (`[alerts.for_rule]`, `PulsecheckDependencyDown = "0s"`),
     /// overriding `for` for that name. Default: none.
@@ -40,10 +42,10 @@ pub struct AlertSettings {
     pub for_rule: BTreeMap<String, Duration>,
     /// How long a firing alert keeps firing after its condition clears (Prometheus
     /// `keep_firing_for`; default 1 m), so a flapping signal notifies once.
-    #[serde(deserialize_with = "duration_de")]
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub keep_firing_for: Duration,
     /// How long resolved alerts stay listed in `/health/alerts` (default 15 m).
-    #[serde(deserialize_with = "duration_de")]
+    #[serde(deserialize_with = "crate::duration::deserialize")]
     pub resolved_retention: Duration,
     /// Transitions kept in the history (default 200).
     pub history: usize,
@@ -58,10 +60,10 @@ pub struct AlertSettings {
 impl Default for AlertSettings {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(5),
-            pending_for: Duration::from_secs(30),
+            interval: env::PULSE_ALERT_INTERVAL_DEFAULT,
+            pending_for: env::PULSE_ALERT_FOR_DEFAULT,
             for_rule: BTreeMap::new(),
-            keep_firing_for: Duration::from_secs(60),
+            keep_firing_for: env::PULSE_ALERT_KEEP_FIRING_FOR_DEFAULT,
             resolved_retention: Duration::from_secs(15 * 60),
             history: 200,
             cpu_utilization: 0.9,
@@ -75,28 +77,13 @@ fn durations_de<'de, D: serde::Deserializer<'de>>(
 ) -> Result<BTreeMap<String, Duration>, D::Error> {
     BTreeMap::<String, String>::deserialize(d)?
         .into_iter()
-        .map(|(name, s)| match parse_duration(&s) {
+        .map(|(name, s)| match crate::duration::parse(&s) {
             Some(v) => Ok((name, v)),
             None => Err(serde::de::Error::custom(format!(
                 "alerts.for_rule.{name}: `{s}` is not a duration such as `30s` or `5m`"
             ))),
         })
         .collect()
-}
-
-fn duration_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!("`{s}` is not a duration such as `30s` or `5m`"))
-    })
-}
-
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    humantime::parse_duration(s).ok()
 }
 
 impl AlertSettings {

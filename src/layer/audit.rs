@@ -23,7 +23,7 @@
 //! bucket is one atomic compare-and-swap (GCRA), shared by all threads.
 //!
 //! ```
-//! use pulsecheck::audit::AuditLog;
+//! use pulsecheck::layer::audit::AuditLog;
 //! use pulsecheck::layer::PulseLayer;
 //!
 //! // At most 2 audit events per second and kind, in bursts of 5.
@@ -84,10 +84,13 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    pub(crate) fn of<B>(req: &http::Request<B>, trusted: &crate::layer::TrustedProxies) -> Self {
-        let peer = crate::layer::attributes::peer(req);
+    pub(crate) fn of<B>(
+        req: &http::Request<B>,
+        trusted: &super::forwarded::TrustedProxies,
+    ) -> Self {
+        let peer = super::attributes::peer(req);
         Self {
-            client: crate::layer::attributes::client(req.headers(), peer, trusted),
+            client: super::attributes::client(req.headers(), peer, trusted),
             peer: peer.map(|p| p.ip()),
         }
     }
@@ -233,7 +236,7 @@ impl AuditLog {
 
 /// The first [`MAX_PATH`] bytes of `path`, cut at a character boundary.
 fn bounded(path: &str) -> &str {
-    crate::layer::limits::truncate(path, MAX_PATH)
+    super::limits::truncate(path, MAX_PATH)
 }
 
 /// A GCRA token bucket: `tat` is the theoretical arrival time of the next event in
