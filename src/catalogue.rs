@@ -496,6 +496,26 @@ mod tests {
         assert_eq!(otel.description, rss.help);
     }
 
+    /// The instruments keep the units the semantic conventions give them.
+    #[test]
+    fn instruments_carry_the_semantic_convention_units() {
+        for (m, unit) in [
+            (&PROCESS_RESIDENT_MEMORY, "By"),
+            (&PROCESS_CPU_TIME, "s"),
+            (&PROCESS_CPU_UTILIZATION, "1"),
+            (&PROCESS_THREADS, "{thread}"),
+            (&PROCESS_OPEN_FDS, "{file_descriptor}"),
+            (&PROCESS_UPTIME, "s"),
+            (&HOST_MEMORY_TOTAL, "By"),
+            (&HOST_MEMORY_AVAILABLE, "By"),
+            (&HOST_LOAD_AVERAGE, "{thread}"),
+            (&HEALTH_CHECK_DURATION, "s"),
+            (&HEALTH_CHECK_STATUS, ""),
+        ] {
+            assert_eq!(m.instrument().unit, unit, "{}", m.name);
+        }
+    }
+
     /// OpenMetrics requires a family with a `# UNIT` to end in that unit; and a name that
     /// says a unit must declare it, or `/metrics` would leave `# UNIT` out.
     #[test]

@@ -3,10 +3,13 @@
 //! the same figure `/metrics` writes (names from opentelemetry-semantic-conventions 0.33; load
 //! average has none there).
 
+use std::sync::Arc;
+
 use opentelemetry::KeyValue;
+use opentelemetry::metrics::Meter;
 use opentelemetry_semantic_conventions::attribute::{CPU_MODE, SYSTEM_MEMORY_STATE};
 
-use crate::catalogue as c;
+use crate::catalogue::{self as c, Instrument};
 
 use super::{SystemMonitor, SystemSample};
 
@@ -17,26 +20,18 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
     let weak = monitor.downgrade();
     let latest = move || SystemMonitor::from_weak(&weak).map(|m| m.latest());
 
-    let l = latest.clone();
-    let i = const { c::PROCESS_RESIDENT_MEMORY.instrument() };
-    let _rss = i
-        .describe(meter.u64_observable_gauge(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.process.rss_bytes) {
-                o.observe(v, &[]);
-            }
-        })
-        .build();
-    let l = latest.clone();
-    let i = const { c::PROCESS_CPU_UTILIZATION.instrument() };
-    let _cpu = i
-        .describe(meter.f64_observable_gauge(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.process.cpu_utilization) {
-                o.observe(v, &[]);
-            }
-        })
-        .build();
+    u64_gauge(
+        &meter,
+        const { c::PROCESS_RESIDENT_MEMORY.instrument() },
+        latest.clone(),
+        |s| s.process.rss_bytes,
+    );
+    f64_gauge(
+        &meter,
+        const { c::PROCESS_CPU_UTILIZATION.instrument() },
+        latest.clone(),
+        |s| s.process.cpu_utilization,
+    );
     let l = latest.clone();
     let i = const { c::PROCESS_CPU_TIME.instrument() };
     let _cpu_time = i
@@ -54,36 +49,24 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
             }
         })
         .build();
-    let l = latest.clone();
-    let i = const { c::PROCESS_THREADS.instrument() };
-    let _threads = i
-        .describe(meter.u64_observable_gauge(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.process.threads) {
-                o.observe(v, &[]);
-            }
-        })
-        .build();
-    let l = latest.clone();
-    let i = const { c::PROCESS_OPEN_FDS.instrument() };
-    let _fds = i
-        .describe(meter.u64_observable_gauge(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.process.open_fds) {
-                o.observe(v, &[]);
-            }
-        })
-        .build();
-    let l = latest.clone();
-    let i = const { c::PROCESS_UPTIME.instrument() };
-    let _uptime = i
-        .describe(meter.f64_observable_gauge(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.process.uptime_s) {
-                o.observe(v, &[]);
-            }
-        })
-        .build();
+    u64_gauge(
+        &meter,
+        const { c::PROCESS_THREADS.instrument() },
+        latest.clone(),
+        |s| s.process.threads,
+    );
+    u64_gauge(
+        &meter,
+        const { c::PROCESS_OPEN_FDS.instrument() },
+        latest.clone(),
+        |s| s.process.open_fds,
+    );
+    f64_gauge(
+        &meter,
+        const { c::PROCESS_UPTIME.instrument() },
+        latest.clone(),
+        |s| s.process.uptime_s,
+    );
     let l = latest.clone();
     let i = c::HOST_MEMORY_USAGE;
     let _mem_usage = i
@@ -98,26 +81,18 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
             }
         })
         .build();
-    let l = latest.clone();
-    let i = const { c::HOST_MEMORY_TOTAL.instrument() };
-    let _mem_limit = i
-        .describe(meter.i64_observable_up_down_counter(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.host.memory_total_bytes) {
-                o.observe(clamp_i64(v), &[]);
-            }
-        })
-        .build();
-    let l = latest.clone();
-    let i = const { c::HOST_MEMORY_AVAILABLE.instrument() };
-    let _mem_avail = i
-        .describe(meter.i64_observable_up_down_counter(i.name))
-        .with_callback(move |o| {
-            if let Some(v) = l().and_then(|s| s.host.memory_available_bytes) {
-                o.observe(clamp_i64(v), &[]);
-            }
-        })
-        .build();
+    bytes_up_down(
+        &meter,
+        const { c::HOST_MEMORY_TOTAL.instrument() },
+        latest.clone(),
+        |s| s.host.memory_total_bytes,
+    );
+    bytes_up_down(
+        &meter,
+        const { c::HOST_MEMORY_AVAILABLE.instrument() },
+        latest.clone(),
+        |s| s.host.memory_available_bytes,
+    );
     let l = latest;
     let i = const { c::HOST_LOAD_AVERAGE.instrument() };
     let _load = i
@@ -133,6 +108,52 @@ pub(crate) fn register_metrics(monitor: &SystemMonitor) {
                         o.observe(v, &[KeyValue::new("period", p)]);
                     }
                 }
+            }
+        })
+        .build();
+}
+
+/// A `u64` gauge of one figure of the sample, absent while the figure is.
+fn u64_gauge<L>(meter: &Meter, i: Instrument, latest: L, read: fn(&SystemSample) -> Option<u64>)
+where
+    L: Fn() -> Option<Arc<SystemSample>> + Send + Sync + 'static,
+{
+    let _gauge = i
+        .describe(meter.u64_observable_gauge(i.name))
+        .with_callback(move |o| {
+            if let Some(v) = latest().as_deref().and_then(read) {
+                o.observe(v, &[]);
+            }
+        })
+        .build();
+}
+
+/// An `f64` gauge of one figure of the sample, absent while the figure is.
+fn f64_gauge<L>(meter: &Meter, i: Instrument, latest: L, read: fn(&SystemSample) -> Option<f64>)
+where
+    L: Fn() -> Option<Arc<SystemSample>> + Send + Sync + 'static,
+{
+    let _gauge = i
+        .describe(meter.f64_observable_gauge(i.name))
+        .with_callback(move |o| {
+            if let Some(v) = latest().as_deref().and_then(read) {
+                o.observe(v, &[]);
+            }
+        })
+        .build();
+}
+
+/// An `i64` up-down counter of an amount of bytes in the sample (the semantic conventions'
+/// instrument for memory), absent while the figure is.
+fn bytes_up_down<L>(meter: &Meter, i: Instrument, latest: L, read: fn(&SystemSample) -> Option<u64>)
+where
+    L: Fn() -> Option<Arc<SystemSample>> + Send + Sync + 'static,
+{
+    let _counter = i
+        .describe(meter.i64_observable_up_down_counter(i.name))
+        .with_callback(move |o| {
+            if let Some(v) = latest().as_deref().and_then(read) {
+                o.observe(clamp_i64(v), &[]);
             }
         })
         .build();
