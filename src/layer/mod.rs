@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub(crate) mod access_log;
 pub(crate) mod attributes;
 mod classify;
 mod context;

@@ -48,9 +48,12 @@ mod panic_hook;
 mod resource;
 mod stdout;
 
-use std::io::IsTerminal;
+use crate::layer::access_log::{AccessLogSink, Verdicts};
+
+use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
 
+use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::Protocol;
@@ -59,7 +62,8 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
+use tracing_subscriber::fmt::MakeWriter as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -343,6 +347,7 @@ impl TelemetryBuilder {
             .with_filter(trace_filter);
         // Never blocks: lines queue for a writer thread, dropped and counted when stdout stalls.
         let (writer, log_guard) = stdout::writer();
+        let writer_for_access = writer.clone();
         let fmt = log_layer(
             if json {
                 LogFormat::Json
@@ -352,6 +357,25 @@ impl TelemetryBuilder {
             writer,
         )
         .with_filter(log_filter()?);
+        // JSON access lines skip `tracing`'s event machinery: written by the layer straight to
+        // the same writer and logger, under the same filter's verdict.
+        let access = if json {
+            let filter = log_filter()?;
+            let verdicts = Verdicts::from_interest(|m| {
+                tracing_subscriber::layer::Filter::<tracing_subscriber::Registry>::callsite_enabled(
+                    &filter, m,
+                )
+            });
+            let lines = writer_for_access;
+            let out = Box::new(move |line: &[u8]| {
+                // Lossy by design: a full queue drops and counts the line.
+                let _ = lines.make_writer().write_all(line);
+            });
+            let records = logger.map(|lp| lp.logger_with_scope(crate::layer::access_log::scope()));
+            Some(AccessLogSink::new(verdicts, out, records).with_filter(LevelFilter::OFF))
+        } else {
+            None
+        };
         let otel_logs = match logger {
             Some(lp) => Some(
                 OpenTelemetryTracingBridge::new(lp)
@@ -364,6 +388,8 @@ impl TelemetryBuilder {
             .with(otel_traces)
             .with(fmt)
             .with(otel_logs)
+            // Outermost: the layer finds it first on the dispatcher.
+            .with(access)
             .try_init()
             .map_err(|_| TelemetryError::SubscriberAlreadySet)?;
         log_guard.publish();

@@ -92,6 +92,7 @@ fn register_metric() {
 }
 
 /// The log layer's [`MakeWriter`]: the queue while it runs, then as its guard's flush decided.
+#[derive(Clone)]
 pub(crate) struct StdoutWriter {
     queue: NonBlocking,
     mode: Arc<AtomicU8>,
