@@ -281,20 +281,23 @@ const MAX_KEPT: usize = 16 * 1024;
 /// (same keys, same order, serde_json's escaping and number format), newline included.
 fn write_json(buf: &mut Vec<u8>, line: &AccessLine<'_>, now: SystemTime, span: Option<&str>) {
     buf.extend_from_slice(b"{\"timestamp\":\"");
-    // RFC 3339 digits and punctuation: nothing to escape.
-    let _ = write!(buf, "{}", humantime::format_rfc3339_micros(now));
+    timestamp(buf, now);
     buf.extend_from_slice(b"\",\"level\":\"");
     buf.extend_from_slice(line.level.as_str().as_bytes());
     buf.extend_from_slice(b"\",\"target\":");
-    json(buf, ACCESS_LOG_TARGET);
+    plain(buf, "target", ACCESS_LOG_TARGET);
     buf.extend_from_slice(b",\"message\":");
-    json(buf, line.message);
-    field(buf, "http.request.method", Some(line.method));
+    plain(buf, "message", line.message);
+    buf.extend_from_slice(b",\"http.request.method\":");
+    plain(buf, "method", line.method);
     field(buf, "url.path", line.path);
     field(buf, "http.route", line.route.map(StringValue::as_str));
     field(buf, "http.response.status_code", Some(&line.status));
     field(buf, "duration_ms", Some(&line.duration_ms));
-    field(buf, "error.class", line.error_class);
+    if let Some(class) = line.error_class {
+        buf.extend_from_slice(b",\"error.class\":");
+        plain(buf, "class", class);
+    }
     field(buf, "error.type", line.error_type);
     field(buf, "dependency", line.dependency);
     field(buf, "panic.message", line.panic_message);
@@ -306,8 +309,71 @@ fn write_json(buf: &mut Vec<u8>, line: &AccessLine<'_>, now: SystemTime, span: O
         hex(buf, &line.span_context.span_id().to_bytes());
         buf.push(b'"');
     }
-    field(buf, "request_id", Some(line.request_id));
+    buf.extend_from_slice(b",\"request_id\":");
+    // Validated (`[A-Za-z0-9._:-]`, see `RequestId::parse`) or generated: nothing to escape.
+    plain(buf, "request id", line.request_id);
     buf.extend_from_slice(b"}\n");
+}
+
+/// A string of pulsecheck's own (a constant, a validated request id) as a JSON string without
+/// the escaping pass. Checked in debug builds.
+fn plain(buf: &mut Vec<u8>, what: &str, s: &str) {
+    debug_assert!(
+        s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'),
+        "{what} needs escaping: {s:?}"
+    );
+    buf.push(b'"');
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(b'"');
+}
+
+thread_local! {
+    /// The second of the last line on this thread and its RFC 3339 text up to the fraction
+    /// (`2026-12-05T04:40:12.`): formatting the date is most of a timestamp's cost.
+    static SECOND: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+}
+
+/// `humantime::format_rfc3339_micros(now)`, the formatter's timestamp, with the date part
+/// formatted once a second per thread.
+fn timestamp(buf: &mut Vec<u8>, now: SystemTime) {
+    let Ok(since) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+        let _ = write!(buf, "{}", humantime::format_rfc3339_micros(now));
+        return;
+    };
+    let secs = since.as_secs();
+    let prefix = SECOND.try_with(|cell| {
+        let (cached, text) = cell.get();
+        if cached == secs {
+            return Some(text);
+        }
+        // `YYYY-MM-DDTHH:MM:SSZ`; anything else (years past 9999) takes the long way.
+        let whole = humantime::format_rfc3339_seconds(now).to_string();
+        let mut text = [0u8; 20];
+        if whole.len() != 20 {
+            return None;
+        }
+        text[..19].copy_from_slice(&whole.as_bytes()[..19]);
+        text[19] = b'.';
+        cell.set((secs, text));
+        Some(text)
+    });
+    match prefix {
+        Ok(Some(text)) => {
+            buf.extend_from_slice(&text);
+            let micros = since.subsec_micros();
+            let mut digits = [b'0'; 6];
+            let mut rest = micros;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            buf.extend_from_slice(&digits);
+            buf.push(b'Z');
+        }
+        _ => {
+            let _ = write!(buf, "{}", humantime::format_rfc3339_micros(now));
+        }
+    }
 }
 
 /// `,"key":value` when there is a value. Keys are constants that need no escaping.
@@ -568,6 +634,20 @@ mod tests {
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&direct), keys(&formatted));
         assert_eq!(direct, formatted);
+    }
+
+    #[test]
+    fn timestamps_are_humantimes() {
+        let base = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
+        for offset_us in [0u64, 1, 999_999, 1_000_000, 1_000_001, 86_400_000_007] {
+            let t = base + std::time::Duration::from_micros(offset_us);
+            for _ in 0..2 {
+                let mut buf = Vec::new();
+                timestamp(&mut buf, t);
+                let want = humantime::format_rfc3339_micros(t).to_string();
+                assert_eq!(String::from_utf8(buf).unwrap(), want);
+            }
+        }
     }
 
     #[test]
