@@ -25,6 +25,12 @@ pub const PULSE_TRACE_FILTER: &str = "PULSE_TRACE_FILTER";
 /// Default of [`PULSE_TRACE_FILTER`].
 pub const PULSE_TRACE_FILTER_DEFAULT: &str = "info";
 
+/// `false` leaves the access-log line out of OTLP logs (it stays on stdout, and the request's
+/// span carries the same facts); `true` exports it as a log record too.
+pub const PULSE_ACCESS_LOG_OTLP: &str = "PULSE_ACCESS_LOG_OTLP";
+/// Default of [`PULSE_ACCESS_LOG_OTLP`].
+pub const PULSE_ACCESS_LOG_OTLP_DEFAULT: bool = true;
+
 /// One of the three OpenTelemetry signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
@@ -68,6 +74,19 @@ pub(crate) fn var(name: &str) -> Option<String> {
         .ok()
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// [`PULSE_ACCESS_LOG_OTLP`]: `true` or `false` (any case), else its default.
+pub(crate) fn access_log_otlp() -> Result<bool, TelemetryError> {
+    match var(PULSE_ACCESS_LOG_OTLP) {
+        None => Ok(PULSE_ACCESS_LOG_OTLP_DEFAULT),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(TelemetryError::InvalidEnv {
+            var: PULSE_ACCESS_LOG_OTLP.into(),
+            reason: format!("`{v}` is not `true` or `false`"),
+        }),
+    }
 }
 
 /// Whether `signal` is exported: an endpoint is configured (in code, generic or per signal),

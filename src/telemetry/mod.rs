@@ -34,6 +34,7 @@
 //! | `OTEL_SDK_DISABLED=true`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | export off (all, or one signal) |
 //! | `RUST_LOG` | log filter (default `info`); it never drops request spans, which do not go through `tracing` |
 //! | `PULSE_TRACE_FILTER` | which `tracing` spans become OTel spans (default `info`) |
+//! | `PULSE_ACCESS_LOG_OTLP` | `false`: the access-log line stays on stdout only, not in OTLP logs (default `true`) |
 //! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal); in JSON a panic is one log line too |
 //!
 //! Log lines go to stdout through a bounded queue and a writer thread: a stalled consumer
@@ -69,8 +70,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use env::{
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL_DEFAULT,
-    OTEL_SDK_DISABLED, PULSE_LOG_FORMAT, PULSE_LOG_FORMAT_DEFAULT, PULSE_TRACE_FILTER,
-    PULSE_TRACE_FILTER_DEFAULT, RUST_LOG, RUST_LOG_DEFAULT, Signal,
+    OTEL_SDK_DISABLED, PULSE_ACCESS_LOG_OTLP, PULSE_ACCESS_LOG_OTLP_DEFAULT, PULSE_LOG_FORMAT,
+    PULSE_LOG_FORMAT_DEFAULT, PULSE_TRACE_FILTER, PULSE_TRACE_FILTER_DEFAULT, RUST_LOG,
+    RUST_LOG_DEFAULT, Signal,
 };
 pub use format::LogFormat;
 pub use guard::{SHUTDOWN_TIMEOUT_DEFAULT, ShutdownError};
@@ -119,6 +121,7 @@ pub struct TelemetryBuilder {
     trace_filter: Option<String>,
     shutdown_timeout: Duration,
     install_subscriber: bool,
+    access_log_records: Option<bool>,
 }
 
 impl Default for TelemetryBuilder {
@@ -133,6 +136,7 @@ impl Default for TelemetryBuilder {
             trace_filter: None,
             shutdown_timeout: SHUTDOWN_TIMEOUT_DEFAULT,
             install_subscriber: true,
+            access_log_records: None,
         }
     }
 }
@@ -188,6 +192,14 @@ impl TelemetryBuilder {
     /// queued log lines (with the installed subscriber) has its own bound of 1.2 s after it.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Export each request's access-log line as an OTLP log record too (when logs are
+    /// exported), overriding `PULSE_ACCESS_LOG_OTLP`. Defaults to the environment, then
+    /// [`PULSE_ACCESS_LOG_OTLP_DEFAULT`]. The line on stdout is unaffected.
+    pub fn access_log_records(mut self, on: bool) -> Self {
+        self.access_log_records = Some(on);
         self
     }
 
@@ -357,6 +369,10 @@ impl TelemetryBuilder {
             writer,
         )
         .with_filter(log_filter()?);
+        let access_records = match self.access_log_records {
+            Some(on) => on,
+            None => env::access_log_otlp()?,
+        };
         // JSON access lines skip `tracing`'s event machinery: written by the layer straight to
         // the same writer and logger, under the same filter's verdict.
         let access = if json {
@@ -371,7 +387,9 @@ impl TelemetryBuilder {
                 // Lossy by design: a full queue drops and counts the line.
                 let _ = lines.make_writer().write_all(line);
             });
-            let records = logger.map(|lp| lp.logger_with_scope(crate::layer::access_log::scope()));
+            let records = logger
+                .filter(|_| access_records)
+                .map(|lp| lp.logger_with_scope(crate::layer::access_log::scope()));
             Some(AccessLogSink::new(verdicts, out, records).with_filter(LevelFilter::OFF))
         } else {
             None
@@ -380,7 +398,10 @@ impl TelemetryBuilder {
             Some(lp) => Some(
                 OpenTelemetryTracingBridge::new(lp)
                     .with_filter(log_filter()?)
-                    .with_filter(filter_fn(|m| !is_exporter_target(m.target()))),
+                    .with_filter(filter_fn(move |m| {
+                        !is_exporter_target(m.target())
+                            && (access_records || m.target() != crate::layer::ACCESS_LOG_TARGET)
+                    })),
             ),
             None => None,
         };
