@@ -34,8 +34,8 @@ VARIANTS=(
   "bare|bare||"
   "tracelayer|tracelayer||/v1/traces"
   "axum_tracing_otel|axum_tracing_otel||/v1/traces"
-  "pulsecheck|pulsecheck||/v1/traces /v1/logs"
-  "pulsecheck_no_otlp_logs|pulsecheck|OTEL_LOGS_EXPORTER=none|/v1/traces"
+  "pulsecheck|pulsecheck||/v1/traces"
+  "pulsecheck_access_records|pulsecheck|PULSE_ACCESS_LOG_OTLP=true|/v1/traces /v1/logs"
   "pulsecheck_no_access_log|pulsecheck|OTEL_LOGS_EXPORTER=none RUST_LOG=info,pulsecheck::access=off|/v1/traces"
   "pulsecheck_sdk_disabled|pulsecheck|OTEL_SDK_DISABLED=true RUST_LOG=info,pulsecheck::access=off|"
 )

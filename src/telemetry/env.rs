@@ -25,11 +25,13 @@ pub const PULSE_TRACE_FILTER: &str = "PULSE_TRACE_FILTER";
 /// Default of [`PULSE_TRACE_FILTER`].
 pub const PULSE_TRACE_FILTER_DEFAULT: &str = "info";
 
-/// `false` leaves the access-log line out of OTLP logs (it stays on stdout, and the request's
-/// span carries the same facts); `true` exports it as a log record too.
+/// `true` exports each request's access-log line as an OTLP log record too; `false` keeps it
+/// on stdout only (the request's span carries the same facts).
 pub const PULSE_ACCESS_LOG_OTLP: &str = "PULSE_ACCESS_LOG_OTLP";
-/// Default of [`PULSE_ACCESS_LOG_OTLP`].
-pub const PULSE_ACCESS_LOG_OTLP_DEFAULT: bool = true;
+/// Default of [`PULSE_ACCESS_LOG_OTLP`]: off, because the record repeats the span and its
+/// export cost more server CPU than the rest of pulsecheck together (BENCHMARKS.md, end to
+/// end).
+pub const PULSE_ACCESS_LOG_OTLP_DEFAULT: bool = false;
 
 /// One of the three OpenTelemetry signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,7 +34,7 @@
 //! | `OTEL_SDK_DISABLED=true`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | export off (all, or one signal) |
 //! | `RUST_LOG` | log filter (default `info`); it never drops request spans, which do not go through `tracing` |
 //! | `PULSE_TRACE_FILTER` | which `tracing` spans become OTel spans (default `info`) |
-//! | `PULSE_ACCESS_LOG_OTLP` | `false`: the access-log line stays on stdout only, not in OTLP logs (default `true`) |
+//! | `PULSE_ACCESS_LOG_OTLP` | `true`: each access-log line is an OTLP log record too (default `false`: stdout only; the span has the same facts) |
 //! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal); in JSON a panic is one log line too |
 //!
 //! Log lines go to stdout through a bounded queue and a writer thread: a stalled consumer
