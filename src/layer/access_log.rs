@@ -200,23 +200,21 @@ static METADATA: [Metadata<'static>; 5] = [
     access_metadata!(4, Level::TRACE),
 ];
 
+/// Hands a finished line (newline included) to the log writer.
+pub(crate) type LineOut = Box<dyn Fn(&[u8]) + Send + Sync>;
+
 /// Where pulsecheck's subscriber writes access lines itself. It rides in the subscriber as a
 /// layer that does nothing, so that [`emit`] finds it on the current dispatcher (and only
 /// there: a test's scoped subscriber or the user's own has none and gets `tracing` events).
 pub(crate) struct AccessLogSink {
     verdicts: Verdicts,
-    /// Hands a finished line (newline included) to the log writer.
-    out: Box<dyn Fn(&[u8]) + Send + Sync>,
+    out: LineOut,
     /// The OTLP log record of the line, when logs are exported.
     logger: Option<SdkLogger>,
 }
 
 impl AccessLogSink {
-    pub(crate) fn new(
-        verdicts: Verdicts,
-        out: Box<dyn Fn(&[u8]) + Send + Sync>,
-        logger: Option<SdkLogger>,
-    ) -> Self {
+    pub(crate) fn new(verdicts: Verdicts, out: LineOut, logger: Option<SdkLogger>) -> Self {
         Self {
             verdicts,
             out,
@@ -509,7 +507,7 @@ mod tests {
                 .collect()
         }
 
-        fn out(&self) -> Box<dyn Fn(&[u8]) + Send + Sync> {
+        fn out(&self) -> LineOut {
             let lines = self.clone();
             Box::new(move |b| lines.0.lock().unwrap().extend_from_slice(b))
         }
