@@ -37,7 +37,7 @@ fn drive(variant: &str, n: usize) {
 
 fn main() {
     if std::env::var_os("PULSE_PROBE_LIST").is_some() {
-        for v in common::VARIANTS {
+        for v in common::VARIANTS.iter().chain(&common::GLOBAL_VARIANTS) {
             println!("{v}");
         }
         return;

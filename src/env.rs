@@ -114,6 +114,13 @@ pub const PULSE_SYSTEM_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 pub const PULSE_LOG_FORMAT: &str = "PULSE_LOG_FORMAT";
 /// Default of [`PULSE_LOG_FORMAT`].
 pub const PULSE_LOG_FORMAT_DEFAULT: &str = "auto";
+/// `true` exports each request's access-log line as an OTLP log record too; `false` keeps it
+/// on stdout only (the request's span carries the same facts).
+pub const PULSE_ACCESS_LOG_OTLP: &str = "PULSE_ACCESS_LOG_OTLP";
+/// Default of [`PULSE_ACCESS_LOG_OTLP`]: off, because the record repeats the span and its
+/// export cost more server CPU than the rest of pulsecheck together (BENCHMARKS.md, end to
+/// end).
+pub const PULSE_ACCESS_LOG_OTLP_DEFAULT: bool = false;
 /// Filter for what goes to the log (stdout and OTLP logs), `RUST_LOG` syntax.
 pub const RUST_LOG: &str = "RUST_LOG";
 /// Default of [`RUST_LOG`].

@@ -45,6 +45,14 @@ pub const VARIANTS: [&str; 17] = [
     "layer+agg/sampled_batch_discard_no_otel_metrics",
 ];
 
+/// Variants that install process-global state (pulsecheck's own subscriber and providers, as
+/// `Telemetry::init` does): measured one per process (`benches/instructions.sh`), never beside
+/// the others.
+pub const GLOBAL_VARIANTS: [&str; 1] = [
+    // As `layer/sampled`, with the access-log line written by pulsecheck's subscriber.
+    "layer/sampled_access_log",
+];
+
 pub fn router() -> Router {
     Router::new().route("/users/{id}", get(|| async { "user" }))
 }
@@ -69,6 +77,7 @@ pub struct Setup {
     exported: Option<Arc<AtomicU64>>,
     prometheus: Option<axum_prometheus::metrics_exporter_prometheus::PrometheusHandle>,
     aggregator: Option<Aggregator>,
+    _telemetry: Option<pulsecheck::telemetry::Telemetry>,
 }
 
 impl Setup {
@@ -81,6 +90,7 @@ impl Setup {
             exported: None,
             prometheus: None,
             aggregator: None,
+            _telemetry: None,
         }
     }
 
@@ -273,6 +283,21 @@ pub fn setup(variant: &str) -> Setup {
     let app = router().layer(layer.tracer(tracer.tracer("pulsecheck")));
     // The handler's own spans, if it had any, would go through tracing-opentelemetry.
     let otel = tracing_opentelemetry::layer().with_tracer(tracer.tracer("bench"));
+    if variant == "layer/sampled_access_log" {
+        // pulsecheck's own subscriber, as `Telemetry::init` installs it (globally: one per
+        // process), JSON lines to stdout through its writer thread, no export.
+        let telemetry = pulsecheck::telemetry::Telemetry::builder()
+            .log_format(pulsecheck::telemetry::LogFormat::Json)
+            .init()
+            .expect("the first subscriber of this process");
+        let mut s = Setup::app(app);
+        s._meters = meters;
+        s.tracer = Some(tracer);
+        s.exported = exported;
+        s.aggregator = aggregator;
+        s._telemetry = Some(telemetry);
+        return s;
+    }
     let subscriber = if variant == "layer/sampled_json_log" {
         tracing::Dispatch::new(tracing_subscriber::registry().with(otel).with(
             pulsecheck::telemetry::log_layer(pulsecheck::telemetry::LogFormat::Json, std::io::sink),

@@ -4,6 +4,8 @@
 # processors) to a local sink that answers 200 (benches/e2e/sink.py).
 #
 #   bash benches/e2e/run.sh            # ROUNDS=3 N=20000 WARMUP=2000 C=8 SETTLE=6
+#   BEFORE=path/to/e2e_server bash benches/e2e/run.sh   # adds `pulsecheck_before`: the
+#                                      # `pulsecheck` variant of another build, in the same run
 #
 # Per variant and round: a fresh server, a warm-up of WARMUP requests, SETTLE seconds for its
 # exports, utime+stime of the server process from /proc/PID/stat, `oha -n N -c C`, SETTLE
@@ -27,15 +29,19 @@ fi
 [ -n "${NO_BUILD:-}" ] || cargo build --release --example e2e_server >&2
 
 # name | server argument | environment | OTLP paths the sink must receive during the run
+# [| server binary, default $T]
 VARIANTS=(
   "bare|bare||"
   "tracelayer|tracelayer||/v1/traces"
   "axum_tracing_otel|axum_tracing_otel||/v1/traces"
-  "pulsecheck|pulsecheck||/v1/traces /v1/logs"
-  "pulsecheck_no_otlp_logs|pulsecheck|OTEL_LOGS_EXPORTER=none|/v1/traces"
+  "pulsecheck|pulsecheck||/v1/traces"
+  "pulsecheck_access_records|pulsecheck|PULSE_ACCESS_LOG_OTLP=true|/v1/traces /v1/logs"
   "pulsecheck_no_access_log|pulsecheck|OTEL_LOGS_EXPORTER=none RUST_LOG=info,pulsecheck::access=off|/v1/traces"
   "pulsecheck_sdk_disabled|pulsecheck|OTEL_SDK_DISABLED=true RUST_LOG=info,pulsecheck::access=off|"
 )
+if [ -n "${BEFORE:-}" ]; then
+  VARIANTS+=("pulsecheck_before|pulsecheck||/v1/traces /v1/logs|$BEFORE")
+fi
 if [ -n "${ONLY:-}" ]; then
   mapfile -t VARIANTS < <(printf '%s\n' "${VARIANTS[@]}" | grep -E "^(${ONLY// /|})\|")
 fi
@@ -67,13 +73,13 @@ PY
 
 for round in $(seq "$ROUNDS"); do
   for v in "${VARIANTS[@]}"; do
-    IFS='|' read -r name arg envs expects <<<"$v"
+    IFS='|' read -r name arg envs expects bin <<<"$v"
     # A server that has not said `listening` within 20 s is reported (its threads and where
     # they wait) and started again, up to three times.
     for attempt in 1 2 3; do
       # shellcheck disable=SC2086
       env PORT="$PORT" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" \
-        OTEL_SERVICE_NAME=e2e $envs "$T" "$arg" >"$OUT/server-$name.log" 2>&1 &
+        OTEL_SERVICE_NAME=e2e $envs "${bin:-$T}" "$arg" >"$OUT/server-$name.log" 2>&1 &
       SERVER=$!
       for _ in $(seq 200); do grep -q listening "$OUT/server-$name.log" 2>/dev/null && break; sleep 0.1; done
       grep -q listening "$OUT/server-$name.log" && break

@@ -13,6 +13,7 @@ use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use pin_project_lite::pin_project;
 
+use super::access_log::{self, AccessLine};
 use super::classify::{DependencyFailure, ErrorClass};
 use super::instruments::{Instruments, MetricLabels};
 use super::limits::truncate;
@@ -21,8 +22,7 @@ use super::recorder::RequestRecord;
 use super::request_id::RequestId;
 use super::route::RouteEntry;
 use super::{
-    ACCESS_LOG_TARGET, CANCELLED_ERROR_TYPE, CANCELLED_STATUS, Config, DEPENDENCY_ATTRIBUTE,
-    ERROR_CLASS_ATTRIBUTE,
+    CANCELLED_ERROR_TYPE, CANCELLED_STATUS, Config, DEPENDENCY_ATTRIBUTE, ERROR_CLASS_ATTRIBUTE,
 };
 
 pin_project! {
@@ -229,19 +229,6 @@ struct Failure {
     panic: Option<String>,
 }
 
-/// One access-log event at a level chosen at run time (`tracing::event!` needs a constant).
-macro_rules! access_event {
-    ($level:expr, $($fields:tt)+) => {
-        match $level {
-            tracing::Level::ERROR => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::ERROR, $($fields)+),
-            tracing::Level::WARN => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::WARN, $($fields)+),
-            tracing::Level::INFO => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::INFO, $($fields)+),
-            tracing::Level::DEBUG => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::DEBUG, $($fields)+),
-            tracing::Level::TRACE => tracing::event!(target: ACCESS_LOG_TARGET, tracing::Level::TRACE, $($fields)+),
-        }
-    };
-}
-
 impl RequestState {
     /// Records a request that was answered (500 when the inner service failed).
     fn finish<B>(
@@ -328,66 +315,60 @@ impl RequestState {
         });
 
         let ms = duration.as_secs_f64() * 1000.0;
+        let path = self
+            .access_path
+            .as_ref()
+            .map(|u| truncate(u.path(), self.config.value_limits.log));
+        let mut line = AccessLine {
+            level: tracing::Level::INFO,
+            message: "request completed",
+            method: self.method.as_str(),
+            path,
+            route: self.route.as_ref().map(|r| &r.span_route),
+            status: code,
+            duration_ms: ms,
+            error_class: None,
+            error_type: None,
+            dependency: None,
+            panic_message: None,
+            span_context: &span_context,
+            request_id: self.request_id.as_str(),
+        };
         match &failure {
             None => {
-                if let Some(uri) = &self.access_path {
-                    tracing::event!(
-                        target: ACCESS_LOG_TARGET,
-                        tracing::Level::INFO,
-                        http.request.method = self.method.as_str(),
-                        url.path = truncate(uri.path(), self.config.value_limits.log),
-                        http.route = self.route.as_ref().map(|r| &*r.template),
-                        http.response.status_code = code,
-                        duration_ms = ms,
-                        "request completed"
-                    );
+                if path.is_some() {
+                    access_log::emit(&line);
                 }
             }
             // A probe that hung up is not news; any other abandoned request is.
             Some(f) if f.class == ErrorClass::Cancelled => {
-                if let Some(uri) = &self.access_path {
-                    tracing::event!(
-                        target: ACCESS_LOG_TARGET,
-                        tracing::Level::WARN,
-                        http.request.method = self.method.as_str(),
-                        url.path = truncate(uri.path(), self.config.value_limits.log),
-                        http.route = self.route.as_ref().map(|r| &*r.template),
-                        http.response.status_code = code,
-                        duration_ms = ms,
-                        error.class = f.class.as_str(),
-                        error.type = CANCELLED_ERROR_TYPE,
-                        "request cancelled"
-                    );
+                if path.is_some() {
+                    line.level = tracing::Level::WARN;
+                    line.message = "request cancelled";
+                    line.error_class = Some(f.class.as_str());
+                    line.error_type = Some(CANCELLED_ERROR_TYPE);
+                    access_log::emit(&line);
                 }
             }
             // One line per failed request, at its class's level. Failures of the service
             // itself are logged on probe paths too; a 503 from an unhealthy `/health` or a 401
             // on `/metrics` (audited separately) are not, or probes would flood the log.
             Some(f)
-                if self.access_path.is_some()
+                if path.is_some()
                     || matches!(f.class, ErrorClass::ServerError | ErrorClass::Panic) =>
             {
-                access_event!(
-                    f.class.level(),
-                    http.request.method = self.method.as_str(),
-                    url.path = self
-                        .access_path
-                        .as_ref()
-                        .map(|u| truncate(u.path(), self.config.value_limits.log)),
-                    http.route = self.route.as_ref().map(|r| &*r.template),
-                    http.response.status_code = code,
-                    duration_ms = ms,
-                    error.class = f.class.as_str(),
-                    // The status code for an HTTP error (semantic conventions), else what
-                    // failed: `timeout`, `_OTHER`, or the class of a marked 2xx.
-                    error.type = error_override.unwrap_or(match &status {
-                        Some(s) if code >= 400 => s.as_str(),
-                        _ => f.class.as_str(),
-                    }),
-                    dependency = f.dependency,
-                    panic.message = f.panic.as_deref(),
-                    "request failed"
-                );
+                line.level = f.class.level();
+                line.message = "request failed";
+                line.error_class = Some(f.class.as_str());
+                // The status code for an HTTP error (semantic conventions), else what
+                // failed: `timeout`, `_OTHER`, or the class of a marked 2xx.
+                line.error_type = Some(error_override.unwrap_or(match &status {
+                    Some(s) if code >= 400 => s.as_str(),
+                    _ => f.class.as_str(),
+                }));
+                line.dependency = f.dependency;
+                line.panic_message = f.panic.as_deref();
+                access_log::emit(&line);
             }
             Some(_) => {}
         }

@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub(crate) mod access_log;
 pub(crate) mod attributes;
 pub mod audit;
 mod classify;

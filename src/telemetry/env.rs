@@ -10,7 +10,8 @@ use crate::env::{
     OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_LOGS_EXPORTER,
-    OTEL_METRICS_EXPORTER, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER,
+    OTEL_METRICS_EXPORTER, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER, PULSE_ACCESS_LOG_OTLP,
+    PULSE_ACCESS_LOG_OTLP_DEFAULT,
 };
 
 /// One of the three OpenTelemetry signals.
@@ -67,6 +68,19 @@ impl Signal {
             Self::Metrics => "/v1/metrics",
             Self::Logs => "/v1/logs",
         }
+    }
+}
+
+/// [`PULSE_ACCESS_LOG_OTLP`]: `true` or `false` (any case), else its default.
+pub(crate) fn access_log_otlp() -> Result<bool, TelemetryError> {
+    match var(PULSE_ACCESS_LOG_OTLP) {
+        None => Ok(PULSE_ACCESS_LOG_OTLP_DEFAULT),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(TelemetryError::InvalidEnv {
+            var: PULSE_ACCESS_LOG_OTLP.into(),
+            reason: format!("`{v}` is not `true` or `false`"),
+        }),
     }
 }
 

@@ -34,6 +34,7 @@
 //! | `OTEL_SDK_DISABLED=true`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | export off (all, or one signal) |
 //! | `RUST_LOG` | log filter (default `info`); it never drops request spans, which do not go through `tracing` |
 //! | `PULSE_TRACE_FILTER` | which `tracing` spans become OTel spans (default `info`) |
+//! | `PULSE_ACCESS_LOG_OTLP` | `true`: each access-log line is an OTLP log record too (default `false`: stdout only; the span has the same facts) |
 //! | `PULSE_LOG_FORMAT` | `json`, `pretty` or `auto` (default: pretty on a terminal); in JSON a panic is one log line too |
 //!
 //! Log lines go to stdout through a bounded queue and a writer thread: a stalled consumer
@@ -48,9 +49,12 @@ mod panic_hook;
 mod resource;
 mod stdout;
 
-use std::io::IsTerminal;
+use crate::layer::access_log::{AccessLogSink, Verdicts};
+
+use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
 
+use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::Protocol;
@@ -59,7 +63,8 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
+use tracing_subscriber::fmt::MakeWriter as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -113,6 +118,7 @@ pub struct TelemetryBuilder {
     trace_filter: Option<String>,
     shutdown_timeout: Duration,
     install_subscriber: bool,
+    access_log_records: Option<bool>,
 }
 
 impl Default for TelemetryBuilder {
@@ -127,6 +133,7 @@ impl Default for TelemetryBuilder {
             trace_filter: None,
             shutdown_timeout: SHUTDOWN_TIMEOUT_DEFAULT,
             install_subscriber: true,
+            access_log_records: None,
         }
     }
 }
@@ -182,6 +189,14 @@ impl TelemetryBuilder {
     /// queued log lines (with the installed subscriber) has its own bound of 1.2 s after it.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Export each request's access-log line as an OTLP log record too (when logs are
+    /// exported), overriding `PULSE_ACCESS_LOG_OTLP`. Defaults to the environment, then
+    /// [`PULSE_ACCESS_LOG_OTLP_DEFAULT`]. The line on stdout is unaffected.
+    pub fn access_log_records(mut self, on: bool) -> Self {
+        self.access_log_records = Some(on);
         self
     }
 
@@ -341,6 +356,7 @@ impl TelemetryBuilder {
             .with_filter(trace_filter);
         // Never blocks: lines queue for a writer thread, dropped and counted when stdout stalls.
         let (writer, log_guard) = stdout::writer();
+        let writer_for_access = writer.clone();
         let fmt = log_layer(
             if json {
                 LogFormat::Json
@@ -350,11 +366,39 @@ impl TelemetryBuilder {
             writer,
         )
         .with_filter(log_filter()?);
+        let access_records = match self.access_log_records {
+            Some(on) => on,
+            None => env::access_log_otlp()?,
+        };
+        // JSON access lines skip `tracing`'s event machinery: written by the layer straight to
+        // the same writer and logger, under the same filter's verdict.
+        let access = if json {
+            let filter = log_filter()?;
+            let verdicts = Verdicts::from_interest(|m| {
+                tracing_subscriber::layer::Filter::<tracing_subscriber::Registry>::callsite_enabled(
+                    &filter, m,
+                )
+            });
+            let lines = writer_for_access;
+            let out = Box::new(move |line: &[u8]| {
+                // Lossy by design: a full queue drops and counts the line.
+                let _ = lines.make_writer().write_all(line);
+            });
+            let records = logger
+                .filter(|_| access_records)
+                .map(|lp| lp.logger_with_scope(crate::layer::access_log::scope()));
+            Some(AccessLogSink::new(verdicts, out, records).with_filter(LevelFilter::OFF))
+        } else {
+            None
+        };
         let otel_logs = match logger {
             Some(lp) => Some(
                 OpenTelemetryTracingBridge::new(lp)
                     .with_filter(log_filter()?)
-                    .with_filter(filter_fn(|m| !is_exporter_target(m.target()))),
+                    .with_filter(filter_fn(move |m| {
+                        !is_exporter_target(m.target())
+                            && (access_records || m.target() != crate::layer::ACCESS_LOG_TARGET)
+                    })),
             ),
             None => None,
         };
@@ -362,6 +406,8 @@ impl TelemetryBuilder {
             .with(otel_traces)
             .with(fmt)
             .with(otel_logs)
+            // Outermost: the layer finds it first on the dispatcher.
+            .with(access)
             .try_init()
             .map_err(|_| TelemetryError::SubscriberAlreadySet)?;
         log_guard.publish();

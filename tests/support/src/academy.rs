@@ -102,6 +102,8 @@ pub fn command(envs: &[(&str, &str)]) -> Command {
     cmd.env("PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("PULSE_LOG_FORMAT", "json")
+        // Off by default; the export tests check the access records too.
+        .env("PULSE_ACCESS_LOG_OTLP", "true")
         .env("RUST_BACKTRACE", "0")
         // Tests that need the drain delay set it; the others should not wait 5 s to exit.
         .env("PULSE_DRAIN_DELAY", "0")
