@@ -6,11 +6,11 @@
 //! `without_telemetry` integration) must still get every pulsecheck metric, and the global
 //! meter at `build()` would then be the no-op one for good.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{Meter, MeterProvider};
 
 /// `pulsecheck`, with the crate version and the semantic-conventions schema its names follow.
 pub(crate) fn scope() -> InstrumentationScope {
@@ -56,6 +56,39 @@ impl<T> std::fmt::Debug for Lazy<T> {
         f.debug_struct("Lazy")
             .field("bound", &self.cell.get().is_some())
             .finish()
+    }
+}
+
+/// Observable instruments registered on the global meter provider, again whenever it is a
+/// different provider from the one they were last registered on. Callbacks cannot be bound on
+/// first use like [`Lazy`] instruments (nothing uses them but the exporter), so the caller
+/// runs [`bind`](Self::bind) at the moments a provider may have appeared: at build, and at the
+/// layer's first request. A provider replaced later is not followed.
+pub(crate) struct PerProvider {
+    last: Mutex<Option<Weak<dyn MeterProvider + Send + Sync>>>,
+    register: Box<dyn Fn() + Send + Sync>,
+}
+
+impl PerProvider {
+    /// `register` makes the instruments with [`meter`].
+    pub(crate) fn new(register: impl Fn() + Send + Sync + 'static) -> Self {
+        Self {
+            last: Mutex::new(None),
+            register: Box::new(register),
+        }
+    }
+
+    /// Registers on the global provider unless it is the one registered on last time.
+    pub(crate) fn bind(&self) {
+        let current = opentelemetry::global::meter_provider();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let same = last
+            .as_ref()
+            .is_some_and(|w| std::ptr::addr_eq(w.as_ptr(), Arc::as_ptr(&current)));
+        if !same {
+            (self.register)();
+            *last = Some(Arc::downgrade(&current));
+        }
     }
 }
 

@@ -494,28 +494,23 @@ impl PulseBuilder {
         };
         let health = health_builder.build();
         let system = crate::system::SystemMonitor::start(system_interval)?;
-        // The health and system gauges go to the global meter provider; bound now, they would
-        // stay no-ops for good when the service installs its provider after `build()`. So they
-        // are bound with the layer's own instruments, at the first request, or now when
-        // pulsecheck installed the providers itself.
-        let gauges: Arc<dyn Fn() + Send + Sync> = {
-            let (health, system, once) = (health.clone(), system.clone(), std::sync::Once::new());
-            Arc::new(move || {
-                once.call_once(|| {
-                    crate::health::register_metrics(&health);
-                    crate::system::register_metrics(&system);
-                });
-            })
+        // The health and system gauges go to the global meter provider, which may be installed
+        // before `build()` or after it (a service with its own telemetry): they are registered
+        // now, and again at the layer's first request if the provider is a new one by then.
+        let gauges = {
+            let (health, system) = (health.clone(), system.clone());
+            Arc::new(crate::instrumentation::PerProvider::new(move || {
+                crate::health::register_metrics(&health);
+                crate::system::register_metrics(&system);
+            }))
         };
-        if telemetry.is_some() {
-            gauges();
-        }
+        gauges.bind();
         let layer = {
             // Weak: the layer (and its clones) must not keep the sampler thread alive.
             let weak = Arc::downgrade(&gauges);
             layer.on_bind(move || {
-                if let Some(bind) = weak.upgrade() {
-                    bind();
+                if let Some(gauges) = weak.upgrade() {
+                    gauges.bind();
                 }
             })
         };
@@ -583,7 +578,7 @@ impl PulseBuilder {
 }
 
 /// Owns the gauge registration the layer reaches through a `Weak`; never called through here.
-struct Gauges(#[allow(dead_code)] Arc<dyn Fn() + Send + Sync>);
+struct Gauges(#[allow(dead_code)] Arc<crate::instrumentation::PerProvider>);
 
 impl std::fmt::Debug for Gauges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

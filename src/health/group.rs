@@ -26,7 +26,7 @@ const MAX_NAME: usize = 64;
 /// The `[health]` section of `pulsecheck.toml`.
 ///
 /// ```
-/// use pulsecheck::budget::PulseConfig;
+/// use pulsecheck::config::PulseConfig;
 /// let cfg = PulseConfig::from_toml_str("[health.groups.cache]\ninclude = [\"redis\"]\n").unwrap();
 /// assert_eq!(cfg.health.groups["cache"].include, ["redis"]);
 /// let bad = PulseConfig::from_toml_str("[health.groups.cache]\ninclude = []\n").unwrap_err();

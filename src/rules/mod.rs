@@ -37,7 +37,7 @@
 //! # Example
 //!
 //! ```
-//! use pulsecheck::budget::PulseConfig;
+//! use pulsecheck::config::PulseConfig;
 //! use pulsecheck::rules::{generate, RuleOptions};
 //! let cfg = PulseConfig::from_toml_str(
 //!     "[[slo]]\nname = \"availability\"\nobjective = 0.999\nkind = \"availability\"\n",
