@@ -3,18 +3,8 @@
 //! traffic (as in-process).
 
 use super::Source;
-use super::writer::{Gen, q};
+use super::writer::{ErrorSeries, Gen, q};
 use crate::config::PulseConfig;
-
-/// Where the error counts of [`Gen::error_rate`] come from.
-pub(super) struct ErrorSeries {
-    pub(super) source: Source,
-    pub(super) requests: &'static str,
-    /// `http_response_status_code=~"<errors>"`.
-    pub(super) bad_status: String,
-    /// Whether a request the client abandoned counts (`count_cancelled`).
-    pub(super) cancelled: bool,
-}
 
 /// The series every rule is computed from, for either style.
 pub(super) struct Series {

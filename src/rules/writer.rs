@@ -5,7 +5,16 @@
 use std::fmt::Write as _;
 
 use super::Source;
-use super::series::ErrorSeries;
+
+/// Where the error counts of [`Gen::error_rate`] come from.
+pub(super) struct ErrorSeries {
+    pub(super) source: Source,
+    pub(super) requests: &'static str,
+    /// `http_response_status_code=~"<errors>"`.
+    pub(super) bad_status: String,
+    /// Whether a request the client abandoned counts (`count_cancelled`).
+    pub(super) cancelled: bool,
+}
 
 /// The rule file being written, and how its PromQL selects and groups series.
 pub(super) struct Gen {
