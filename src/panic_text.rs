@@ -15,5 +15,6 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "non-string panic payload"
     };
-    crate::layer::limits::truncate(text, MAX_BYTES).to_owned()
+    // Cut on a char boundary; std's own helper, so this module needs nothing of the layer's.
+    text[..text.floor_char_boundary(MAX_BYTES)].to_owned()
 }

@@ -4,6 +4,7 @@ mod alerts;
 mod budgets;
 mod error;
 mod errors;
+mod health;
 mod monitoring;
 mod slo;
 
@@ -16,6 +17,7 @@ pub use alerts::AlertSettings;
 pub use budgets::{Budgets, RouteBudget};
 pub use error::ConfigError;
 pub use errors::Errors;
+pub use health::{GroupSettings, HealthSettings, is_group_name};
 pub use monitoring::Monitoring;
 use slo::threshold_range;
 pub use slo::{MAX_SLO_THRESHOLD, MIN_SLO_THRESHOLD, Slo, SloKind, default_slo};
@@ -51,7 +53,7 @@ pub struct PulseConfig {
     /// Which requests are monitoring traffic, left out of service-wide figures.
     pub monitoring: Monitoring,
     /// Health groups (`[health.groups.NAME]`).
-    pub health: crate::health::HealthSettings,
+    pub health: HealthSettings,
 }
 
 impl Default for PulseConfig {
@@ -63,7 +65,7 @@ impl Default for PulseConfig {
             default_slo: env::PULSE_DEFAULT_SLO_DEFAULT,
             alerts: AlertSettings::default(),
             monitoring: Monitoring::default(),
-            health: crate::health::HealthSettings::default(),
+            health: HealthSettings::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod report;
 mod runner;
 mod status;
 
+pub use crate::config::{GroupSettings, HealthSettings, is_group_name};
 pub use breaker::{
     BreakerConfig, BreakerError, BreakerOpen, BreakerState, BreakerStats, BreakerWindow,
     CircuitBreaker, Permit, SlowCalls,
@@ -27,7 +28,7 @@ pub use check::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, Measurement, Observation, Registration,
 };
 pub(crate) use group::Groups;
-pub use group::{GroupSettings, HealthSettings, UnknownMember, is_group_name};
+pub use group::UnknownMember;
 pub(crate) use metrics::register_metrics;
 pub use redact::redact_url;
 pub use report::{CheckReport, CheckResult, HealthReport, Serving, Transition};
