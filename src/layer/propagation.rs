@@ -40,21 +40,16 @@ pub(crate) fn extract(
 
 impl TraceResponseHeaders {
     pub(crate) fn write(self, sc: &SpanContext, headers: &mut HeaderMap) {
-        use std::io::Write as _;
         if self == Self::None || !sc.is_valid() {
             return;
         }
-        // `00-` + 32 + `-` + 16 + `-` + 2, formatted on the stack.
-        let mut buf = [0u8; 55];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        let written = write!(
-            cursor,
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8()
-        );
-        if written.is_err() {
+        // `00-` + 32 + `-` + 16 + `-` + 2, written on the stack.
+        let mut buf = *b"00-________________________________-________________-__";
+        let hex_into = |out: &mut [u8], bytes: &[u8]| hex::encode_to_slice(bytes, out).is_ok();
+        let written = hex_into(&mut buf[3..35], &sc.trace_id().to_bytes())
+            && hex_into(&mut buf[36..52], &sc.span_id().to_bytes())
+            && hex_into(&mut buf[53..55], &[sc.trace_flags().to_u8()]);
+        if !written {
             return;
         }
         if matches!(self, Self::Both | Self::TraceResponse)
@@ -67,5 +62,33 @@ impl TraceResponseHeaders {
         {
             headers.insert(X_TRACE_ID.clone(), v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+
+    #[test]
+    fn response_headers_carry_the_w3c_ids() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let mut headers = HeaderMap::new();
+        TraceResponseHeaders::Both.write(&sc, &mut headers);
+        assert_eq!(
+            headers[&TRACERESPONSE],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(headers[&X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
+        let mut headers = HeaderMap::new();
+        TraceResponseHeaders::XTraceId.write(&sc, &mut headers);
+        assert!(headers.get(&TRACERESPONSE).is_none());
+        assert_eq!(headers.len(), 1);
     }
 }
