@@ -1,7 +1,7 @@
 //! W3C trace context in and out: extraction of the caller's context and the trace id returned
 //! to the caller.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::SpanContext;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -35,7 +35,43 @@ pub(crate) fn extract(
     propagator: &(dyn TextMapPropagator + Send + Sync),
     headers: &HeaderMap,
 ) -> opentelemetry::Context {
-    propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+    propagator.extract(&Extractor(headers))
+}
+
+/// `opentelemetry_http::HeaderExtractor`, except that the W3C headers are looked up by a
+/// constant `HeaderName`: a text key is parsed and checked on every lookup (three per request,
+/// ~300 instructions in all).
+struct Extractor<'a>(&'a HeaderMap);
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+impl Extractor<'_> {
+    fn values(&self, key: &str) -> http::header::GetAll<'_, HeaderValue> {
+        match key {
+            "traceparent" => self.0.get_all(&TRACEPARENT),
+            "tracestate" => self.0.get_all(&TRACESTATE),
+            "baggage" => self.0.get_all(&BAGGAGE),
+            _ => self.0.get_all(key),
+        }
+    }
+}
+
+impl opentelemetry::propagation::Extractor for Extractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values(key).iter().next()?.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.values(key).iter().peekable();
+        values.peek()?;
+        Some(values.filter_map(|v| v.to_str().ok()).collect())
+    }
 }
 
 impl TraceResponseHeaders {
@@ -90,5 +126,36 @@ mod tests {
         TraceResponseHeaders::XTraceId.write(&sc, &mut headers);
         assert!(headers.get(&TRACERESPONSE).is_none());
         assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn extraction_reads_the_w3c_headers_as_the_http_extractor_does() {
+        use opentelemetry::propagation::Extractor as _;
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static("00-ab-cd-01"));
+        headers.append("baggage", HeaderValue::from_static("a=1"));
+        headers.append("baggage", HeaderValue::from_static("b=2"));
+        headers.insert("x-other", HeaderValue::from_static("v"));
+        let ours = Extractor(&headers);
+        let theirs = opentelemetry_http::HeaderExtractor(&headers);
+        for key in ["traceparent", "tracestate", "baggage", "x-other", "missing"] {
+            assert_eq!(ours.get(key), theirs.get(key), "{key}");
+            assert_eq!(ours.get_all(key), theirs.get_all(key), "{key}");
+        }
+        assert_eq!(ours.get_all("baggage"), Some(vec!["a=1", "b=2"]));
+        assert_eq!(ours.keys(), theirs.keys());
+        let cx = extract(&default_propagator(), &{
+            let mut h = HeaderMap::new();
+            h.insert(
+                "traceparent",
+                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            );
+            h
+        });
+        use opentelemetry::trace::TraceContextExt as _;
+        assert_eq!(
+            cx.span().span_context().trace_id(),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+        );
     }
 }
