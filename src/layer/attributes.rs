@@ -7,11 +7,15 @@ use http::{HeaderMap, Request, Version, header};
 
 use super::TrustedProxies;
 
+/// Looked up by its `HeaderName`, not by text: a text key is parsed and checked on every
+/// request (~150 instructions).
+static X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
+
 pub(crate) fn scheme<B>(req: &Request<B>) -> &'static str {
     match req.uri().scheme_str() {
         Some("https") => "https",
         Some(_) => "http",
-        None => match req.headers().get("x-forwarded-proto").map(|v| v.as_bytes()) {
+        None => match req.headers().get(&X_FORWARDED_PROTO).map(|v| v.as_bytes()) {
             Some(b"https") => "https",
             _ => "http",
         },

@@ -54,6 +54,7 @@ pub(crate) mod limits;
 mod method;
 mod propagation;
 mod recorder;
+mod repeated;
 mod request_id;
 mod route;
 mod service;

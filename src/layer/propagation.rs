@@ -1,7 +1,7 @@
 //! W3C trace context in and out: extraction of the caller's context and the trace id returned
 //! to the caller.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::SpanContext;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -35,26 +35,57 @@ pub(crate) fn extract(
     propagator: &(dyn TextMapPropagator + Send + Sync),
     headers: &HeaderMap,
 ) -> opentelemetry::Context {
-    propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+    propagator.extract(&Extractor(headers))
+}
+
+/// `opentelemetry_http::HeaderExtractor`, except that the W3C headers are looked up by a
+/// constant `HeaderName`: a text key is parsed and checked on every lookup (three per request,
+/// ~300 instructions in all).
+struct Extractor<'a>(&'a HeaderMap);
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+impl Extractor<'_> {
+    fn values(&self, key: &str) -> http::header::GetAll<'_, HeaderValue> {
+        match key {
+            "traceparent" => self.0.get_all(&TRACEPARENT),
+            "tracestate" => self.0.get_all(&TRACESTATE),
+            "baggage" => self.0.get_all(&BAGGAGE),
+            _ => self.0.get_all(key),
+        }
+    }
+}
+
+impl opentelemetry::propagation::Extractor for Extractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values(key).iter().next()?.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.values(key).iter().peekable();
+        values.peek()?;
+        Some(values.filter_map(|v| v.to_str().ok()).collect())
+    }
 }
 
 impl TraceResponseHeaders {
     pub(crate) fn write(self, sc: &SpanContext, headers: &mut HeaderMap) {
-        use std::io::Write as _;
         if self == Self::None || !sc.is_valid() {
             return;
         }
-        // `00-` + 32 + `-` + 16 + `-` + 2, formatted on the stack.
-        let mut buf = [0u8; 55];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        let written = write!(
-            cursor,
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8()
-        );
-        if written.is_err() {
+        // `00-` + 32 + `-` + 16 + `-` + 2, written on the stack.
+        let mut buf = *b"00-________________________________-________________-__";
+        let hex_into = |out: &mut [u8], bytes: &[u8]| hex::encode_to_slice(bytes, out).is_ok();
+        let written = hex_into(&mut buf[3..35], &sc.trace_id().to_bytes())
+            && hex_into(&mut buf[36..52], &sc.span_id().to_bytes())
+            && hex_into(&mut buf[53..55], &[sc.trace_flags().to_u8()]);
+        if !written {
             return;
         }
         if matches!(self, Self::Both | Self::TraceResponse)
@@ -67,5 +98,64 @@ impl TraceResponseHeaders {
         {
             headers.insert(X_TRACE_ID.clone(), v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+
+    #[test]
+    fn response_headers_carry_the_w3c_ids() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let mut headers = HeaderMap::new();
+        TraceResponseHeaders::Both.write(&sc, &mut headers);
+        assert_eq!(
+            headers[&TRACERESPONSE],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(headers[&X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
+        let mut headers = HeaderMap::new();
+        TraceResponseHeaders::XTraceId.write(&sc, &mut headers);
+        assert!(headers.get(&TRACERESPONSE).is_none());
+        assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn extraction_reads_the_w3c_headers_as_the_http_extractor_does() {
+        use opentelemetry::propagation::Extractor as _;
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static("00-ab-cd-01"));
+        headers.append("baggage", HeaderValue::from_static("a=1"));
+        headers.append("baggage", HeaderValue::from_static("b=2"));
+        headers.insert("x-other", HeaderValue::from_static("v"));
+        let ours = Extractor(&headers);
+        let theirs = opentelemetry_http::HeaderExtractor(&headers);
+        for key in ["traceparent", "tracestate", "baggage", "x-other", "missing"] {
+            assert_eq!(ours.get(key), theirs.get(key), "{key}");
+            assert_eq!(ours.get_all(key), theirs.get_all(key), "{key}");
+        }
+        assert_eq!(ours.get_all("baggage"), Some(vec!["a=1", "b=2"]));
+        assert_eq!(ours.keys(), theirs.keys());
+        let cx = extract(&default_propagator(), &{
+            let mut h = HeaderMap::new();
+            h.insert(
+                "traceparent",
+                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            );
+            h
+        });
+        use opentelemetry::trace::TraceContextExt as _;
+        assert_eq!(
+            cx.span().span_context().trace_id(),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+        );
     }
 }

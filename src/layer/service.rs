@@ -18,7 +18,7 @@ use super::limits::truncate;
 use super::method::HttpMethod;
 use super::request_id::CxRequestId;
 use super::request_id::{IdSource, RequestId};
-use super::{Config, attributes, propagation};
+use super::{Config, attributes, propagation, repeated};
 
 /// The service produced by [`PulseLayer`](super::PulseLayer).
 #[derive(Clone)]
@@ -68,6 +68,10 @@ fn is_quiet_path(path: &str) -> bool {
     path == "/metrics" || path == "/health" || path.starts_with("/health/")
 }
 
+/// The attributes of a recorded span without failure: 5 in the builder, up to 8 set once it
+/// is recorded, the status code at the end.
+const SPAN_ATTRIBUTES_CAPACITY: usize = 14;
+
 /// Starts the SERVER span. The attributes the semantic conventions need for sampling go in
 /// the builder; the rest, which cost allocations, only when the span is recorded.
 fn start_span<B>(
@@ -85,7 +89,9 @@ fn start_span<B>(
     // export queue hold) a 300 KB user agent.
     let limit = config.value_limits.span;
     let bounded = |v: &str| truncate(v, limit).to_owned();
-    let mut attrs = Vec::with_capacity(6);
+    // Room for the attributes a recorded span usually ends with (these, the ones set below
+    // and the status code), so that the SDK, which keeps this Vec, does not grow it.
+    let mut attrs = Vec::with_capacity(SPAN_ATTRIBUTES_CAPACITY);
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.as_str()));
     attrs.push(KeyValue::new(semconv::URL_PATH, bounded(req.uri().path())));
     attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
@@ -117,7 +123,10 @@ fn start_span<B>(
             ));
         }
         if let Some((host, port)) = attributes::server(req) {
-            span.set_attribute(KeyValue::new(semconv::SERVER_ADDRESS, bounded(host)));
+            span.set_attribute(KeyValue::new(
+                semconv::SERVER_ADDRESS,
+                repeated::text(&repeated::SERVER_ADDRESS, truncate(host, limit)),
+            ));
             if let Some(p) = port {
                 span.set_attribute(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
             }
@@ -126,7 +135,7 @@ fn start_span<B>(
         if let Some(p) = peer {
             span.set_attribute(KeyValue::new(
                 semconv::NETWORK_PEER_ADDRESS,
-                p.ip().to_string(),
+                repeated::ip(&repeated::PEER_ADDRESS, p.ip()),
             ));
             span.set_attribute(KeyValue::new(
                 semconv::NETWORK_PEER_PORT,
@@ -134,13 +143,19 @@ fn start_span<B>(
             ));
         }
         if let Some(c) = attributes::client(headers, peer, &config.trusted_proxies) {
-            span.set_attribute(KeyValue::new(semconv::CLIENT_ADDRESS, c.to_string()));
+            span.set_attribute(KeyValue::new(
+                semconv::CLIENT_ADDRESS,
+                repeated::ip(&repeated::CLIENT_ADDRESS, c),
+            ));
         }
         if let Some(ua) = headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
         {
-            span.set_attribute(KeyValue::new(semconv::USER_AGENT_ORIGINAL, bounded(ua)));
+            span.set_attribute(KeyValue::new(
+                semconv::USER_AGENT_ORIGINAL,
+                repeated::text(&repeated::USER_AGENT, truncate(ua, limit)),
+            ));
         }
         span.set_attribute(KeyValue::new(
             super::REQUEST_ID_ATTRIBUTE,
