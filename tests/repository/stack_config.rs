@@ -143,7 +143,7 @@ fn compose_services_are_pinned_healthchecked_and_ordered() {
         Some(COLLECTOR_IMAGE)
     );
     assert_eq!(services["load"]["profiles"][0].as_str(), Some("load"));
-    // Every variable the academy reads in the stack is set (DESIGN.md, "Example service academy").
+    // Every variable the academy reads in the stack is set (README, "The academy example").
     let env = &services["academy"]["environment"];
     for var in [
         "DATABASE_URL",
