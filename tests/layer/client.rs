@@ -7,45 +7,10 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use opentelemetry::Value;
-use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry::trace::{SpanKind, Status};
 use tracing::Instrument as _;
-use tracing_subscriber::layer::SubscriberExt as _;
 
-struct Harness {
-    spans: InMemorySpanExporter,
-    provider: SdkTracerProvider,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let spans = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        let guard = tracing::subscriber::set_default(subscriber);
-        Self {
-            spans,
-            provider,
-            _guard: guard,
-        }
-    }
-
-    fn finished(&self) -> Vec<SpanData> {
-        let _ = self.provider.force_flush();
-        self.spans.get_finished_spans().unwrap()
-    }
-}
-
-fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
+use crate::spans::{Harness, attr};
 
 /// A server answering `status` and recording the `traceparent` of each request.
 async fn server(status: StatusCode) -> (String, Arc<Mutex<Vec<String>>>) {

@@ -10,65 +10,16 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::{any, get};
 use http::{Request, StatusCode};
-use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use pulsecheck::layer::{PulseLayer, RequestRecord, RouteTable, TrustedProxies};
 use support::logs::Capture;
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-struct Harness {
-    spans: InMemorySpanExporter,
-    provider: SdkTracerProvider,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let spans = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        let guard = tracing::subscriber::set_default(subscriber);
-        Self {
-            spans,
-            provider,
-            _guard: guard,
-        }
-    }
-
-    /// A layer whose server spans go to this harness's provider.
-    fn layer(&self) -> PulseLayer {
-        PulseLayer::new().tracer(self.provider.tracer("pulsecheck"))
-    }
-
-    fn finished(&self) -> Vec<SpanData> {
-        let _ = self.provider.force_flush();
-        self.spans.get_finished_spans().unwrap()
-    }
-
-    fn server_span(&self) -> SpanData {
-        let mut server: Vec<_> = self
-            .finished()
-            .into_iter()
-            .filter(|s| s.span_kind == SpanKind::Server)
-            .collect();
-        assert_eq!(server.len(), 1, "expected one server span, got {server:?}");
-        server.remove(0)
-    }
-}
-
-fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
+use crate::spans::{Harness, attr};
 
 fn get_req(uri: &str) -> http::request::Builder {
     Request::builder()

@@ -11,3 +11,4 @@ mod client;
 mod error_classes;
 mod hostile_input;
 mod layer;
+mod spans;
