@@ -26,34 +26,49 @@ thread_local! {
 
 /// `value` as a shared string: the previous one of `slot` when it has the same text.
 pub(crate) fn text(slot: &'static LocalKey<TextSlot>, value: &str) -> StringValue {
-    let make = || StringValue::from(std::sync::Arc::<str>::from(value));
-    // `try_with`: during thread teardown the slot may be gone; copy as before then.
-    slot.try_with(|cell| {
-        let Ok(mut last) = cell.try_borrow_mut() else {
-            return make();
-        };
-        match &*last {
-            Some(v) if v.as_str() == value => v.clone(),
-            _ => last.insert(make()).clone(),
-        }
-    })
-    .unwrap_or_else(|_| make())
+    reuse(
+        slot,
+        |last| last.as_str() == value,
+        || StringValue::from(std::sync::Arc::<str>::from(value)),
+        StringValue::clone,
+    )
 }
 
 /// `ip`'s text (as `IpAddr`'s `Display` writes it) as a shared string: the previous one of
 /// `slot` when the address is the same.
 pub(crate) fn ip(slot: &'static LocalKey<IpSlot>, ip: IpAddr) -> StringValue {
-    let make = || StringValue::from(std::sync::Arc::<str>::from(ip.to_string()));
+    reuse(
+        slot,
+        |(last, _)| *last == ip,
+        || {
+            (
+                ip,
+                StringValue::from(std::sync::Arc::<str>::from(ip.to_string())),
+            )
+        },
+        |(_, v)| v.clone(),
+    )
+}
+
+/// The value of `slot`'s entry when `same` holds for it; otherwise a new entry from `make`
+/// replaces it. Copies as before when the slot is unavailable (thread teardown, or a
+/// re-entrant borrow).
+fn reuse<T>(
+    slot: &'static LocalKey<RefCell<Option<T>>>,
+    same: impl Fn(&T) -> bool,
+    make: impl Fn() -> T,
+    value: impl Fn(&T) -> StringValue,
+) -> StringValue {
     slot.try_with(|cell| {
         let Ok(mut last) = cell.try_borrow_mut() else {
-            return make();
+            return value(&make());
         };
         match &*last {
-            Some((a, v)) if *a == ip => v.clone(),
-            _ => last.insert((ip, make())).1.clone(),
+            Some(entry) if same(entry) => value(entry),
+            _ => value(last.insert(make())),
         }
     })
-    .unwrap_or_else(|_| make())
+    .unwrap_or_else(|_| value(&make()))
 }
 
 #[cfg(test)]
