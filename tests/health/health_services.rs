@@ -17,6 +17,7 @@ use pulsecheck::health::{
     BreakerConfig, CheckExt, CircuitBreaker, HealthConfig, Refresh, Registration,
 };
 use serde_json::Value;
+use support::http::{get_json as get, wait_until};
 use support::smtp as smtp_server;
 use support::{procs, stand_in};
 
@@ -37,35 +38,6 @@ fn pulse(refresh: Refresh, checks: Vec<Registration>) -> Pulse {
 
 async fn serve(p: &Pulse) -> SocketAddr {
     support::pulse::serve(support::pulse::app(p)).await
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(format!("http://{addr}{path}"))
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("JSON body"))
-}
-
-/// Polls `path` until `done` holds for the body, or panics after `within`.
-async fn wait_until(
-    addr: SocketAddr,
-    path: &str,
-    within: Duration,
-    done: impl Fn(u16, &Value) -> bool,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let (status, body) = get(addr, path).await;
-        if done(status, &body) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "{path} still {status} {body} after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn redis_check(url: &str, name: &'static str, open_wait: Duration) -> Registration {
@@ -98,13 +70,18 @@ async fn redis_outage_degrades_or_fails_per_criticality_and_recovers() {
         vec![redis_check(&redis.url(), "sessions", open_wait).critical()],
     );
     let (soft_addr, hard_addr) = (serve(&soft).await, serve(&hard).await);
-    wait_until(soft_addr, "/health", Duration::from_secs(5), |s, b| {
-        s == 200 && b["status"] == "healthy"
-    })
+    wait_until(
+        soft_addr,
+        "/health",
+        None,
+        Duration::from_secs(5),
+        |s, b| s == 200 && b["status"] == "healthy",
+    )
     .await;
     wait_until(
         hard_addr,
         "/health/ready",
+        None,
         Duration::from_secs(5),
         |s, _| s == 200,
     )
@@ -112,37 +89,49 @@ async fn redis_outage_degrades_or_fails_per_criticality_and_recovers() {
 
     redis.kill();
     // Within the cache TTL plus the check timeout (and a margin for polling).
-    let degraded = wait_until(soft_addr, "/health", Duration::from_secs(2), |s, b| {
-        s == 200 && b["status"] == "degraded" && b["checks"]["cache"]["status"] == "down"
-    })
+    let degraded = wait_until(
+        soft_addr,
+        "/health",
+        None,
+        Duration::from_secs(2),
+        |s, b| s == 200 && b["status"] == "degraded" && b["checks"]["cache"]["status"] == "down",
+    )
     .await;
-    let unhealthy = wait_until(hard_addr, "/health", Duration::from_secs(2), |s, b| {
-        s == 503 && b["status"] == "unhealthy"
-    })
+    let unhealthy = wait_until(
+        hard_addr,
+        "/health",
+        None,
+        Duration::from_secs(2),
+        |s, b| s == 503 && b["status"] == "unhealthy",
+    )
     .await;
-    let (ready, _) = get(hard_addr, "/health/ready").await;
+    let (ready, _) = get(hard_addr, "/health/ready", None).await;
     assert_eq!(ready, 503);
     for addr in [soft_addr, hard_addr] {
         assert_eq!(
-            get(addr, "/health/live").await.0,
+            get(addr, "/health/live", None).await.0,
             200,
             "liveness ignores Redis"
         );
     }
     // Keep probing until the breaker opens; then it answers without touching Redis.
-    wait_until(soft_addr, "/health", Duration::from_secs(5), |_, b| {
-        b["checks"]["cache"]["circuit"] == "open"
-    })
+    wait_until(
+        soft_addr,
+        "/health",
+        None,
+        Duration::from_secs(5),
+        |_, b| b["checks"]["cache"]["circuit"] == "open",
+    )
     .await;
 
     redis.restart();
     let restarted = Instant::now();
     let bound = open_wait + Duration::from_millis(500) + Duration::from_secs(1);
-    wait_until(soft_addr, "/health", bound, |s, b| {
+    wait_until(soft_addr, "/health", None, bound, |s, b| {
         s == 200 && b["status"] == "healthy" && b["checks"]["cache"]["circuit"] == "closed"
     })
     .await;
-    wait_until(hard_addr, "/health/ready", bound, |s, _| s == 200).await;
+    wait_until(hard_addr, "/health/ready", None, bound, |s, _| s == 200).await;
     eprintln!(
         "degraded after {degraded:?}, unhealthy after {unhealthy:?}, recovered {:?} after restart",
         restarted.elapsed()
@@ -174,7 +163,7 @@ async fn a_hanging_dependency_fails_at_its_timeout_and_health_still_answers() {
     );
     let addr = serve(&p).await;
     let start = Instant::now();
-    let (status, body) = get(addr, "/health").await;
+    let (status, body) = get(addr, "/health", None).await;
     let took = start.elapsed();
     assert_eq!(status, 200, "non-critical: degraded, still 200");
     assert_eq!(body["status"], "degraded");

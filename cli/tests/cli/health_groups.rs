@@ -5,6 +5,7 @@
 //! start-up, and details need the admin token.
 
 use crate::cli_support;
+use support::http::{get_json as get, wait_until};
 use support::procs;
 
 use std::net::SocketAddr;
@@ -48,40 +49,6 @@ fn pulse(private_url: &str) -> Pulse {
         .health_group("all", ["sessions", "cache"])
         .build()
         .expect("pulse")
-}
-
-async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().get(format!("http://{addr}{path}"));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("JSON body"))
-}
-
-/// Polls `path` (with the token) until `done` holds, or panics after `within`.
-async fn wait_until(
-    addr: SocketAddr,
-    path: &str,
-    within: Duration,
-    done: impl Fn(u16, &Value) -> bool,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let (status, body) = get(addr, path, Some(TOKEN)).await;
-        if done(status, &body) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "{path} still {status} {body} after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn shared_redis_is_up() {
@@ -188,9 +155,13 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
         .expect("connect");
 
     // Everything up: every group 200 healthy.
-    wait_until(addr, "/health", Duration::from_secs(5), |s, b| {
-        s == 200 && b["status"] == "healthy"
-    })
+    wait_until(
+        addr,
+        "/health",
+        Some(TOKEN),
+        Duration::from_secs(5),
+        |s, b| s == 200 && b["status"] == "healthy",
+    )
     .await;
     for group in ["cache", "sessions", "all"] {
         let (status, body) = get(addr, &format!("/health/group/{group}"), None).await;
@@ -246,6 +217,7 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
     let detected = wait_until(
         addr,
         "/health/group/cache",
+        Some(TOKEN),
         Duration::from_secs(3),
         |s, b| s == 503 && b["status"] == "unhealthy",
     )
@@ -339,6 +311,7 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
     wait_until(
         addr,
         "/health/group/cache",
+        Some(TOKEN),
         Duration::from_secs(5),
         |s, b| s == 200 && b["status"] == "healthy",
     )
@@ -355,6 +328,7 @@ async fn a_group_fails_when_its_non_critical_member_dies_while_health_stays_degr
     wait_until(
         addr,
         "/health/metrics?window=1m",
+        Some(TOKEN),
         Duration::from_secs(5),
         |_, m| m["routes"]["/health/group/{name}"]["monitoring"] == true,
     )

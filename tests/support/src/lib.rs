@@ -9,6 +9,7 @@
 
 pub mod academy;
 pub mod cli;
+pub mod http;
 pub mod logs;
 pub mod otlp;
 pub mod procs;
