@@ -15,8 +15,7 @@ use pin_project_lite::pin_project;
 
 use super::access_log::{self, AccessLine};
 use super::classify::{DependencyFailure, ErrorClass};
-use super::instruments::{Instruments, MetricLabels};
-use super::limits::truncate;
+use super::instruments::{ActiveRequest, MetricLabels};
 use super::method::HttpMethod;
 use super::recorder::RequestRecord;
 use super::request_id::RequestId;
@@ -59,36 +58,12 @@ pub(crate) struct RequestState {
     pub(crate) method: HttpMethod,
     pub(crate) route: Option<Arc<RouteEntry>>,
     pub(crate) request_id: RequestId,
-    pub(crate) access_path: Option<http::Uri>,
-    pub(crate) active: ActiveRequest,
+    /// The path for the access line (cut to the log limit), if the request is logged.
+    pub(crate) access_path: Option<opentelemetry::StringValue>,
+    pub(crate) labels: MetricLabels,
+    /// Dropped with the state: the request stops counting as active however it ends.
+    pub(crate) _active: Option<ActiveRequest>,
     pub(crate) config: Arc<Config>,
-}
-
-/// Counts the request in `http.server.active_requests` until dropped, so a request whose
-/// client went away is not counted forever.
-pub(crate) struct ActiveRequest {
-    instruments: Option<Instruments>,
-    labels: MetricLabels,
-}
-
-impl ActiveRequest {
-    pub(crate) fn start(instruments: Option<&Instruments>, labels: MetricLabels) -> Self {
-        if let Some(i) = instruments {
-            i.request_started(&labels);
-        }
-        Self {
-            instruments: instruments.cloned(),
-            labels,
-        }
-    }
-}
-
-impl Drop for ActiveRequest {
-    fn drop(&mut self) {
-        if let Some(i) = &self.instruments {
-            i.request_ended(&self.labels);
-        }
-    }
 }
 
 impl<F> ResponseFuture<F> {
@@ -295,7 +270,7 @@ impl RequestState {
         if let Some(instruments) = self.config.instruments() {
             instruments.record_duration(
                 duration.as_secs_f64(),
-                &self.active.labels,
+                &self.labels,
                 status.map(|_| code),
                 self.route.as_ref().map(|r| (r.id, &r.metric_route)),
             );
@@ -315,10 +290,7 @@ impl RequestState {
         });
 
         let ms = duration.as_secs_f64() * 1000.0;
-        let path = self
-            .access_path
-            .as_ref()
-            .map(|u| truncate(u.path(), self.config.value_limits.log));
+        let path = self.access_path.as_ref().map(|p| p.as_str());
         let mut line = AccessLine {
             level: tracing::Level::INFO,
             message: "request completed",

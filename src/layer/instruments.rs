@@ -34,8 +34,7 @@ impl ActiveCounts {
         (labels.method.index(), usize::from(labels.scheme == "https"))
     }
 
-    fn add(&self, labels: &MetricLabels, delta: i64) {
-        let (m, s) = self.slot(labels);
+    fn add(&self, (m, s): (usize, usize), delta: i64) {
         self.counts[m][s].fetch_add(delta, Ordering::Relaxed);
         if !self.seen[m][s].load(Ordering::Relaxed) {
             self.seen[m][s].store(true, Ordering::Relaxed);
@@ -92,6 +91,21 @@ impl std::fmt::Debug for Instruments {
 }
 
 /// Attributes shared by both instruments, all static: no allocation.
+/// Counts its request in `http.server.active_requests` until dropped, so a request whose
+/// client went away is not counted forever. Holds the one counter it needs rather than a
+/// clone of every instrument.
+pub(crate) struct ActiveRequest {
+    counts: Arc<ActiveCounts>,
+    slot: (usize, usize),
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.counts.add(self.slot, -1);
+    }
+}
+
+#[derive(Clone, Copy)]
 pub(crate) struct MetricLabels {
     pub(crate) method: HttpMethod,
     pub(crate) scheme: &'static str,
@@ -125,16 +139,16 @@ impl Instruments {
         }
     }
 
-    pub(crate) fn request_started(&self, labels: &MetricLabels) {
-        self.active.add(labels, 1);
+    /// Counts a request in `http.server.active_requests` until the returned guard drops.
+    pub(crate) fn start_request(&self, labels: &MetricLabels) -> ActiveRequest {
+        let slot = self.active.slot(labels);
+        self.active.add(slot, 1);
+        ActiveRequest {
+            counts: Arc::clone(&self.active),
+            slot,
+        }
     }
 
-    pub(crate) fn request_ended(&self, labels: &MetricLabels) {
-        self.active.add(labels, -1);
-    }
-
-    /// Records one request. `status` is `None` for a request dropped before its response: its
-    /// point carries `error.type` and no status code (semantic conventions).
     pub(crate) fn record_duration(
         &self,
         seconds: f64,

@@ -58,11 +58,11 @@ mod repeated;
 mod request_id;
 mod route;
 mod service;
+mod tracer;
 
 use std::sync::{Arc, OnceLock};
 
 use http::HeaderName;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::TextMapPropagator;
 
 use audit::AuditLog;
@@ -115,13 +115,13 @@ pub struct PulseLayer {
 pub(crate) struct Config {
     pub(crate) request_id_header: HeaderName,
     pub(crate) trace_headers: TraceResponseHeaders,
-    pub(crate) propagator: Arc<dyn TextMapPropagator + Send + Sync>,
+    pub(crate) propagation: propagation::Propagation,
     pub(crate) routes: Arc<RouteTable>,
     pub(crate) recorder: Arc<dyn Recorder>,
     pub(crate) log_quiet_paths: bool,
     pub(crate) metrics: bool,
     pub(crate) instruments: Arc<OnceLock<instruments::Instruments>>,
-    pub(crate) tracer: Arc<OnceLock<BoxedTracer>>,
+    pub(crate) tracer: Arc<OnceLock<tracer::LayerTracer>>,
     pub(crate) audit: AuditLog,
     pub(crate) max_request_bytes: Option<u64>,
     pub(crate) reject_oversized: bool,
@@ -135,8 +135,9 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn tracer(&self) -> &BoxedTracer {
-        self.tracer.get_or_init(crate::instrumentation::tracer)
+    pub(crate) fn tracer(&self) -> &tracer::LayerTracer {
+        self.tracer
+            .get_or_init(|| tracer::LayerTracer::Boxed(crate::instrumentation::tracer()))
     }
 
     pub(crate) fn instruments(&self) -> Option<&instruments::Instruments> {
@@ -191,7 +192,7 @@ impl PulseLayer {
             config: Arc::new(Config {
                 request_id_header: X_REQUEST_ID.clone(),
                 trace_headers: TraceResponseHeaders::default(),
-                propagator: Arc::new(propagation::default_propagator()),
+                propagation: propagation::Propagation::W3c,
                 routes: Arc::new(RouteTable::default()),
                 recorder: Arc::new(()),
                 log_quiet_paths: false,
@@ -233,7 +234,7 @@ impl PulseLayer {
     /// The propagator used to extract the caller's context. Defaults to W3C tracecontext +
     /// baggage, whatever the global propagator is.
     pub fn propagator(mut self, p: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        self.config_mut().propagator = Arc::new(p);
+        self.config_mut().propagation = propagation::Propagation::Custom(Arc::new(p));
         self
     }
 
@@ -284,7 +285,7 @@ impl PulseLayer {
         T: opentelemetry::trace::Tracer + Send + Sync + 'static,
         T::Span: Send + Sync + 'static,
     {
-        self.config_mut().tracer = Arc::new(OnceLock::from(BoxedTracer::new(Box::new(tracer))));
+        self.config_mut().tracer = Arc::new(OnceLock::from(tracer::LayerTracer::new(tracer)));
         self
     }
 

@@ -58,10 +58,13 @@ impl RequestId {
 
     /// A new random id (UUID v4, hyphenated).
     pub fn generate() -> Self {
-        let mut buf = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        // A hyphenated UUID is always a valid header value.
-        Self(HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        // One allocation that the clones in the context, the extensions and the response share
+        // (a copied `Vec` would allocate again at its first clone), checked by nobody again.
+        // SAFETY: a hyphenated UUID is lower-case hex digits and `-`, visible ASCII as a
+        // header value must be. Debug builds check it again.
+        Self(unsafe { HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from_owner(buf)) })
     }
 
     /// The first value of `name` in `headers` if it is valid, else a generated id; and where
@@ -72,15 +75,14 @@ impl RequestId {
     ) -> (Self, IdSource) {
         match headers.get(name) {
             None => (Self::generate(), IdSource::Generated),
-            Some(v) => match Self::parse(v.as_bytes()) {
-                Some(id) => (id, IdSource::Inbound),
-                None => (
-                    Self::generate(),
-                    IdSource::Rejected {
-                        len: v.as_bytes().len(),
-                    },
-                ),
-            },
+            // The header's own bytes, shared rather than copied.
+            Some(v) if is_valid(v.as_bytes()) => (Self(v.clone()), IdSource::Inbound),
+            Some(v) => (
+                Self::generate(),
+                IdSource::Rejected {
+                    len: v.as_bytes().len(),
+                },
+            ),
         }
     }
 

@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use http::{Request, Response, StatusCode};
-use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{SpanBuilder, SpanKind};
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::audit::Origin;
-use super::future::{ActiveRequest, RequestState, ResponseFuture};
+use super::future::{RequestState, ResponseFuture};
 use super::instruments::MetricLabels;
-use super::limits::truncate;
+use super::limits::{ValueLimits, truncate};
 use super::method::HttpMethod;
 use super::request_id::CxRequestId;
 use super::request_id::{IdSource, RequestId};
@@ -68,6 +68,26 @@ fn is_quiet_path(path: &str) -> bool {
     path == "/metrics" || path == "/health" || path.starts_with("/health/")
 }
 
+/// `url.path` for the span and, if the request is logged, the access line's path, each cut to
+/// its limit: one shared allocation when the cuts agree (the usual case), where a copy for
+/// the span and a clone of the whole URI kept for the log cost two and more.
+fn request_paths(
+    path: &str,
+    limits: &ValueLimits,
+    logged: bool,
+) -> (StringValue, Option<StringValue>) {
+    let span: Arc<str> = Arc::from(truncate(path, limits.span));
+    let access = logged.then(|| {
+        let cut = truncate(path, limits.log);
+        if cut.len() == span.len() {
+            StringValue::from(Arc::clone(&span))
+        } else {
+            StringValue::from(cut.to_owned())
+        }
+    });
+    (StringValue::from(span), access)
+}
+
 /// The attributes of a recorded span without failure: 5 in the builder, up to 8 set once it
 /// is recorded, the status code at the end.
 const SPAN_ATTRIBUTES_CAPACITY: usize = 14;
@@ -82,9 +102,9 @@ fn start_span<B>(
     scheme: &'static str,
     protocol_version: Option<&'static str>,
     request_id: &RequestId,
+    path: StringValue,
 ) -> opentelemetry::Context {
-    let parent = propagation::extract(&*config.propagator, req.headers());
-    let tracer = config.tracer();
+    let parent = propagation::extract(&config.propagation, req.headers());
     // Values the client chose are cut to the span limit: a span must not carry (and the
     // export queue hold) a 300 KB user agent.
     let limit = config.value_limits.span;
@@ -93,7 +113,7 @@ fn start_span<B>(
     // and the status code), so that the SDK, which keeps this Vec, does not grow it.
     let mut attrs = Vec::with_capacity(SPAN_ATTRIBUTES_CAPACITY);
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.as_str()));
-    attrs.push(KeyValue::new(semconv::URL_PATH, bounded(req.uri().path())));
+    attrs.push(KeyValue::new(semconv::URL_PATH, path));
     attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
     if let Some(r) = route {
         attrs.push(KeyValue::new(semconv::HTTP_ROUTE, r.span_route.clone()));
@@ -105,65 +125,64 @@ fn start_span<B>(
     let builder = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Server)
         .with_attributes(attrs);
-    let mut span = tracer.build_with_context(builder, &parent);
-    if span.is_recording() {
-        let headers = req.headers();
-        if method == HttpMethod::Other {
-            span.set_attribute(KeyValue::new(
-                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-                bounded(req.method().as_str()),
-            ));
-        }
-        if let Some(q) = req.uri().query() {
-            // Cut before redacting (bounded work), and after (`REDACTED` can be longer than
-            // the value it replaces).
-            span.set_attribute(KeyValue::new(
-                semconv::URL_QUERY,
-                bounded(&crate::redact::query(truncate(q, limit))),
-            ));
-        }
-        if let Some((host, port)) = attributes::server(req) {
-            span.set_attribute(KeyValue::new(
-                semconv::SERVER_ADDRESS,
-                repeated::text(&repeated::SERVER_ADDRESS, truncate(host, limit)),
-            ));
-            if let Some(p) = port {
-                span.set_attribute(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
+    config
+        .tracer()
+        .start(builder, &parent, |set| {
+            let headers = req.headers();
+            if method == HttpMethod::Other {
+                set(KeyValue::new(
+                    semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                    bounded(req.method().as_str()),
+                ));
             }
-        }
-        let peer = attributes::peer(req);
-        if let Some(p) = peer {
-            span.set_attribute(KeyValue::new(
-                semconv::NETWORK_PEER_ADDRESS,
-                repeated::ip(&repeated::PEER_ADDRESS, p.ip()),
+            if let Some(q) = req.uri().query() {
+                // Cut before redacting (bounded work), and after (`REDACTED` can be longer
+                // than the value it replaces).
+                set(KeyValue::new(
+                    semconv::URL_QUERY,
+                    bounded(&crate::redact::query(truncate(q, limit))),
+                ));
+            }
+            if let Some((host, port)) = attributes::server(req) {
+                set(KeyValue::new(
+                    semconv::SERVER_ADDRESS,
+                    repeated::text(&repeated::SERVER_ADDRESS, truncate(host, limit)),
+                ));
+                if let Some(p) = port {
+                    set(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
+                }
+            }
+            let peer = attributes::peer(req);
+            if let Some(p) = peer {
+                set(KeyValue::new(
+                    semconv::NETWORK_PEER_ADDRESS,
+                    repeated::ip(&repeated::PEER_ADDRESS, p.ip()),
+                ));
+                set(KeyValue::new(
+                    semconv::NETWORK_PEER_PORT,
+                    i64::from(p.port()),
+                ));
+            }
+            if let Some(c) = attributes::client(headers, peer, &config.trusted_proxies) {
+                set(KeyValue::new(
+                    semconv::CLIENT_ADDRESS,
+                    repeated::ip(&repeated::CLIENT_ADDRESS, c),
+                ));
+            }
+            if let Some(ua) = headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+            {
+                set(KeyValue::new(
+                    semconv::USER_AGENT_ORIGINAL,
+                    repeated::text(&repeated::USER_AGENT, truncate(ua, limit)),
+                ));
+            }
+            set(KeyValue::new(
+                super::REQUEST_ID_ATTRIBUTE,
+                request_id.as_str().to_owned(),
             ));
-            span.set_attribute(KeyValue::new(
-                semconv::NETWORK_PEER_PORT,
-                i64::from(p.port()),
-            ));
-        }
-        if let Some(c) = attributes::client(headers, peer, &config.trusted_proxies) {
-            span.set_attribute(KeyValue::new(
-                semconv::CLIENT_ADDRESS,
-                repeated::ip(&repeated::CLIENT_ADDRESS, c),
-            ));
-        }
-        if let Some(ua) = headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            span.set_attribute(KeyValue::new(
-                semconv::USER_AGENT_ORIGINAL,
-                repeated::text(&repeated::USER_AGENT, truncate(ua, limit)),
-            ));
-        }
-        span.set_attribute(KeyValue::new(
-            super::REQUEST_ID_ATTRIBUTE,
-            request_id.as_str().to_owned(),
-        ));
-    }
-    parent
-        .with_span(span)
+        })
         .with_value(CxRequestId(request_id.clone()))
 }
 
@@ -194,6 +213,9 @@ where
             RequestId::from_headers_or_generate(req.headers(), &config.request_id_header);
         let scheme = attributes::scheme(&req);
         let protocol_version = attributes::protocol_version(req.version());
+        let log_access = config.log_quiet_paths || !is_quiet_path(req.uri().path());
+        let (span_path, access_path) =
+            request_paths(req.uri().path(), &config.value_limits, log_access);
         let cx = start_span(
             config,
             &req,
@@ -202,15 +224,15 @@ where
             scheme,
             protocol_version,
             &request_id,
+            span_path,
         );
 
-        let log_access = config.log_quiet_paths || !is_quiet_path(req.uri().path());
         let labels = MetricLabels {
             method,
             scheme,
             protocol_version,
         };
-        let active = ActiveRequest::start(config.instruments(), labels);
+        let active = config.instruments().map(|i| i.start_request(&labels));
         req.extensions_mut().insert(request_id.clone());
 
         let state = RequestState {
@@ -220,8 +242,9 @@ where
             method,
             route,
             request_id,
-            access_path: log_access.then(|| req.uri().clone()),
-            active,
+            access_path,
+            labels,
+            _active: active,
             config: Arc::clone(config),
         };
 
