@@ -97,13 +97,16 @@ const SPAN_ATTRIBUTES_CAPACITY: usize = 14;
 fn start_span<B>(
     config: &Config,
     req: &Request<B>,
-    method: HttpMethod,
+    labels: &MetricLabels,
     route: Option<&super::route::RouteEntry>,
-    scheme: &'static str,
-    protocol_version: Option<&'static str>,
     request_id: &RequestId,
     path: StringValue,
 ) -> opentelemetry::Context {
+    let MetricLabels {
+        method,
+        scheme,
+        protocol_version,
+    } = *labels;
     let parent = propagation::extract(&config.propagation, req.headers());
     // Values the client chose are cut to the span limit: a span must not carry (and the
     // export queue hold) a 300 KB user agent.
@@ -211,27 +214,22 @@ where
             .map(|p| config.routes.entry(p.as_str()));
         let (request_id, id_source) =
             RequestId::from_headers_or_generate(req.headers(), &config.request_id_header);
-        let scheme = attributes::scheme(&req);
-        let protocol_version = attributes::protocol_version(req.version());
+        let labels = MetricLabels {
+            method,
+            scheme: attributes::scheme(&req),
+            protocol_version: attributes::protocol_version(req.version()),
+        };
         let log_access = config.log_quiet_paths || !is_quiet_path(req.uri().path());
         let (span_path, access_path) =
             request_paths(req.uri().path(), &config.value_limits, log_access);
         let cx = start_span(
             config,
             &req,
-            method,
+            &labels,
             route.as_deref(),
-            scheme,
-            protocol_version,
             &request_id,
             span_path,
         );
-
-        let labels = MetricLabels {
-            method,
-            scheme,
-            protocol_version,
-        };
         let active = config.instruments().map(|i| i.start_request(&labels));
         req.extensions_mut().insert(request_id.clone());
 
