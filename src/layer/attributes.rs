@@ -3,19 +3,19 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use http::{HeaderMap, Request, Version, header};
+use http::{HeaderMap, HeaderValue, Request, Uri, Version};
+use opentelemetry::StringValue;
+
+use std::sync::Arc;
 
 use super::TrustedProxies;
+use super::limits::truncate;
 
-/// Looked up by its `HeaderName`, not by text: a text key is parsed and checked on every
-/// request (~150 instructions).
-static X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
-
-pub(crate) fn scheme<B>(req: &Request<B>) -> &'static str {
-    match req.uri().scheme_str() {
+pub(crate) fn scheme(uri: &Uri, forwarded_proto: Option<&HeaderValue>) -> &'static str {
+    match uri.scheme_str() {
         Some("https") => "https",
         Some(_) => "http",
-        None => match req.headers().get(&X_FORWARDED_PROTO).map(|v| v.as_bytes()) {
+        None => match forwarded_proto.map(HeaderValue::as_bytes) {
             Some(b"https") => "https",
             _ => "http",
         },
@@ -35,15 +35,33 @@ pub(crate) fn protocol_version(v: Version) -> Option<&'static str> {
 
 /// `server.address` and `server.port`: the URI authority (HTTP/2), else the `Host` header.
 /// Borrowed: no allocation.
-pub(crate) fn server<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> {
-    if let Some(a) = req.uri().authority() {
-        return Some((a.host(), a.port_u16()));
+/// `server.address` (cut to `limit`) and `server.port`: the URI's authority (HTTP/2, absolute
+/// form), else the `Host` header, parsed again only when its bytes change.
+pub(crate) fn server(
+    uri: &Uri,
+    host: Option<&HeaderValue>,
+    limit: usize,
+) -> Option<(StringValue, Option<u16>)> {
+    if let Some(a) = uri.authority() {
+        let host =
+            super::repeated::text(&super::repeated::SERVER_ADDRESS, truncate(a.host(), limit));
+        return Some((host, a.port_u16()));
     }
-    let host = req.headers().get(header::HOST)?.to_str().ok()?.trim();
+    super::repeated::header(&super::repeated::HOST_HEADER, host?, limit, |text| {
+        let (host, port) = host_and_port(text)?;
+        Some((
+            StringValue::from(Arc::<str>::from(truncate(host, limit))),
+            port,
+        ))
+    })
+}
+
+/// `[v6]:port`, `name:port`, `[v6]`, `name`.
+fn host_and_port(text: &str) -> Option<(&str, Option<u16>)> {
+    let host = text.trim();
     if host.is_empty() {
         return None;
     }
-    // `[v6]:port`, `name:port`, `[v6]`, `name`.
     match host.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && (h.ends_with(']') || !h.contains(':')) => {
             Some((h, p.parse().ok()))
@@ -73,19 +91,59 @@ pub(crate) fn client(
 mod tests {
     use super::*;
 
+    fn server_of(
+        uri: &str,
+        host: Option<&'static str>,
+        limit: usize,
+    ) -> Option<(String, Option<u16>)> {
+        let uri: Uri = uri.parse().unwrap();
+        let host = host.map(HeaderValue::from_static);
+        server(&uri, host.as_ref(), limit).map(|(h, p)| (h.as_str().to_owned(), p))
+    }
+
     #[test]
     fn server_address_from_host_header() {
-        let req = Request::builder()
-            .uri("/x")
-            .header("host", "example.com:8443")
-            .body(())
-            .unwrap();
-        assert_eq!(server(&req), Some(("example.com", Some(8443))));
-        let req = Request::builder()
-            .uri("/x")
-            .header("host", "[::1]:80")
-            .body(())
-            .unwrap();
-        assert_eq!(server(&req), Some(("[::1]", Some(80))));
+        let some = |h: &str, p| Some((h.to_owned(), p));
+        assert_eq!(
+            server_of("/x", Some("example.com:8443"), 100),
+            some("example.com", Some(8443))
+        );
+        assert_eq!(
+            server_of("/x", Some("[::1]:80"), 100),
+            some("[::1]", Some(80))
+        );
+        assert_eq!(server_of("/x", Some("[::1]"), 100), some("[::1]", None));
+        assert_eq!(server_of("/x", Some("::1"), 100), some("::1", None));
+        assert_eq!(server_of("/x", Some("  "), 100), None);
+        assert_eq!(server_of("/x", None, 100), None);
+        // The URI's authority wins; the limit applies to both sources.
+        assert_eq!(
+            server_of("http://a.example:81/x", Some("b.example"), 100),
+            some("a.example", Some(81))
+        );
+        assert_eq!(
+            server_of("/x", Some("example.com:8443"), 3),
+            some("exa", Some(8443))
+        );
+    }
+
+    #[test]
+    fn a_repeated_host_header_is_parsed_once_and_a_changed_one_again() {
+        let a = HeaderValue::from_static("one.example:1");
+        let b = HeaderValue::from_static("two.example:2");
+        let first = server(&Uri::from_static("/"), Some(&a), 100).unwrap();
+        let again = server(&Uri::from_static("/"), Some(&a), 100).unwrap();
+        assert!(
+            std::ptr::eq(first.0.as_str(), again.0.as_str()),
+            "not shared"
+        );
+        let other = server(&Uri::from_static("/"), Some(&b), 100).unwrap();
+        assert_eq!((other.0.as_str(), other.1), ("two.example", Some(2)));
+        // Another limit is another value.
+        let cut = server(&Uri::from_static("/"), Some(&b), 2).unwrap();
+        assert_eq!(cut.0.as_str(), "tw");
+        let not_text = HeaderValue::from_bytes(b"caf\xc3\xa9.example").unwrap();
+        // Not visible ASCII: no address.
+        assert!(server(&Uri::from_static("/"), Some(&not_text), 100).is_none());
     }
 }

@@ -49,6 +49,7 @@ pub mod audit;
 mod classify;
 mod forwarded;
 mod future;
+mod headers;
 mod instruments;
 pub(crate) mod limits;
 mod method;

@@ -2,13 +2,17 @@
 //! the peer of a keep-alive connection), shared instead of copied.
 //!
 //! Each thread keeps the last value it built for an attribute; a request with the same text
-//! (or the same address) gets a reference-counted clone of it, no allocation. A new value is
+//! (or the same address, or the same header bytes) gets a reference-counted clone of it, no
+//! allocation, and for a header no validation or parsing either. A new value is
 //! built as before and replaces the old one: the attribute's value is always the request's own.
 //! Per thread, so that no lock is taken; the tests below show the sharing.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::thread::LocalKey;
+
+use http::HeaderValue;
 
 use opentelemetry::StringValue;
 
@@ -16,12 +20,16 @@ use opentelemetry::StringValue;
 pub(crate) type TextSlot = RefCell<Option<StringValue>>;
 /// The last address of one attribute on this thread, and its text.
 pub(crate) type IpSlot = RefCell<Option<(IpAddr, StringValue)>>;
+/// The header's text and limit, and what was made of it.
+pub(crate) type HeaderSlot<V> = RefCell<Option<(StringValue, usize, Option<V>)>>;
 
 thread_local! {
     pub(crate) static SERVER_ADDRESS: TextSlot = const { RefCell::new(None) };
-    pub(crate) static USER_AGENT: TextSlot = const { RefCell::new(None) };
     pub(crate) static PEER_ADDRESS: IpSlot = const { RefCell::new(None) };
     pub(crate) static CLIENT_ADDRESS: IpSlot = const { RefCell::new(None) };
+    pub(crate) static USER_AGENT_HEADER: HeaderSlot<StringValue> = const { RefCell::new(None) };
+    pub(crate) static HOST_HEADER: HeaderSlot<(StringValue, Option<u16>)> =
+        const { RefCell::new(None) };
 }
 
 /// `value` as a shared string: the previous one of `slot` when it has the same text.
@@ -50,15 +58,37 @@ pub(crate) fn ip(slot: &'static LocalKey<IpSlot>, ip: IpAddr) -> StringValue {
     )
 }
 
+/// What `parse` makes of a header's text under `limit`, reused while the header's bytes and
+/// the limit repeat. `None` for a value that is not text.
+pub(crate) fn header<V: Clone>(
+    slot: &'static LocalKey<HeaderSlot<V>>,
+    value: &HeaderValue,
+    limit: usize,
+    parse: impl Fn(&str) -> Option<V>,
+) -> Option<V> {
+    reuse(
+        slot,
+        |(text, l, _)| *l == limit && text.as_str().as_bytes() == value.as_bytes(),
+        || {
+            let text = value.to_str().ok();
+            let parsed = text.and_then(&parse);
+            // A value that is not text is kept as "" and so is never taken as a repeat.
+            let key = text.map_or_else(|| StringValue::from(""), |t| Arc::<str>::from(t).into());
+            (key, limit, parsed)
+        },
+        |(_, _, v)| v.clone(),
+    )
+}
+
 /// The value of `slot`'s entry when `same` holds for it; otherwise a new entry from `make`
 /// replaces it. Copies as before when the slot is unavailable (thread teardown, or a
 /// re-entrant borrow).
-fn reuse<T>(
+fn reuse<T, R>(
     slot: &'static LocalKey<RefCell<Option<T>>>,
     same: impl Fn(&T) -> bool,
     make: impl Fn() -> T,
-    value: impl Fn(&T) -> StringValue,
-) -> StringValue {
+    value: impl Fn(&T) -> R,
+) -> R {
     slot.try_with(|cell| {
         let Ok(mut last) = cell.try_borrow_mut() else {
             return value(&make());

@@ -1,6 +1,6 @@
 //! Request correlation ids: validate what the client sent, or make a fresh one.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderValue;
 
 /// Longest inbound request id kept, in bytes.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -67,13 +67,10 @@ impl RequestId {
         Self(unsafe { HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from_owner(buf)) })
     }
 
-    /// The first value of `name` in `headers` if it is valid, else a generated id; and where
-    /// the id came from.
-    pub(crate) fn from_headers_or_generate(
-        headers: &HeaderMap,
-        name: &HeaderName,
-    ) -> (Self, IdSource) {
-        match headers.get(name) {
+    /// The request's id header (its first value) if it is valid, else a generated id; and
+    /// where the id came from.
+    pub(crate) fn from_header_or_generate(header: Option<&HeaderValue>) -> (Self, IdSource) {
+        match header {
             None => (Self::generate(), IdSource::Generated),
             // The header's own bytes, shared rather than copied.
             Some(v) if is_valid(v.as_bytes()) => (Self(v.clone()), IdSource::Inbound),
@@ -156,17 +153,15 @@ mod tests {
 
     #[test]
     fn takes_inbound_header_or_generates() {
-        let name = HeaderName::from_static("x-request-id");
-        let mut headers = HeaderMap::new();
-        headers.insert(&name, HeaderValue::from_static("abc-123"));
-        let (id, source) = RequestId::from_headers_or_generate(&headers, &name);
+        let (id, source) =
+            RequestId::from_header_or_generate(Some(&HeaderValue::from_static("abc-123")));
         assert_eq!(source, IdSource::Inbound);
         assert_eq!(id.as_str(), "abc-123");
-        headers.insert(&name, HeaderValue::from_bytes(&[b'x'; 300]).unwrap());
-        let (id, source) = RequestId::from_headers_or_generate(&headers, &name);
+        let long = HeaderValue::from_bytes(&[b'x'; 300]).unwrap();
+        let (id, source) = RequestId::from_header_or_generate(Some(&long));
         assert_eq!(source, IdSource::Rejected { len: 300 });
         assert_eq!(id.as_str().len(), 36);
-        let (_, source) = RequestId::from_headers_or_generate(&HeaderMap::new(), &name);
+        let (_, source) = RequestId::from_header_or_generate(None);
         assert_eq!(source, IdSource::Generated);
     }
 }

@@ -13,6 +13,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::audit::Origin;
 use super::future::{RequestState, ResponseFuture};
+use super::headers::RequestHeaders;
 use super::instruments::MetricLabels;
 use super::limits::{ValueLimits, truncate};
 use super::method::HttpMethod;
@@ -57,11 +58,8 @@ impl<S: std::fmt::Debug> std::fmt::Debug for PulseService<S> {
 }
 
 /// The declared body length, if the header is a plain number.
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    std::str::from_utf8(headers.get(http::header::CONTENT_LENGTH)?.as_bytes())
-        .ok()?
-        .parse()
-        .ok()
+fn content_length(header: Option<&http::HeaderValue>) -> Option<u64> {
+    std::str::from_utf8(header?.as_bytes()).ok()?.parse().ok()
 }
 
 fn is_quiet_path(path: &str) -> bool {
@@ -88,15 +86,17 @@ fn request_paths(
     (StringValue::from(span), access)
 }
 
-/// The attributes of a recorded span without failure: 5 in the builder, up to 8 set once it
-/// is recorded, the status code at the end.
+/// The attributes of a recorded span without failure: up to 12 in the builder, the request id
+/// once it is recorded, the status code at the end.
 const SPAN_ATTRIBUTES_CAPACITY: usize = 14;
 
-/// Starts the SERVER span. The attributes the semantic conventions need for sampling go in
-/// the builder; the rest, which cost allocations, only when the span is recorded.
+/// Starts the SERVER span. The attributes go in the builder, where a sampler can see them (as
+/// the semantic conventions ask) and the SDK takes them in one move; only those that cost an
+/// allocation wait until the span is known to be recorded.
 fn start_span<B>(
     config: &Config,
     req: &Request<B>,
+    seen: &RequestHeaders<'_>,
     labels: &MetricLabels,
     route: Option<&super::route::RouteEntry>,
     request_id: &RequestId,
@@ -107,13 +107,13 @@ fn start_span<B>(
         scheme,
         protocol_version,
     } = *labels;
-    let parent = propagation::extract(&config.propagation, req.headers());
+    let parent = propagation::extract(&config.propagation, req.headers(), seen.trace_context);
     // Values the client chose are cut to the span limit: a span must not carry (and the
     // export queue hold) a 300 KB user agent.
     let limit = config.value_limits.span;
     let bounded = |v: &str| truncate(v, limit).to_owned();
-    // Room for the attributes a recorded span usually ends with (these, the ones set below
-    // and the status code), so that the SDK, which keeps this Vec, does not grow it.
+    // Room for the attributes a recorded span usually ends with, so that the SDK, which
+    // keeps this Vec, does not grow it.
     let mut attrs = Vec::with_capacity(SPAN_ATTRIBUTES_CAPACITY);
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.as_str()));
     attrs.push(KeyValue::new(semconv::URL_PATH, path));
@@ -124,6 +124,37 @@ fn start_span<B>(
     if let Some(v) = protocol_version {
         attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
     }
+    // Shared from the thread's last request when they repeat (`repeated`): no allocation.
+    if let Some((host, port)) = attributes::server(req.uri(), seen.host, limit) {
+        attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
+        if let Some(p) = port {
+            attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
+        }
+    }
+    let peer = attributes::peer(req);
+    if let Some(p) = peer {
+        attrs.push(KeyValue::new(
+            semconv::NETWORK_PEER_ADDRESS,
+            repeated::ip(&repeated::PEER_ADDRESS, p.ip()),
+        ));
+        attrs.push(KeyValue::new(
+            semconv::NETWORK_PEER_PORT,
+            i64::from(p.port()),
+        ));
+    }
+    if let Some(c) = attributes::client(req.headers(), peer, &config.trusted_proxies) {
+        attrs.push(KeyValue::new(
+            semconv::CLIENT_ADDRESS,
+            repeated::ip(&repeated::CLIENT_ADDRESS, c),
+        ));
+    }
+    if let Some(ua) = seen.user_agent.and_then(|v| {
+        repeated::header(&repeated::USER_AGENT_HEADER, v, limit, |text| {
+            Some(StringValue::from(Arc::<str>::from(truncate(text, limit))))
+        })
+    }) {
+        attrs.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
+    }
     let name = route.map_or_else(|| method.span_prefix(), |r| r.span_name(method));
     let builder = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Server)
@@ -131,7 +162,6 @@ fn start_span<B>(
     config
         .tracer()
         .start(builder, &parent, |set| {
-            let headers = req.headers();
             if method == HttpMethod::Other {
                 set(KeyValue::new(
                     semconv::HTTP_REQUEST_METHOD_ORIGINAL,
@@ -144,41 +174,6 @@ fn start_span<B>(
                 set(KeyValue::new(
                     semconv::URL_QUERY,
                     bounded(&crate::redact::query(truncate(q, limit))),
-                ));
-            }
-            if let Some((host, port)) = attributes::server(req) {
-                set(KeyValue::new(
-                    semconv::SERVER_ADDRESS,
-                    repeated::text(&repeated::SERVER_ADDRESS, truncate(host, limit)),
-                ));
-                if let Some(p) = port {
-                    set(KeyValue::new(semconv::SERVER_PORT, i64::from(p)));
-                }
-            }
-            let peer = attributes::peer(req);
-            if let Some(p) = peer {
-                set(KeyValue::new(
-                    semconv::NETWORK_PEER_ADDRESS,
-                    repeated::ip(&repeated::PEER_ADDRESS, p.ip()),
-                ));
-                set(KeyValue::new(
-                    semconv::NETWORK_PEER_PORT,
-                    i64::from(p.port()),
-                ));
-            }
-            if let Some(c) = attributes::client(headers, peer, &config.trusted_proxies) {
-                set(KeyValue::new(
-                    semconv::CLIENT_ADDRESS,
-                    repeated::ip(&repeated::CLIENT_ADDRESS, c),
-                ));
-            }
-            if let Some(ua) = headers
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-            {
-                set(KeyValue::new(
-                    semconv::USER_AGENT_ORIGINAL,
-                    repeated::text(&repeated::USER_AGENT, truncate(ua, limit)),
                 ));
             }
             set(KeyValue::new(
@@ -212,11 +207,11 @@ where
             .extensions()
             .get::<MatchedPath>()
             .map(|p| config.routes.entry(p.as_str()));
-        let (request_id, id_source) =
-            RequestId::from_headers_or_generate(req.headers(), &config.request_id_header);
+        let seen = RequestHeaders::scan(req.headers(), &config.request_id_header);
+        let (request_id, id_source) = RequestId::from_header_or_generate(seen.request_id);
         let labels = MetricLabels {
             method,
-            scheme: attributes::scheme(&req),
+            scheme: attributes::scheme(req.uri(), seen.forwarded_proto),
             protocol_version: attributes::protocol_version(req.version()),
         };
         let log_access = config.log_quiet_paths || !is_quiet_path(req.uri().path());
@@ -225,11 +220,13 @@ where
         let cx = start_span(
             config,
             &req,
+            &seen,
             &labels,
             route.as_deref(),
             &request_id,
             span_path,
         );
+        let declared_length = content_length(seen.content_length);
         let active = config.instruments().map(|i| i.start_request(&labels));
         req.extensions_mut().insert(request_id.clone());
 
@@ -249,7 +246,7 @@ where
         // Rare paths: reported inside the request's context, so that the audit lines carry its
         // trace and request ids.
         let oversized = config.max_request_bytes.and_then(|limit| {
-            let declared = content_length(req.headers())?;
+            let declared = declared_length?;
             (declared > limit).then_some((declared, limit))
         });
         if oversized.is_some() || matches!(id_source, IdSource::Rejected { .. }) {

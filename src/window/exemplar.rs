@@ -164,7 +164,12 @@ mod tests {
             })
             .collect();
         let mut seen = 0;
-        for _ in 0..200_000 {
+        // At least 200,000 reads, and on until the writers have been scheduled often enough
+        // for the reads to race them (a loaded 2-core machine can run the whole loop first).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut reads = 0u64;
+        while reads < 200_000 || (seen < 10_000 && std::time::Instant::now() < deadline) {
+            reads += 1;
             if let Some(e) = s.read() {
                 let n = e.trace_id.to_bytes()[0];
                 assert!(e.trace_id.to_bytes().iter().all(|b| *b == n), "{e:?}");
