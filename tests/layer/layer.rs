@@ -840,3 +840,66 @@ async fn every_access_line_carries_the_route_template() {
     }
     assert_eq!(lines.len(), 3, "{lines:?}");
 }
+
+/// A sampler that keeps the attributes it was shown.
+#[derive(Clone, Debug, Default)]
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry::KeyValue>>>);
+
+impl opentelemetry_sdk::trace::ShouldSample for Seen {
+    fn should_sample(
+        &self,
+        _parent: Option<&opentelemetry::Context>,
+        _trace_id: opentelemetry::trace::TraceId,
+        _name: &str,
+        _kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        _links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        self.0.lock().unwrap().extend_from_slice(attributes);
+        opentelemetry_sdk::trace::SamplingResult {
+            decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
+            attributes: Vec::new(),
+            trace_state: Default::default(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sampler_sees_the_request_attributes_at_span_creation() {
+    // The semantic conventions ask for these at creation, so that a sampler can decide on
+    // them; only the request id (an allocation) waits until the span is recorded.
+    use opentelemetry::trace::TracerProvider as _;
+    let seen = Seen::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(seen.clone())
+        .build();
+    for _ in 0..2 {
+        // Twice: the second request takes the thread's repeated host and user agent.
+        let app = Router::new()
+            .route("/users/{id}", get(|| async { "ok" }))
+            .layer(PulseLayer::new().tracer(provider.tracer("t")));
+        let resp = send(
+            app,
+            get_req("/users/7")
+                .header("user-agent", "probe/1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        let attrs = std::mem::take(&mut *seen.0.lock().unwrap());
+        let get = |k: &str| {
+            attrs
+                .iter()
+                .find(|kv| kv.key.as_str() == k)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(get("http.request.method").as_deref(), Some("GET"));
+        assert_eq!(get("url.path").as_deref(), Some("/users/7"));
+        assert_eq!(get("http.route").as_deref(), Some("/users/{id}"));
+        assert_eq!(get("server.address").as_deref(), Some("api.example.com"));
+        assert_eq!(get("server.port").as_deref(), Some("8443"));
+        assert_eq!(get("user_agent.original").as_deref(), Some("probe/1"));
+        assert_eq!(get("request.id"), None);
+    }
+}
