@@ -91,9 +91,13 @@ impl RequestId {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        // Validated ASCII, so this never fails; `from_utf8`'s ASCII fast path is several times
-        // cheaper than `HeaderValue::to_str`'s byte-by-byte check (on every span and log line).
-        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+        let bytes = self.0.as_bytes();
+        debug_assert!(is_valid(bytes));
+        // SAFETY: every constructor admits only `[A-Za-z0-9._:-]` (`parse` and
+        // `from_header_or_generate` check it, `generate` writes hex digits and `-`), and the
+        // field is private: ASCII, so UTF-8. Checking again cost ~85 instructions a call, twice
+        // a request (the span attribute and the access line).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// The id as a header value.
