@@ -390,13 +390,11 @@ fn json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(&mut *buf, value);
 }
 
-/// Lowercase hex of `bytes`, as the formatter printed trace and span ids; the `hex` crate, as
-/// the layer's response headers use it.
+/// Lowercase hex of `bytes`, as the formatter printed trace and span ids.
 fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
     let start = buf.len();
     buf.resize(start + bytes.len() * 2, 0);
-    // The slice is exactly twice `bytes` long: encoding cannot fail.
-    let _ = hex::encode_to_slice(bytes, &mut buf[start..]);
+    super::hex::encode(bytes, &mut buf[start..]);
 }
 
 /// The OTLP log record of the line, as the `tracing` appender bridge made it from the event:

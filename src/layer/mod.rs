@@ -50,6 +50,7 @@ mod classify;
 mod forwarded;
 mod future;
 mod headers;
+mod hex;
 mod instruments;
 pub(crate) mod limits;
 mod method;

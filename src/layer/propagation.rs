@@ -105,20 +105,16 @@ impl TraceResponseHeaders {
         }
         // `00-` + 32 + `-` + 16 + `-` + 2, written on the stack.
         let mut buf = *b"00-________________________________-________________-__";
-        let hex_into = |out: &mut [u8], bytes: &[u8]| hex::encode_to_slice(bytes, out).is_ok();
-        let written = hex_into(&mut buf[3..35], &sc.trace_id().to_bytes())
-            && hex_into(&mut buf[36..52], &sc.span_id().to_bytes())
-            && hex_into(&mut buf[53..55], &[sc.trace_flags().to_u8()]);
-        if !written {
-            return;
-        }
+        super::hex::encode(&sc.trace_id().to_bytes(), &mut buf[3..35]);
+        super::hex::encode(&sc.span_id().to_bytes(), &mut buf[36..52]);
+        super::hex::encode(&[sc.trace_flags().to_u8()], &mut buf[53..55]);
         // One allocation that both headers share (the trace id is a slice of the
         // `traceresponse` text), checked by nobody again.
         let text = Bytes::from_owner(buf);
         let trace_id = matches!(self, Self::Both | Self::XTraceId).then(|| text.slice(3..35));
         if matches!(self, Self::Both | Self::TraceResponse) {
-            // SAFETY: lower-case hex digits and `-` (written above, or `written` is false),
-            // visible ASCII as a header value must be. Debug builds check it again.
+            // SAFETY: lower-case hex digits and `-` (every `_` of the template is overwritten
+            // above), visible ASCII as a header value must be. Debug builds check it again.
             let v = unsafe { HeaderValue::from_maybe_shared_unchecked(text) };
             headers.insert(TRACERESPONSE.clone(), v);
         }
