@@ -226,7 +226,12 @@ where
             &request_id,
             span_path,
         );
-        let declared_length = content_length(seen.content_length);
+        // Judged here, while the headers seen are borrowed; reported below, in the request's
+        // context.
+        let oversized = config.max_request_bytes.and_then(|limit| {
+            let declared = content_length(seen.content_length)?;
+            (declared > limit).then_some((declared, limit))
+        });
         let active = config.instruments().map(|i| i.start_request(&labels));
         req.extensions_mut().insert(request_id.clone());
 
@@ -245,10 +250,6 @@ where
 
         // Rare paths: reported inside the request's context, so that the audit lines carry its
         // trace and request ids.
-        let oversized = config.max_request_bytes.and_then(|limit| {
-            let declared = declared_length?;
-            (declared > limit).then_some((declared, limit))
-        });
         if oversized.is_some() || matches!(id_source, IdSource::Rejected { .. }) {
             let _attached = state.cx.clone().attach();
             let origin = Origin::of(&req, &config.trusted_proxies);
